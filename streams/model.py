@@ -1,0 +1,99 @@
+"""Plain data passed between the pure pipeline core, the Faust shell and the sinks (no I/O here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from schemas.records import CustomerFeedback, MirrorAlert
+
+
+@dataclass(frozen=True, slots=True)
+class SideMetrics:
+    """The metrics of one side (customer or employee) of one team-window.
+
+    ``components`` holds every available component scaled to 0–100 (NPS/eNPS mapped from
+    −100…100), ``component_se`` their standard errors on the same scale; ``index`` is the
+    (weighted) mean of the components and ``index_se`` its standard error. ``raw`` holds the
+    metrics in their natural units: ``nps`` (−100…100), ``nps_se``, ``csat`` (top-2-box %),
+    ``ces_mean``, ``ces_easy_pct``, Likert means such as ``trust_mean`` ...
+    """
+
+    n: int
+    index: float | None
+    index_se: float | None
+    components: dict[str, float] = field(default_factory=dict)
+    component_se: dict[str, float] = field(default_factory=dict)
+    component_n: dict[str, int] = field(default_factory=dict)
+    raw: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TeamWindowMetrics:
+    """Both sides of one closed team-window.
+
+    ``employee`` is None when the window had fewer than k employee respondents: suppressed
+    everywhere downstream (k-anonymity), including its respondent count.
+    """
+
+    team_id: str
+    window_start: int  # epoch ms, inclusive
+    window_end: int  # epoch ms, exclusive
+    customer: SideMetrics
+    employee: SideMetrics | None
+    employee_suppressed: bool
+    index_version: str
+    late_events: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A record that could not be used, with where it came from and why.
+
+    ``payload`` is the original bytes, except for employee pulses, whose bytes are personal
+    data and stay only on the dead-letter topic (``payload`` is then None, ``payload_sha256`` set).
+    """
+
+    topic: str
+    partition: int
+    offset: int
+    reason: str
+    payload: bytes | None
+    payload_sha256: str
+    key: bytes | None = None
+    seen_at: int = 0  # epoch ms, wall clock
+    error_kind: str = "invalid"  # undecodable | schema | range | no_score | late | oversize | invalid
+
+
+@dataclass(frozen=True, slots=True)
+class LateEventCount:
+    """How many events arrived after their team-window had closed (they never re-fire alerts)."""
+
+    team_id: str
+    window_start: int
+    side: str  # "customer" | "employee"
+    events: int
+
+
+@dataclass(slots=True)
+class SinkBatch:
+    """Everything one processed batch produced, written to the sinks as one unit.
+
+    ``token`` identifies the batch deterministically (source topic-partition-offset ranges), so
+    a replayed batch is deduplicated by ClickHouse instead of being written twice.
+    """
+
+    token: str = ""
+    alerts: list[MirrorAlert] = field(default_factory=list)
+    team_windows: list[TeamWindowMetrics] = field(default_factory=list)
+    customer_feedback: list[tuple[CustomerFeedback, bool]] = field(default_factory=list)  # (row, late)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    late_events: list[LateEventCount] = field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        return not (
+            self.alerts
+            or self.team_windows
+            or self.customer_feedback
+            or self.dead_letters
+            or self.late_events
+        )
