@@ -1,0 +1,151 @@
+"""Every Miroir setting: typed, documented, read from ``MIROIR_*`` environment variables at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from streams.errors import ConfigError
+
+DEFAULT_STORE_DIR = Path(".miroir")
+DEFAULT_WINDOW_SECONDS = 86_400.0
+DEFAULT_ALLOWED_LATENESS_SECONDS = 3_600.0
+K_ANONYMITY_FLOOR = 3
+
+
+class Settings(BaseSettings):
+    """Miroir's configuration. Each field is read from ``MIROIR_<FIELD NAME IN CAPITALS>``."""
+
+    model_config = SettingsConfigDict(env_prefix="MIROIR_", extra="ignore", frozen=True)
+
+    # -- Kafka -----------------------------------------------------------------------------
+    kafka_bootstrap: str | None = Field(
+        None,
+        description="Kafka bootstrap servers, host:port[,host:port]. Unset: `miroir demo` starts "
+        "its embedded broker; `miroir worker` refuses to start.",
+    )
+    app_id: str = Field("miroir", description="Faust app id: the consumer group and the prefix "
+                        "of its changelog topics.")
+    topic_customer: str = Field("customer-feedback", description="Topic of customer feedback.")
+    topic_employee: str = Field("employee-pulse", description="Topic of employee pulses.")
+    topic_alerts: str = Field("mirror-alerts", description="Topic the alerts are written to.")
+    topic_dead_letters: str = Field(
+        "miroir-dead-letters", description="Topic of records that could not be used."
+    )
+    topic_partitions: int = Field(
+        4, ge=1, le=1024, description="Partitions of every Miroir topic (the source topics must "
+        "share it: they are co-partitioned by team_id)."
+    )
+    create_topics: bool = Field(True, description="Create missing topics at start-up.")
+
+    # -- ClickHouse ----------------------------------------------------------------------
+    clickhouse_dsn: str = Field(
+        default_factory=lambda: "chdb://" + str((DEFAULT_STORE_DIR / "clickhouse").resolve()),
+        description="Default: the embedded store under ./.miroir/clickhouse. ""chdb:///abs/path for the embedded engine, or http(s)://user:pass@host:8123 "
+        "for a server.",
+    )
+    clickhouse_database: str = Field("miroir", description="ClickHouse database of the tables.")
+
+    # -- Windows -------------------------------------------------------------------------
+    window_seconds: float = Field(
+        DEFAULT_WINDOW_SECONDS, gt=0, description="Tumbling window size in event time."
+    )
+    allowed_lateness_seconds: float = Field(
+        DEFAULT_ALLOWED_LATENESS_SECONDS, ge=0,
+        description="How far behind the partition's max event time an event may arrive and still "
+        "count; the watermark is max event time minus this.",
+    )
+    idle_close_seconds: float = Field(
+        30.0, gt=0, description="After this much wall-clock time without events, a partition's "
+        "watermark advances with the wall clock so its open windows still close.",
+    )
+    max_future_seconds: float = Field(
+        86_400.0, gt=0, description="Events dated further than this in the future are dead letters.",
+    )
+    batch_size: int = Field(2_000, ge=1, description="Max events per processing batch.")
+    batch_seconds: float = Field(0.2, gt=0, description="Max wait to fill a batch.")
+
+    # -- Detection -----------------------------------------------------------------------
+    detectors: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("mirror_change", "symmetry_gap"),
+        description="Enabled detectors by name (built-in or from the miroir.detectors entry "
+        "points), comma-separated in the environment.",
+    )
+    baseline_mode: Literal["ewma", "last_k"] = Field("ewma", description="Baseline of a team.")
+    baseline_windows: int = Field(6, ge=1, description="K: closed windows kept for the baseline.")
+    ewma_alpha: float = Field(0.3, gt=0, le=1, description="EWMA weight of the newest window.")
+    min_effect: float = Field(5.0, ge=0, description="Minimum |Δ| in index points to count.")
+    z_crit: float = Field(2.0, gt=0, description="Minimum |z| to count a change as significant.")
+    min_customer_n: int = Field(10, ge=1, description="Customer responses a window needs.")
+    min_history: int = Field(2, ge=1, description="Closed windows needed before any change alert.")
+    symmetry_gap_threshold: float = Field(25.0, gt=0, description="|E − C| that counts as a gap.")
+    symmetry_gap_windows: int = Field(3, ge=1, description="M: consecutive gap windows to alert.")
+
+    # -- Privacy -------------------------------------------------------------------------
+    k_anonymity: int = Field(
+        5, description=f"Employee aggregates of fewer respondents are suppressed (floor {K_ANONYMITY_FLOOR})."
+    )
+    hmac_secret: SecretStr = Field(
+        SecretStr("miroir-demo-secret-change-me"),
+        description="Key of the HMAC that re-keys every stored reference. Set it in production.",
+    )
+
+    # -- Web / misc ----------------------------------------------------------------------
+    web_port: int = Field(6066, ge=0, le=65535, description="Port of the worker's web server.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+    data_dir: Path = Field(DEFAULT_STORE_DIR / "worker", description="Worker's local state dir.")
+
+    @field_validator("detectors", mode="before")
+    @classmethod
+    def _split_detectors(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
+
+    @field_validator("k_anonymity")
+    @classmethod
+    def _k_floor(cls, value: int) -> int:
+        if value < K_ANONYMITY_FLOOR:
+            raise ValueError(f"must be at least {K_ANONYMITY_FLOOR} (the privacy floor), got {value}")
+        return value
+
+    @field_validator("clickhouse_dsn")
+    @classmethod
+    def _dsn_scheme(cls, value: str) -> str:
+        if not value.startswith(("chdb://", "http://", "https://")):
+            raise ValueError("must start with chdb://, http:// or https://")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct_topics(self) -> Settings:
+        names = [self.topic_customer, self.topic_employee, self.topic_alerts, self.topic_dead_letters]
+        if len(set(names)) != len(names):
+            raise ValueError(f"topic names must be distinct, got {names}")
+        return self
+
+    @property
+    def window_ms(self) -> int:
+        return int(self.window_seconds * 1000)
+
+    @property
+    def allowed_lateness_ms(self) -> int:
+        return int(self.allowed_lateness_seconds * 1000)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings from the environment (plus explicit overrides), or stop with a clear error.
+
+    Raises ConfigError naming each bad setting, its environment variable and why.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as e:
+        problems = []
+        for error in e.errors():
+            field = ".".join(str(part) for part in error["loc"]) or "settings"
+            env = f"MIROIR_{field.upper()}" if error["loc"] else "MIROIR_*"
+            problems.append(f"  {env}: {error['msg']} (got {error.get('input')!r})")
+        raise ConfigError("invalid settings:\n" + "\n".join(problems)) from e
