@@ -1,0 +1,214 @@
+"""The Faust agents: consume both signal topics, run each batch through the engine, make its
+outputs durable (ClickHouse, alerts topic, dead-letter topic, changelog) and only then let
+Faust acknowledge the source offsets."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import faust
+from faust.types import EventT
+
+from schemas.codec import SignalCodec
+from sinks.base import Sink
+from streams.detectors import load_detectors
+from streams.engine import EngineConfig, MirrorEngine
+from streams.errors import SinkUnavailable
+from streams.pipeline import BatchPreparer, PreparedBatch, RawMessage, state_from_items
+from streams.settings import Settings
+
+log = logging.getLogger("miroir.pipeline")
+
+MAX_SINK_BACKOFF_SECONDS = 30.0
+
+
+def engine_config(settings: Settings) -> EngineConfig:
+    from streams.detectors import DetectionSettings
+
+    return EngineConfig(
+        window_ms=settings.window_ms,
+        allowed_lateness_ms=settings.allowed_lateness_ms,
+        idle_close_ms=int(settings.idle_close_seconds * 1000),
+        k_anonymity=settings.k_anonymity,
+        detection=detection_settings(settings, DetectionSettings),
+    )
+
+
+def detection_settings(settings: Settings, cls: Any) -> Any:
+    """Build DetectionSettings from the matching Settings fields (one source of truth)."""
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{name: getattr(settings, name) for name in names if hasattr(settings, name)})
+
+
+class PipelineRunner:
+    """Holds the engine and the outputs of one worker; every batch and tick goes through here."""
+
+    def __init__(self, app: faust.App, settings: Settings, sink: Sink) -> None:
+        self.app = app
+        self.settings = settings
+        self.sink = sink
+        self.source_topics = {settings.topic_customer, settings.topic_employee}
+        self.engine: MirrorEngine[RawMessage] = MirrorEngine(
+            engine_config(settings), load_detectors(settings.detectors)
+        )
+        self.preparer = BatchPreparer(
+            self.engine,
+            SignalCodec(),
+            customer_topic=settings.topic_customer,
+            employee_topic=settings.topic_employee,
+            hmac_secret=settings.hmac_secret.get_secret_value().encode(),
+            max_future_ms=int(settings.max_future_seconds * 1000),
+        )
+        self.state = app.Table(
+            "window-state",
+            default=None,
+            partitions=settings.topic_partitions,
+            key_type=str,
+            value_type=dict,
+            key_serializer="raw",
+            value_serializer="json",
+            help="Open windows, closed-window history and partition watermarks.",
+        )
+        self.alerts_topic = app.topic(
+            settings.topic_alerts, key_serializer="raw", value_serializer="raw",
+            partitions=settings.topic_partitions,
+        )
+        self.dead_letter_topic = app.topic(
+            settings.topic_dead_letters, key_serializer="raw", value_serializer="raw",
+            partitions=settings.topic_partitions,
+        )
+        # ClickHouse clients are blocking; one thread keeps a single owner of the chDB store.
+        self._sink_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="miroir-sink")
+        self._lock = asyncio.Lock()
+        self._loaded_partitions: frozenset[int] | None = None
+        self.counters = {"consumed": 0, "dead_letters": 0, "alerts": 0, "windows_closed": 0, "late": 0}
+
+    # -- entry points -----------------------------------------------------------------------
+    async def handle_events(self, events: Sequence[EventT]) -> None:
+        messages = [
+            RawMessage(
+                topic=e.message.topic,
+                partition=e.message.partition,
+                offset=e.message.offset,
+                key=e.message.key,
+                value=e.message.value,
+            )
+            for e in events
+        ]
+        async with self._lock:
+            self._sync_assignment()
+            prepared = self.preparer.prepare(messages)
+            await self._make_durable(prepared)
+
+    async def handle_tick(self) -> None:
+        async with self._lock:
+            if not self._sync_assignment():
+                return
+            prepared = self.preparer.prepare_tick()
+            if prepared.sink.is_empty() and not prepared.alert_records:
+                # Still persist the clocks now and then? Not needed: clocks are rebuilt from
+                # events, and the wall-clock anchor is deliberately not persisted.
+                return
+            await self._make_durable(prepared)
+
+    # -- internals --------------------------------------------------------------------------
+    def _assigned_partitions(self) -> frozenset[int]:
+        actives = self.app.assignor.assigned_actives()
+        return frozenset(tp.partition for tp in actives if tp.topic in self.source_topics)
+
+    def _sync_assignment(self) -> bool:
+        """Reload engine state from the changelog-backed table when the assignment changed.
+
+        Returns whether this worker owns any partition.
+        """
+        partitions = self._assigned_partitions()
+        if partitions != self._loaded_partitions:
+            items = ((_text(k), v) for k, v in self.state.data.items())
+            teams, clocks = state_from_items(items, set(partitions), time.time() * 1000)
+            self.engine.load(teams, clocks)
+            self._loaded_partitions = partitions
+            log.info(
+                "assignment: partitions %s, %d teams restored, %d open windows",
+                sorted(partitions), len(teams), self.engine.open_window_count(),
+            )
+        return bool(partitions)
+
+    async def _make_durable(self, prepared: PreparedBatch) -> None:
+        """Write everything the batch produced; return only when all of it is durable."""
+        pending: list[Awaitable[Any]] = []
+        for record in prepared.dead_letter_records:
+            pending.append(await self.dead_letter_topic.send(
+                key=record.key, value=record.value, headers=list(record.headers)))
+        for record in prepared.alert_records:
+            pending.append(await self.alerts_topic.send(key=record.key, value=record.value))
+        if not prepared.sink.is_empty():
+            await self._write_sink(prepared)
+        for partition, key, value in prepared.state_updates:
+            self.state.data[key] = value
+            pending.append(self.state.send_changelog(partition, key.encode(), value))
+        if pending:
+            await asyncio.gather(*pending)
+        self._count(prepared)
+
+    async def _write_sink(self, prepared: PreparedBatch) -> None:
+        """Back-pressure: while ClickHouse is down we keep retrying and do not consume more."""
+        loop = asyncio.get_running_loop()
+        delay = 0.5
+        while True:
+            try:
+                await loop.run_in_executor(self._sink_thread, self.sink.write, prepared.sink)
+                return
+            except SinkUnavailable as e:
+                delay = min(max(delay * 2, e.retry_after), MAX_SINK_BACKOFF_SECONDS)
+                log.warning("ClickHouse unavailable (%s); consumption paused, retrying in %.1fs", e, delay)
+                await asyncio.sleep(delay)
+
+    def _count(self, prepared: PreparedBatch) -> None:
+        sink = prepared.sink
+        self.counters["consumed"] += prepared.consumed
+        self.counters["dead_letters"] += len(sink.dead_letters)
+        self.counters["alerts"] += len(sink.alerts)
+        self.counters["windows_closed"] += len(sink.team_windows)
+        self.counters["late"] += sum(c.events for c in sink.late_events)
+        for alert in sink.alerts:
+            log.info("ALERT %s %s team=%s window=%d %s", alert.severity, alert.kind,
+                     alert.team_id, alert.window_start, alert.message)
+
+    def close(self) -> None:
+        self._sink_thread.shutdown(wait=True)
+
+
+def _text(key: Any) -> str:
+    return key.decode() if isinstance(key, bytes | bytearray) else str(key)
+
+
+def register_pipeline(app: faust.App, settings: Settings, sink: Sink) -> PipelineRunner:
+    """Declare the source topic, the state table, the agent and the idle timer on ``app``."""
+    runner = PipelineRunner(app, settings, sink)
+    # One topic object over both names: Faust assigns partition p of both topics (and of the
+    # state changelog) to the same worker, so a team's two sides meet in one place.
+    source = app.topic(
+        settings.topic_customer,
+        settings.topic_employee,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.topic_partitions,
+    )
+
+    @app.agent(source, name="mirror")
+    async def mirror(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(settings.batch_size, settings.batch_seconds):
+            await runner.handle_events(events)
+
+    @app.timer(interval=min(1.0, settings.idle_close_seconds))
+    async def close_idle_windows() -> None:
+        await runner.handle_tick()
+
+    return runner

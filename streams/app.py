@@ -1,0 +1,54 @@
+"""The single Faust app of Miroir, configured from Settings when a worker starts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+from sinks.base import Sink
+from streams.settings import Settings
+
+# Created bare at import time (no broker contacted, no environment read); ``configure`` fills
+# in the settings and registers the agents just before a worker starts.
+app = faust.App("miroir", autodiscover=False)
+
+_configured = False
+
+
+def faust_config(settings: Settings) -> dict[str, Any]:
+    """Translate Miroir settings into Faust settings."""
+    return {
+        "id": settings.app_id,
+        "broker": [f"kafka://{server.strip()}" for server in (settings.kafka_bootstrap or "").split(",")],
+        "store": "memory://",  # state lives in the changelog topic; recovery reads it back
+        "datadir": str(settings.data_dir),
+        "topic_partitions": settings.topic_partitions,
+        "topic_replication_factor": 1,
+        "topic_allow_declare": True,
+        "consumer_auto_offset_reset": "earliest",
+        "processing_guarantee": "at_least_once",
+        "web_enabled": settings.web_port > 0,
+        "web_port": settings.web_port or 6066,
+        "web_bind": "127.0.0.1",
+        # Offsets are committed only for acked events, and events are acked only after their
+        # batch is durable (see streams.pipeline), so a frequent commit loses nothing.
+        "broker_commit_every": 10_000,
+        "broker_commit_interval": 1.0,
+        "stream_buffer_maxsize": max(4096, settings.batch_size * 2),
+        "producer_acks": -1,
+        "table_cleanup_interval": 3600.0,
+    }
+
+
+def configure(settings: Settings, sink: Sink) -> faust.App:
+    """Apply settings to ``app`` and register the pipeline's agents (once per process)."""
+    global _configured
+    if _configured:
+        raise RuntimeError("the Faust app is already configured in this process")
+    app.config_from_object(faust_config(settings))
+    from streams.agents import register_pipeline  # import late: agents need the configured app
+
+    register_pipeline(app, settings, sink)
+    _configured = True
+    return app

@@ -1,0 +1,207 @@
+"""From raw source messages to everything a batch must make durable (no I/O here).
+
+The Faust agent hands over raw messages; this module decodes them, routes bad ones to the
+dead letters, runs the shared engine and returns a ``PreparedBatch``: rows for the sinks,
+records for the alerts and dead-letter topics, and the state changes for the changelog.
+The agent then writes all of it before acknowledging the source offsets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from schemas.codec import SignalCodec, encode_alert
+from schemas.records import CustomerFeedback, EmployeePulse
+from streams.engine import EngineOutput, Inbound, MirrorEngine
+from streams.errors import DecodeError
+from streams.model import DeadLetter, SinkBatch
+from streams.privacy import customer_row_for_storage
+from streams.windows import PartitionClock, TeamState
+
+TEAM_KEY_PREFIX = "team:"
+CLOCK_KEY_PREFIX = "partition:"
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    """A source record exactly as it came off the broker."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundRecord:
+    """A record for an output topic."""
+
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+@dataclass(slots=True)
+class PreparedBatch:
+    sink: SinkBatch
+    alert_records: list[OutboundRecord] = field(default_factory=list)
+    dead_letter_records: list[OutboundRecord] = field(default_factory=list)
+    state_updates: list[tuple[int, str, dict[str, Any] | None]] = field(default_factory=list)
+    consumed: int = 0
+
+
+def batch_token(messages: Sequence[RawMessage]) -> str:
+    """A deterministic name for a batch: its topic-partition offset ranges (the way the
+    ClickHouse Kafka connector names its inserts), used as the insert deduplication token."""
+    ranges: dict[tuple[str, int], tuple[int, int]] = {}
+    for m in messages:
+        low, high = ranges.get((m.topic, m.partition), (m.offset, m.offset))
+        ranges[(m.topic, m.partition)] = (min(low, m.offset), max(high, m.offset))
+    return ",".join(f"{t}/{p}/{lo}-{hi}" for (t, p), (lo, hi) in sorted(ranges.items()))
+
+
+def dead_letter_for(message: RawMessage, reason: str, kind: str, employee_topic: str) -> DeadLetter:
+    payload = message.value or b""
+    personal = message.topic == employee_topic
+    return DeadLetter(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        reason=reason,
+        payload=None if personal else payload,
+        payload_sha256=hashlib.sha256(payload).hexdigest(),
+        key=message.key,
+        seen_at=int(time.time() * 1000),
+        error_kind=kind,
+    )
+
+
+def dead_letter_record(message: RawMessage, letter: DeadLetter) -> OutboundRecord:
+    """The dead-letter topic keeps the original bytes (the source topic holds them anyway) and
+    says where they came from and why, in headers."""
+    headers = (
+        ("miroir.source.topic", message.topic.encode()),
+        ("miroir.source.partition", str(message.partition).encode()),
+        ("miroir.source.offset", str(message.offset).encode()),
+        ("miroir.error.kind", letter.error_kind.encode()),
+        ("miroir.error.reason", letter.reason.encode("utf-8", "replace")),
+    )
+    return OutboundRecord(key=message.key, value=message.value or b"", headers=headers)
+
+
+class BatchPreparer:
+    """Decode → engine → everything to make durable, for one batch of raw messages."""
+
+    def __init__(
+        self,
+        engine: MirrorEngine[RawMessage],
+        codec: SignalCodec,
+        *,
+        customer_topic: str,
+        employee_topic: str,
+        hmac_secret: bytes,
+        max_future_ms: int,
+    ) -> None:
+        self.engine = engine
+        self.codec = codec
+        self.customer_topic = customer_topic
+        self.employee_topic = employee_topic
+        self.hmac_secret = hmac_secret
+        self.max_future_ms = max_future_ms
+
+    def prepare(self, messages: Sequence[RawMessage]) -> PreparedBatch:
+        sink = SinkBatch(token=batch_token(messages))
+        prepared = PreparedBatch(sink=sink, consumed=len(messages))
+        inbound: list[Inbound[RawMessage]] = []
+        now_ms = int(time.time() * 1000)
+        for message in messages:
+            try:
+                record = self._decode(message, now_ms)
+            except DecodeError as e:
+                self._dead_letter(prepared, message, e.reason, e.kind)
+                continue
+            inbound.append(Inbound(message.partition, record, message))
+        self._collect(prepared, self.engine.process(inbound))
+        return prepared
+
+    def prepare_tick(self) -> PreparedBatch:
+        """Idle-partition progress: windows closed by the wall clock, no source messages."""
+        prepared = PreparedBatch(sink=SinkBatch())
+        out = self.engine.tick()
+        if out.closed:
+            first = out.closed[0]
+            # Deterministic per set of closed windows, so a retried tick is deduplicated.
+            ids = ",".join(f"{m.team_id}@{m.window_start}" for m in out.closed)
+            prepared.sink.token = f"tick:{first.window_end}:{hashlib.sha256(ids.encode()).hexdigest()[:16]}"
+        self._collect(prepared, out)
+        return prepared
+
+    def _decode(self, message: RawMessage, now_ms: int) -> CustomerFeedback | EmployeePulse:
+        if message.value is None:
+            raise DecodeError("empty message value (tombstone)", "undecodable")
+        record = self.codec.decode(message.topic, message.value)
+        if record.occurred_at > now_ms + self.max_future_ms:
+            raise DecodeError(
+                f"occurred_at {record.occurred_at} is more than {self.max_future_ms} ms in the future",
+                "future",
+            )
+        return record
+
+    def _dead_letter(self, prepared: PreparedBatch, message: RawMessage, reason: str, kind: str) -> None:
+        letter = dead_letter_for(message, reason, kind, self.employee_topic)
+        prepared.sink.dead_letters.append(letter)
+        prepared.dead_letter_records.append(dead_letter_record(message, letter))
+
+    def _collect(self, prepared: PreparedBatch, out: EngineOutput[RawMessage]) -> None:
+        sink = prepared.sink
+        secret = self.hmac_secret
+        sink.customer_feedback.extend(
+            (customer_row_for_storage(r, secret), False) for r in out.accepted_customer
+        )
+        for item in out.late:
+            if isinstance(item.record, CustomerFeedback):
+                sink.customer_feedback.append((customer_row_for_storage(item.record, secret), True))
+            else:
+                # An individual pulse never reaches ClickHouse: the late one is counted in
+                # late_events and kept (raw) only on the dead-letter topic.
+                letter = dead_letter_for(item.ref, "late event: its window had already closed", "late", self.employee_topic)
+                prepared.dead_letter_records.append(dead_letter_record(item.ref, letter))
+        sink.late_events.extend(out.late_counts)
+        sink.team_windows.extend(out.closed)
+        sink.alerts.extend(out.alerts)
+        prepared.alert_records.extend(
+            OutboundRecord(key=a.team_id.encode(), value=encode_alert(a)) for a in out.alerts
+        )
+        prepared.state_updates.extend(self._state_updates(out))
+
+    def _state_updates(self, out: EngineOutput[RawMessage]) -> Iterable[tuple[int, str, dict[str, Any] | None]]:
+        for team_id in sorted(out.dirty_teams):
+            team = self.engine.teams[team_id]
+            yield team.partition, TEAM_KEY_PREFIX + team_id, team.to_dict()
+        for partition in sorted(out.dirty_partitions):
+            yield partition, CLOCK_KEY_PREFIX + str(partition), self.engine.clock(partition).to_dict()
+
+
+def state_from_items(
+    items: Iterable[tuple[str, dict[str, Any]]], partitions: set[int], now_wall_ms: float
+) -> tuple[dict[str, TeamState], dict[int, PartitionClock]]:
+    """Rebuild the engine's state from changelog-backed table items, for the given partitions."""
+    teams: dict[str, TeamState] = {}
+    clocks: dict[int, PartitionClock] = {}
+    for key, value in items:
+        if value is None:
+            continue
+        if key.startswith(TEAM_KEY_PREFIX):
+            team = TeamState.from_dict(value)
+            if team.partition in partitions:
+                teams[key[len(TEAM_KEY_PREFIX):]] = team
+        elif key.startswith(CLOCK_KEY_PREFIX):
+            partition = int(key[len(CLOCK_KEY_PREFIX):])
+            if partition in partitions:
+                clocks[partition] = PartitionClock.from_dict(value, now_wall_ms)
+    return teams, clocks
