@@ -149,3 +149,19 @@ def load_settings(**overrides: object) -> Settings:
             env = f"MIROIR_{field.upper()}" if error["loc"] else "MIROIR_*"
             problems.append(f"  {env}: {error['msg']} (got {error.get('input')!r})")
         raise ConfigError("invalid settings:\n" + "\n".join(problems)) from e
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings as ``MIROIR_*`` environment variables (to start a worker process with them)."""
+    env: dict[str, str] = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, tuple | list):
+            value = ",".join(str(v) for v in value)
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        env[f"MIROIR_{name.upper()}"] = str(value)
+    return env

@@ -1,0 +1,161 @@
+"""``miroir demo``: embedded broker, worker, simulated teams and live alerts, zero setup."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from contextlib import ExitStack
+from pathlib import Path
+
+from schemas.records import MirrorAlert
+from streams.follow import follow_alerts, format_alert
+from streams.settings import Settings, load_settings, settings_env
+from streams.simulator import Simulator, demo_plans
+from streams.worker import required_topics
+
+# Seconds-long windows so that a demo shows baselines forming and alerts firing in a minute.
+DEMO_DEFAULTS: dict[str, object] = {
+    "window_seconds": 5.0,
+    "allowed_lateness_seconds": 1.0,
+    "idle_close_seconds": 3.0,
+    "batch_seconds": 0.2,
+    "web_port": 0,
+}
+
+
+def demo_settings() -> Settings:
+    """Demo defaults, except where the user set the variable explicitly."""
+    overrides = {k: v for k, v in DEMO_DEFAULTS.items() if f"MIROIR_{k.upper()}" not in os.environ}
+    return load_settings(**overrides)
+
+
+def _embedded_store_path(settings: Settings) -> Path | None:
+    if settings.clickhouse_dsn.startswith("chdb://"):
+        return Path(settings.clickhouse_dsn[len("chdb://"):])
+    return None
+
+
+def run_demo(duration: float, teams: int, colour: bool) -> int:
+    settings = demo_settings()
+    say = _printer()
+    with ExitStack() as stack:
+        bootstrap = settings.kafka_bootstrap
+        if bootstrap is None:
+            from streams.kafka_broker import TansuBroker
+
+            broker = stack.enter_context(TansuBroker())
+            bootstrap = broker.bootstrap
+            say(f"demo: embedded Kafka-compatible broker (Tansu, in memory) at {bootstrap}")
+            store = _embedded_store_path(settings)
+            if store is not None and store.exists():
+                # The embedded broker starts empty, so the embedded store does too: after the
+                # demo, the store holds exactly what this demo printed.
+                shutil.rmtree(store)
+        else:
+            say(f"demo: using the Kafka broker at {bootstrap} (MIROIR_KAFKA_BOOTSTRAP)")
+        settings = settings.model_copy(update={"kafka_bootstrap": bootstrap})
+
+        from streams.topics import ensure_topics
+
+        ensure_topics(bootstrap, required_topics(settings))
+        worker = stack.enter_context(_worker_process(settings, say))
+
+        seen: list[MirrorAlert] = []
+        stop = threading.Event()
+
+        def on_alert(alert: MirrorAlert) -> None:
+            seen.append(alert)
+            say(format_alert(alert, colour))
+
+        follower = threading.Thread(
+            target=follow_alerts,
+            args=(bootstrap, settings.topic_alerts, on_alert, stop),
+            kwargs={"from_beginning": True},
+            daemon=True,
+        )
+        follower.start()
+
+        plans = demo_plans(teams)
+        say(
+            f"demo: {len(plans)} teams, {settings.window_seconds:g}s windows; planted: "
+            + ", ".join(f"{p.team_id}={p.effect} from window {p.effect_from_window}"
+                        for p in plans if p.effect != "steady")
+        )
+        say(f"demo: running for {duration:g}s (Ctrl-C to stop); alerts appear below as windows close")
+        from streams.feed import publish_realtime
+        from streams.publish import SignalPublisher
+
+        simulator = Simulator(plans, settings.window_ms, int(time.time() * 1000))
+        deadline = time.time() + duration
+        interrupted = False
+        try:
+            with SignalPublisher(bootstrap, settings.topic_customer, settings.topic_employee) as pub:
+                producer = threading.Thread(
+                    target=publish_realtime, args=(simulator, pub, stop, deadline), daemon=True
+                )
+                producer.start()
+                while producer.is_alive():
+                    producer.join(0.5)
+                    if worker.poll() is not None:
+                        say(f"demo: the worker stopped unexpectedly (exit {worker.returncode}); "
+                            f"see {settings.data_dir / 'worker.log'}")
+                        return 1
+        except KeyboardInterrupt:
+            interrupted = True
+            say("\ndemo: interrupted, stopping ...")
+        finally:
+            stop.set()
+        follower.join(5)
+        counts = Counter(alert.kind for alert in seen)
+        summary = ", ".join(f"{kind}: {n}" for kind, n in sorted(counts.items())) or "none"
+        say(f"demo: {'stopped' if interrupted else 'done'}; alerts seen: {summary}")
+    say('demo: explore the stored results with: miroir query "SELECT kind, count() FROM mirror_alerts GROUP BY kind"')
+    return 0
+
+
+class _worker_process:  # noqa: N801 - used as a context manager, reads like one
+    """The worker in its own process: it owns the embedded ClickHouse store while it runs."""
+
+    def __init__(self, settings: Settings, say) -> None:  # type: ignore[no-untyped-def]
+        self.settings = settings
+        self.say = say
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> subprocess.Popen[bytes]:
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.settings.data_dir / "worker.log"
+        env = {**os.environ, **settings_env(self.settings)}
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in __exit__
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streams", "worker"],
+            env=env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+        self.say(f"demo: worker started (pid {self.process.pid}), log in {log_path}")
+        return self.process
+
+    def __exit__(self, *exc: object) -> None:
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self._log.close()
+
+
+def _printer():  # type: ignore[no-untyped-def]
+    lock = threading.Lock()
+
+    def say(text: str) -> None:
+        with lock:
+            print(text, flush=True)
+
+    return say

@@ -1,0 +1,360 @@
+"""Team-window metrics from a window's histograms: NPS, CSAT, CES, Likert, the C and E indices.
+
+Definitions (DOMAIN.md, "Metrics"), every component scaled to 0–100 for the indices:
+
+- NPS / eNPS = %promoters (9–10) − %detractors (0–6), −100…100; with p, d the shares,
+  v = p + d − (p − d)², SE = 100·√(v/n). Scaled (x + 100) / 2, so the SE halves.
+- CSAT = top-2-box % (4s and 5s of 1–5), SE of a proportion 100·√(p(1 − p)/n). Already 0–100.
+- CES = mean of 1–7, scaled (mean − 1) / 6 · 100; also reported as % of 5–7 (``ces_easy_pct``).
+- Likert 1–5 items: mean, scaled (mean − 1) / 4 · 100, SE = sd / √n (sample sd, n − 1) · 25.
+- One respondent (conservative rule): a single answer has no spread to measure, and the
+  formulas above would give SE 0 (NPS, proportions) or leave it undefined (sample sd). Every
+  component with n = 1 instead gets the largest SE its scale allows for one answer — the
+  maximum variance (p = d = ½ for NPS, p = ½ for CSAT, sd = (high − low) / 2 for means) —
+  which is 50 points on the 0–100 scale. One answer then never looks precise.
+- Index (C for customers, E for employees) = weighted mean of the available scaled components
+  with a positive weight; SE = √(Σ wᵢ² seᵢ²) / Σ wᵢ. This treats the components as independent,
+  which they are not (answers of one respondent correlate), so the index SE is an
+  approximation — usually an underestimate; ``min_effect`` in detection guards against
+  reading too much into small moves.
+- k-anonymity: an employee side with fewer than k respondents (zero included, so "nobody
+  answered" and "a few answered" look the same) is replaced by None, its n hidden too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Final
+
+from schemas.records import CUSTOMER_SCORE_RANGES, EMPLOYEE_SCORE_RANGES
+from streams.aggregate import WindowAggregate
+from streams.model import SideMetrics, TeamWindowMetrics
+
+K_ANONYMITY_FLOOR: Final = 3
+DEFAULT_K_ANONYMITY: Final = 5
+
+DEFAULT_INDEX_VERSION: Final = "idx-v1"
+# Equal weights over every customer score.
+DEFAULT_CUSTOMER_WEIGHTS: Final[Mapping[str, float]] = MappingProxyType(
+    {name: 1.0 for name in CUSTOMER_SCORE_RANGES}
+)
+# Equal weights over the employee scores except ``workload`` (weight 0: still computed and
+# reported as a component, not part of E). Workload sustainability is a strain measure rather
+# than a measure of the relationship with the team, it has no customer mirror, and it moves
+# mechanically with customer demand (a busy season lowers it while other scores hold), which
+# would make E partly a volume gauge. Give it a weight in an IndexConfig to include it.
+DEFAULT_EMPLOYEE_WEIGHTS: Final[Mapping[str, float]] = MappingProxyType(
+    {name: (0.0 if name == "workload" else 1.0) for name in EMPLOYEE_SCORE_RANGES}
+)
+
+# 0–10 recommend scales: promoters 9–10, detractors 0–6.
+_PROMOTER_MIN: Final = 9
+_DETRACTOR_MAX: Final = 6
+_NET_SCORES: Final = frozenset({"nps", "enps"})
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """How the customer index C and the employee index E weigh their components.
+
+    ``version`` is stored with every team-window (``TeamWindowMetrics.index_version``): change
+    it whenever the weights change, so baselines and dashboards never mix definitions.
+    A component missing from a window (nobody answered it) is left out and the remaining
+    weights renormalise; a weight of 0 keeps a component out of the index entirely.
+    """
+
+    version: str = DEFAULT_INDEX_VERSION
+    customer_weights: Mapping[str, float] = field(default_factory=lambda: DEFAULT_CUSTOMER_WEIGHTS)
+    employee_weights: Mapping[str, float] = field(default_factory=lambda: DEFAULT_EMPLOYEE_WEIGHTS)
+
+    def __post_init__(self) -> None:
+        if not self.version:
+            raise ValueError("IndexConfig.version must be a non-empty string, e.g. 'idx-v2'")
+        for side, weights, known in (
+            ("customer", self.customer_weights, CUSTOMER_SCORE_RANGES),
+            ("employee", self.employee_weights, EMPLOYEE_SCORE_RANGES),
+        ):
+            unknown = sorted(set(weights) - set(known))
+            if unknown:
+                raise ValueError(
+                    f"IndexConfig: unknown {side} components {unknown}; known: {sorted(known)}"
+                )
+            for name, weight in weights.items():
+                if not (isinstance(weight, int | float) and math.isfinite(weight) and weight >= 0):
+                    raise ValueError(
+                        f"IndexConfig: {side} weight of {name} must be a finite number >= 0"
+                    )
+            if not any(weight > 0 for weight in weights.values()):
+                raise ValueError(f"IndexConfig: give at least one {side} component a weight > 0")
+            # Freeze a private copy so the config cannot change under a running pipeline.
+            object.__setattr__(self, f"{side}_weights", MappingProxyType(dict(weights)))
+
+    def __hash__(self) -> int:
+        return hash(
+            (
+                self.version,
+                tuple(sorted(self.customer_weights.items())),
+                tuple(sorted(self.employee_weights.items())),
+            )
+        )
+
+
+DEFAULT_INDEX_CONFIG: Final = IndexConfig()
+
+
+# -- one component -----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Component:
+    scaled: float
+    scaled_se: float
+    n: int
+    raw: dict[str, float]
+
+
+def _net_score(bins: Sequence[int], name: str) -> _Component | None:
+    n = sum(bins)
+    if n == 0:
+        return None
+    p = sum(bins[_PROMOTER_MIN:]) / n
+    d = sum(bins[: _DETRACTOR_MAX + 1]) / n
+    score = 100.0 * (p - d)
+    # Max of v = p + d − (p − d)² is 1 (p = d = ½): the one-respondent rule.
+    v = 1.0 if n == 1 else max(p + d - (p - d) ** 2, 0.0)
+    se = 100.0 * math.sqrt(v / n)
+    return _Component((score + 100.0) / 2.0, se / 2.0, n, {name: score, f"{name}_se": se})
+
+
+def _top2_box(bins: Sequence[int]) -> _Component | None:
+    n = sum(bins)
+    if n == 0:
+        return None
+    p = (bins[3] + bins[4]) / n  # values 4 and 5 of 1–5
+    variance = 0.25 if n == 1 else p * (1.0 - p)
+    pct = 100.0 * p
+    return _Component(pct, 100.0 * math.sqrt(variance / n), n, {"csat": pct})
+
+
+def _mean_sd(bins: Sequence[int], low: int, high: int) -> tuple[int, float, float]:
+    """(n, mean, sd) of a histogram; sd is the sample sd, or the scale's max with n = 1."""
+    n = sum(bins)
+    total = sum((low + i) * count for i, count in enumerate(bins))
+    mean = total / n
+    if n == 1:
+        return n, mean, (high - low) / 2.0
+    squares = sum(count * (low + i - mean) ** 2 for i, count in enumerate(bins))
+    return n, mean, math.sqrt(squares / (n - 1))
+
+
+def _scaled_mean(bins: Sequence[int], low: int, high: int) -> tuple[int, float, float, float]:
+    """(n, mean, scaled 0–100, scaled SE)."""
+    n, mean, sd = _mean_sd(bins, low, high)
+    span = high - low
+    return n, mean, (mean - low) / span * 100.0, sd / math.sqrt(n) / span * 100.0
+
+
+def _ces(bins: Sequence[int], low: int, high: int) -> _Component | None:
+    if sum(bins) == 0:
+        return None
+    n, mean, scaled, scaled_se = _scaled_mean(bins, low, high)
+    easy = 100.0 * sum(bins[5 - low :]) / n  # values 5–7 of 1–7
+    return _Component(scaled, scaled_se, n, {"ces_mean": mean, "ces_easy_pct": easy})
+
+
+def _likert(bins: Sequence[int], name: str, low: int, high: int) -> _Component | None:
+    if sum(bins) == 0:
+        return None
+    n, mean, scaled, scaled_se = _scaled_mean(bins, low, high)
+    return _Component(scaled, scaled_se, n, {f"{name}_mean": mean})
+
+
+def _component(name: str, bins: Sequence[int], low: int, high: int) -> _Component | None:
+    if name in _NET_SCORES:
+        return _net_score(bins, name)
+    if name == "csat":
+        return _top2_box(bins)
+    if name == "ces":
+        return _ces(bins, low, high)
+    return _likert(bins, name, low, high)
+
+
+# -- one side --------------------------------------------------------------------------------
+def compute_side(
+    n: int,
+    histograms: Mapping[str, Sequence[int]],
+    ranges: Mapping[str, tuple[int, int]],
+    weights: Mapping[str, float],
+) -> SideMetrics:
+    """The metrics of one side from its histograms (bin i counts value ``low + i``)."""
+    components: dict[str, float] = {}
+    component_se: dict[str, float] = {}
+    component_n: dict[str, int] = {}
+    raw: dict[str, float] = {}
+    weighted_sum = weight_total = variance_sum = 0.0
+    for name, (low, high) in ranges.items():
+        bins = histograms.get(name)
+        if bins is None:
+            continue
+        result = _component(name, bins, low, high)
+        if result is None:
+            continue
+        components[name] = result.scaled
+        component_se[name] = result.scaled_se
+        component_n[name] = result.n
+        raw.update(result.raw)
+        weight = weights.get(name, 0.0)
+        if weight > 0:
+            weighted_sum += weight * result.scaled
+            weight_total += weight
+            variance_sum += (weight * result.scaled_se) ** 2
+    if weight_total > 0:
+        index: float | None = weighted_sum / weight_total
+        index_se: float | None = math.sqrt(variance_sum) / weight_total
+    else:
+        index = index_se = None
+    return SideMetrics(
+        n=n,
+        index=index,
+        index_se=index_se,
+        components=components,
+        component_se=component_se,
+        component_n=component_n,
+        raw=raw,
+    )
+
+
+def check_k_anonymity(k_anonymity: int) -> int:
+    """Return ``k_anonymity`` if it is an int at or above the privacy floor, else ValueError."""
+    if isinstance(k_anonymity, bool) or not isinstance(k_anonymity, int):
+        raise ValueError(f"k_anonymity must be an int, got {k_anonymity!r}")
+    if k_anonymity < K_ANONYMITY_FLOOR:
+        raise ValueError(
+            f"k_anonymity must be at least {K_ANONYMITY_FLOOR} (the privacy floor), "
+            f"got {k_anonymity}"
+        )
+    return k_anonymity
+
+
+def compute_team_window(
+    team_id: str,
+    window_start: int,
+    window_end: int,
+    agg: WindowAggregate,
+    *,
+    k_anonymity: int,
+    index_config: IndexConfig = DEFAULT_INDEX_CONFIG,
+    late_events: int = 0,
+) -> TeamWindowMetrics:
+    """Both sides' metrics of one closed team-window, the employee side k-anonymised.
+
+    Raises ValueError when ``k_anonymity`` is below the floor of 3.
+    """
+    check_k_anonymity(k_anonymity)
+    customer = compute_side(
+        agg.customer_n,
+        agg.customer_histograms,
+        CUSTOMER_SCORE_RANGES,
+        index_config.customer_weights,
+    )
+    suppressed = agg.employee_n < k_anonymity
+    employee = (
+        None
+        if suppressed
+        else compute_side(
+            agg.employee_n,
+            agg.employee_histograms,
+            EMPLOYEE_SCORE_RANGES,
+            index_config.employee_weights,
+        )
+    )
+    return TeamWindowMetrics(
+        team_id=team_id,
+        window_start=window_start,
+        window_end=window_end,
+        customer=customer,
+        employee=employee,
+        employee_suppressed=suppressed,
+        index_version=index_config.version,
+        late_events=late_events,
+    )
+
+
+# -- storage ---------------------------------------------------------------------------------
+def _side_to_dict(side: SideMetrics) -> dict[str, Any]:
+    return {
+        "n": side.n,
+        "index": side.index,
+        "index_se": side.index_se,
+        "components": dict(side.components),
+        "component_se": dict(side.component_se),
+        "component_n": dict(side.component_n),
+        "raw": dict(side.raw),
+    }
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _side_from_dict(data: Mapping[str, Any]) -> SideMetrics:
+    return SideMetrics(
+        n=int(data["n"]),
+        index=_optional_float(data.get("index")),
+        index_se=_optional_float(data.get("index_se")),
+        components={k: float(v) for k, v in data.get("components", {}).items()},
+        component_se={k: float(v) for k, v in data.get("component_se", {}).items()},
+        component_n={k: int(v) for k, v in data.get("component_n", {}).items()},
+        raw={k: float(v) for k, v in data.get("raw", {}).items()},
+    )
+
+
+def team_window_to_dict(metrics: TeamWindowMetrics) -> dict[str, Any]:
+    """JSON-safe dict of a team-window (a suppressed employee side is stored as null)."""
+    return {
+        "team_id": metrics.team_id,
+        "window_start": metrics.window_start,
+        "window_end": metrics.window_end,
+        "customer": _side_to_dict(metrics.customer),
+        "employee": None if metrics.employee is None else _side_to_dict(metrics.employee),
+        "employee_suppressed": metrics.employee_suppressed,
+        "index_version": metrics.index_version,
+        "late_events": metrics.late_events,
+    }
+
+
+def team_window_from_dict(data: Mapping[str, Any]) -> TeamWindowMetrics:
+    """Inverse of ``team_window_to_dict``; refuses a suppressed window with employee data."""
+    suppressed = bool(data["employee_suppressed"])
+    employee_data = data.get("employee")
+    if suppressed and employee_data is not None:
+        raise ValueError("stored team-window is suppressed but carries employee data; refusing it")
+    if not suppressed and employee_data is None:
+        raise ValueError("stored team-window is not suppressed but has no employee side")
+    return TeamWindowMetrics(
+        team_id=str(data["team_id"]),
+        window_start=int(data["window_start"]),
+        window_end=int(data["window_end"]),
+        customer=_side_from_dict(data["customer"]),
+        employee=None if employee_data is None else _side_from_dict(employee_data),
+        employee_suppressed=suppressed,
+        index_version=str(data["index_version"]),
+        late_events=int(data.get("late_events", 0)),
+    )
+
+
+__all__ = [
+    "DEFAULT_CUSTOMER_WEIGHTS",
+    "DEFAULT_EMPLOYEE_WEIGHTS",
+    "DEFAULT_INDEX_CONFIG",
+    "DEFAULT_INDEX_VERSION",
+    "DEFAULT_K_ANONYMITY",
+    "K_ANONYMITY_FLOOR",
+    "IndexConfig",
+    "check_k_anonymity",
+    "compute_side",
+    "compute_team_window",
+    "team_window_from_dict",
+    "team_window_to_dict",
+]

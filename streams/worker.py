@@ -1,0 +1,55 @@
+"""Start the long-running pipeline: check the broker, create topics, open ClickHouse, run Faust."""
+
+from __future__ import annotations
+
+import logging
+
+from streams.errors import ConfigError
+from streams.settings import Settings
+
+log = logging.getLogger("miroir.worker")
+
+
+def required_topics(settings: Settings) -> dict[str, int]:
+    """Every topic the worker reads or writes, with the partition count it needs."""
+    return {
+        name: settings.topic_partitions
+        for name in (
+            settings.topic_customer,
+            settings.topic_employee,
+            settings.topic_alerts,
+            settings.topic_dead_letters,
+        )
+    }
+
+
+def run_worker(settings: Settings) -> None:
+    """Run the worker until SIGINT/SIGTERM. Returns when it has stopped cleanly."""
+    from sinks.clickhouse import ClickHouseSink
+    from streams.kafka_broker import wait_for_broker
+    from streams.topics import ensure_topics
+
+    if not settings.kafka_bootstrap:
+        raise ConfigError(
+            "MIROIR_KAFKA_BOOTSTRAP is not set: point the worker at a Kafka broker "
+            "(host:port), or run `miroir demo` for the embedded one"
+        )
+    wait_for_broker(settings.kafka_bootstrap, timeout=30.0)
+    if settings.create_topics:
+        ensure_topics(settings.kafka_bootstrap, required_topics(settings))
+    sink = ClickHouseSink(settings.clickhouse_dsn, database=settings.clickhouse_database)
+    sink.open()  # fails fast (StoreLockedError) when another process owns the embedded store
+    import faust
+
+    from streams.app import configure
+
+    app = configure(settings, sink)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as e:
+        if e.code not in (0, None):
+            raise
+    finally:
+        sink.close()
