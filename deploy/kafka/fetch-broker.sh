@@ -6,14 +6,24 @@
 #   MIROIR_KAFKA_VERSION=4.1.1 deploy/kafka/fetch-broker.sh
 #
 # Needs Java 17+ and Maven. Idempotent: a complete cache is reused without touching the network.
+# The cache also gets config/log4j2.properties (from this directory), next to libs/.
 set -euo pipefail
 
 version="${MIROIR_KAFKA_VERSION:-4.1.1}"
 cache_root="${MIROIR_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/miroir}"
 target="$cache_root/kafka-$version"
 libs="$target/libs"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# Bump when the dependency list below changes, so an older cache is re-resolved instead of reused.
+recipe="2 log4j-slf4j-impl"
 
-if [[ -f "$target/.complete" ]]; then
+install_config() {
+  mkdir -p "$target/config"
+  cp "$here/log4j2.properties" "$target/config/log4j2.properties"
+}
+
+if [[ -f "$target/.complete" && "$(cat "$target/.complete")" == "$recipe" ]]; then
+  install_config
   echo "$libs"
   exit 0
 fi
@@ -23,6 +33,8 @@ command -v java >/dev/null || { echo "fetch-broker: Java 17+ is required" >&2; e
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+# A stale or partial cache would leave conflicting jars (e.g. two SLF4J bindings) on the classpath.
+rm -rf "$libs" "$target/.complete"
 mkdir -p "$libs"
 # A throw-away POM whose only job is to resolve the broker and its runtime dependencies.
 cat >"$work/pom.xml" <<POM
@@ -39,7 +51,9 @@ cat >"$work/pom.xml" <<POM
     </dependency>
     <dependency>
       <groupId>org.apache.logging.log4j</groupId>
-      <artifactId>log4j-slf4j2-impl</artifactId>
+      <!-- Kafka ships slf4j-api 1.7, so it needs the SLF4J 1.x binding; the slf4j2 one is ignored
+           and logging falls back to NOP. -->
+      <artifactId>log4j-slf4j-impl</artifactId>
       <version>2.24.3</version>
     </dependency>
     <dependency>
@@ -53,5 +67,6 @@ POM
 echo "fetch-broker: resolving org.apache.kafka:kafka_2.13:$version from Maven Central ..." >&2
 mvn -B -q -f "$work/pom.xml" dependency:copy-dependencies \
   -DoutputDirectory="$libs" -DincludeScope=runtime >&2
-touch "$target/.complete"
+install_config
+echo "$recipe" >"$target/.complete"
 echo "$libs"
