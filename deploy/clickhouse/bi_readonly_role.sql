@@ -1,0 +1,43 @@
+-- Read-only access to Miroir's tables for BI tools (Grafana, Superset, Metabase).
+--
+-- Run once on the ClickHouse server as an administrator (a user with access_management = 1):
+--     clickhouse-client --multiquery < deploy/clickhouse/bi_readonly_role.sql
+-- Change the password first (or use ... IDENTIFIED WITH sha256_hash BY '<hash>'), and give
+-- each tool its own user granted the same role so access can be revoked tool by tool.
+--
+-- What this grants: SELECT on database miroir, nothing else. What it does not: the employee
+-- side already reaches ClickHouse only as k-anonymous team-window aggregates (no pulse rows),
+-- so there is nothing more private to hide from BI users here.
+-- Not for chDB (the embedded engine has no users): there, readers go through the worker.
+
+-- Guard rails shared by every BI user: readonly = 1 refuses any write, DDL or settings change,
+-- so the limits below cannot be lifted from a dashboard either. A tool that insists on sending
+-- query settings needs readonly = 2 instead: then also pin each limit (e.g.
+-- "max_execution_time = 60 MAX 60") so it stays a ceiling.
+-- The limits keep a runaway dashboard query from starving the pipeline's inserts.
+CREATE SETTINGS PROFILE IF NOT EXISTS miroir_bi_profile SETTINGS
+    readonly = 1,
+    max_execution_time = 60,
+    max_memory_usage = 4000000000,
+    max_result_rows = 1000000,
+    result_overflow_mode = 'throw',
+    max_concurrent_queries_for_user = 8;
+
+-- The role: SELECT only, on Miroir's database only.
+CREATE ROLE IF NOT EXISTS miroir_bi_reader;
+GRANT SELECT ON miroir.* TO miroir_bi_reader;
+-- SELECT implies seeing those tables in SHOW TABLES and system.tables / system.columns, with
+-- the COMMENTs that explain every table and column; nothing else is visible.
+
+-- One user per tool; repeat for superset / metabase with their own passwords.
+CREATE USER IF NOT EXISTS miroir_grafana
+    IDENTIFIED WITH sha256_password BY 'change-me'
+    DEFAULT DATABASE miroir
+    SETTINGS PROFILE 'miroir_bi_profile';
+GRANT miroir_bi_reader TO miroir_grafana;
+SET DEFAULT ROLE miroir_bi_reader TO miroir_grafana;
+
+-- Remove with:
+--     DROP USER IF EXISTS miroir_grafana;
+--     DROP ROLE IF EXISTS miroir_bi_reader;
+--     DROP SETTINGS PROFILE IF EXISTS miroir_bi_profile;

@@ -1,0 +1,661 @@
+"""ClickHouse sink: writes sink batches through clickhouse-connect, to a server or embedded chDB.
+
+DSN forms (one code path; only the connection differs):
+
+- ``chdb:///absolute/path``: the embedded engine (chDB, the real ClickHouse engine in-process),
+  storing under that directory, created if missing.
+- ``chdb:relative/path``: the same, relative to the working directory when the sink is created.
+- ``http://user:password@host:8123`` (or ``https://…:8443``): a ClickHouse server. A database
+  in the DSN path is ignored; ``database`` names the one Miroir uses.
+
+What chDB imposes (verified with chdb-core 26.9 and clickhouse-connect 1.12):
+
+- One store per process. Any number of clients may share the store a process hosts, but
+  opening a different path while one is open fails (``ConfigError`` here); once every client
+  is closed, another path can be opened.
+- One process per store. The engine holds an exclusive lock on ``<path>/status`` (which also
+  records the owner's PID); a second process gets ``StoreLockedError``. In embedded mode the
+  worker owns the store, and readers go through it or wait until it stops.
+- Per-insert settings reach the engine (``INSERT … FROM INFILE … SETTINGS``), so insert
+  deduplication tokens work as on a server, given ``non_replicated_deduplication_window``.
+
+Idempotency: every table insert carries ``insert_deduplication_token = "{batch.token}:{table}"``,
+so writing the same batch again (a retry, a replay after a crash) is a no-op. The engine tracks a
+token per partition (month of the row's time): rows of a known token landing in a partition it
+has not seen yet are written, so a token must always stand for the same rows. A batch without a
+token gets a random one per ``write()`` call: its retries are still safe, but a second call
+writes it again, and identical blocks from different batches are never mistaken for
+duplicates (which plain hash-based deduplication would do to ``late_events`` counts).
+
+Errors (``streams.errors``): transient failures (connection refused, timeouts, overloaded
+server) are retried with capped exponential backoff, then raise ``SinkUnavailable`` carrying a
+retry hint; anything retrying will not fix raises ``SinkError``; a store held by another
+process raises ``StoreLockedError``; a bad DSN or database name raises ``ConfigError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
+
+from schemas.records import EMPLOYEE_SCORES, CustomerFeedback, MirrorAlert
+from sinks.base import Sink
+from streams.errors import ConfigError, SinkError, SinkUnavailable, StoreLockedError
+from streams.model import DeadLetter, LateEventCount, SinkBatch, TeamWindowMetrics
+
+try:  # POSIX only; without it the lock is reported from chDB's error alone
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = [
+    "DEFAULT_DATABASE",
+    "DEFAULT_INSERT_RETRIES",
+    "DEFAULT_RETRY_BACKOFF",
+    "DEFAULT_RETRY_BACKOFF_MAX",
+    "READ_ONLY_KEYWORDS",
+    "TABLES",
+    "ClickHouseSink",
+    "table_ddl",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DATABASE: Final = "miroir"
+DEFAULT_INSERT_RETRIES: Final = 5
+DEFAULT_RETRY_BACKOFF: Final = 0.2  # seconds before the first retry; doubles each time
+DEFAULT_RETRY_BACKOFF_MAX: Final = 10.0  # cap on one wait, and on the retry hint
+DEFAULT_CONNECT_TIMEOUT: Final = 10.0  # seconds, HTTP only
+DEFAULT_SEND_RECEIVE_TIMEOUT: Final = 300.0  # seconds, HTTP only
+
+# Creation order; each has its DDL in sinks/ddl/<table>.sql with a {database} placeholder.
+TABLES: Final = (
+    "mirror_alerts",
+    "team_window_metrics",
+    "customer_feedback",
+    "dead_letters",
+    "late_events",
+)
+
+# Leading keywords a read-only sink accepts (see ClickHouseSink.query for the limits).
+READ_ONLY_KEYWORDS: Final = frozenset({"SELECT", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "WITH"})
+
+# Defence in depth behind the pipeline's own k-anonymity rule (DOMAIN.md: k defaults to 5 and
+# never goes below 3): an employee side under this many respondents is never stored.
+K_ANONYMITY_FLOOR: Final = 3
+
+# ClickHouse error codes worth retrying: the server is busy, short of memory, or the
+# network/replication layer hiccuped. Everything else is a bug or bad data.
+TRANSIENT_ERROR_CODES: Final = frozenset(
+    {
+        3,  # UNEXPECTED_END_OF_FILE
+        32,  # ATTEMPT_TO_READ_AFTER_EOF
+        159,  # TIMEOUT_EXCEEDED
+        202,  # TOO_MANY_SIMULTANEOUS_QUERIES
+        203,  # NO_FREE_CONNECTION
+        209,  # SOCKET_TIMEOUT
+        210,  # NETWORK_ERROR
+        236,  # ABORTED
+        241,  # MEMORY_LIMIT_EXCEEDED
+        242,  # TABLE_IS_READ_ONLY
+        252,  # TOO_MANY_PARTS
+        285,  # TOO_FEW_LIVE_REPLICAS
+        319,  # UNKNOWN_STATUS_OF_INSERT
+        425,  # SYSTEM_ERROR
+        439,  # CANNOT_SCHEDULE_TASK
+        999,  # KEEPER_EXCEPTION
+    }
+)
+_HTTP_5XX = re.compile(r"HTTP status 5\d\d")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_LEADING_NOISE = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/|\()*", re.DOTALL)
+_STATUS_PID = re.compile(r"^PID:\s*(\d+)", re.MULTILINE)
+
+# Employee raw metric -> column. Only these aggregates ever leave the pipeline.
+_EMPLOYEE_RAW_COLUMNS: Final[Mapping[str, str]] = {
+    "enps": "enps",
+    "enps_se": "enps_se",
+    **{
+        f"{name}_mean": f"employee_{name}_mean"
+        for name in EMPLOYEE_SCORES
+        if name != "enps"  # a net score, not a mean
+    },
+}
+_CUSTOMER_RAW_COLUMNS: Final = (
+    "nps",
+    "nps_se",
+    "csat",
+    "ces_mean",
+    "ces_easy_pct",
+    "listened_mean",
+    "trust_mean",
+    "courtesy_mean",
+)
+
+T = TypeVar("T")
+Columns = dict[str, list[Any]]
+
+
+def table_ddl(table: str, database: str = DEFAULT_DATABASE) -> str:
+    """The ``CREATE TABLE IF NOT EXISTS`` statement of one Miroir table in ``database``."""
+    if table not in TABLES:
+        raise ConfigError(f"Unknown table {table!r}; Miroir's tables are {', '.join(TABLES)}")
+    text = resources.files("sinks").joinpath("ddl", f"{table}.sql").read_text(encoding="utf-8")
+    return text.replace("{database}", _identifier(database, "database"))
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """Where a DSN points: an embedded store directory, or a server."""
+
+    client_dsn: str = field(repr=False)  # may hold a password
+    store_path: Path | None = None  # None for a server
+
+    @property
+    def embedded(self) -> bool:
+        return self.store_path is not None
+
+
+class ClickHouseSink(Sink):
+    """Sink batches into ClickHouse tables (see ``TABLES``), idempotently, in one insert per table.
+
+    ``read_only=True`` makes a reader for the CLI and exports: ``open()`` creates nothing,
+    ``write()`` is refused, and ``query()`` accepts only statements starting with a keyword in
+    ``READ_ONLY_KEYWORDS``. On chDB the engine itself also enforces it (``readonly = 2`` on
+    the reader's own handle); on a server, connect as the BI read-only user as well
+    (deploy/clickhouse/bi_readonly_role.sql).
+
+    One sink owns one client; calls are serialised by a lock, so a worker's live page may
+    query through the worker's sink from another thread. Calls block; run them in an
+    executor from asyncio code.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        database: str = DEFAULT_DATABASE,
+        insert_retries: int = DEFAULT_INSERT_RETRIES,
+        *,
+        read_only: bool = False,
+        retry_backoff: float = DEFAULT_RETRY_BACKOFF,
+        retry_backoff_max: float = DEFAULT_RETRY_BACKOFF_MAX,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        send_receive_timeout: float = DEFAULT_SEND_RECEIVE_TIMEOUT,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if insert_retries < 0:
+            raise ConfigError(f"insert_retries must be >= 0, got {insert_retries}")
+        if retry_backoff < 0 or retry_backoff_max < retry_backoff:
+            raise ConfigError("retry_backoff must be >= 0 and <= retry_backoff_max")
+        self.dsn = dsn
+        self.database = _identifier(database, "database")
+        self.insert_retries = insert_retries
+        self.read_only = read_only
+        self.retry_backoff = retry_backoff
+        self.retry_backoff_max = retry_backoff_max
+        self.connect_timeout = connect_timeout
+        self.send_receive_timeout = send_receive_timeout
+        self._sleep = sleep
+        self._target = _parse_dsn(dsn)  # fail fast on a bad DSN, before any I/O
+        self._client: Client | None = None
+        self._column_types: dict[str, dict[str, str]] = {}
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:  # never shows credentials
+        where = str(self._target.store_path) if self._target.embedded else "server"
+        state = "open" if self._client is not None else "closed"
+        return f"<ClickHouseSink {where} database={self.database} {state}>"
+
+    @property
+    def embedded(self) -> bool:
+        """True when the sink runs the in-process chDB engine rather than a server."""
+        return self._target.embedded
+
+    @property
+    def store_path(self) -> Path | None:
+        """The chDB store directory (absolute), or None for a server."""
+        return self._target.store_path
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def open(self) -> None:
+        """Connect, then create the database and tables if missing (not in read-only mode)."""
+        with self._lock:
+            if self._client is not None:
+                return
+            client = self._connect()
+            try:
+                if not self.read_only:
+                    self._retrying(
+                        "create database",
+                        lambda: client.command(f"CREATE DATABASE IF NOT EXISTS {self.database}"),
+                    )
+                    for table in TABLES:
+                        ddl = table_ddl(table, self.database)
+                        self._retrying(
+                            f"create table {table}", functools.partial(client.command, ddl)
+                        )
+                    self._column_types = self._describe(client)
+                elif self.embedded:
+                    # The reader's own engine handle refuses writes; other handles are unaffected.
+                    self._retrying(
+                        "make the reader read-only",
+                        functools.partial(client.set_client_setting, "readonly", "2"),
+                    )
+                client.database = self.database
+            except BaseException:
+                _close_quietly(client)
+                raise
+            self._client = client
+
+    def write(self, batch: SinkBatch) -> None:
+        """Insert every non-empty part of ``batch``: one insert per table, deduplicated by token.
+
+        Durable when it returns. A failure part-way is safe to retry with the same batch: the
+        tables already written drop the repeated insert.
+        """
+        with self._lock:
+            client = self._require_open()
+            if self.read_only:
+                raise SinkError("This ClickHouse sink is read-only; open one without read_only")
+            if batch.is_empty():
+                return
+            token = batch.token or f"auto-{uuid.uuid4().hex}"
+            version = time.time_ns() // 1_000_000
+            parts: tuple[tuple[str, Sequence[Any], Callable[[Any, int], Columns]], ...] = (
+                ("mirror_alerts", batch.alerts, _alert_columns),
+                ("team_window_metrics", batch.team_windows, _team_window_columns),
+                ("customer_feedback", batch.customer_feedback, _customer_feedback_columns),
+                ("dead_letters", batch.dead_letters, _dead_letter_columns),
+                ("late_events", batch.late_events, _late_event_columns),
+            )
+            for table, rows, to_columns in parts:
+                if rows:
+                    self._insert(client, table, to_columns(rows, version), f"{token}:{table}")
+
+    def flush(self) -> None:
+        """Nothing to do: ``write`` returns only once ClickHouse has the rows."""
+
+    def close(self) -> None:
+        """Close the client (and with it this sink's chDB handle); safe to call twice."""
+        with self._lock:
+            client, self._client = self._client, None
+            if client is not None:
+                _close_quietly(client)
+
+    # -- reads ----------------------------------------------------------------------------
+    def query(
+        self, sql: str, parameters: Mapping[str, Any] | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run one statement and return (column names, rows); tables resolve in ``database``.
+
+        ``parameters`` bind as in clickhouse-connect: ``{name:Type}`` placeholders (server-side)
+        or ``%(name)s``. Times come back as timezone-aware UTC datetimes.
+
+        Read-only check (when ``read_only``): only the first keyword is inspected, after
+        comments and opening parentheses. It stops an accidental INSERT, DDL or SYSTEM
+        statement, not a determined user: functions with side effects inside a SELECT are
+        out of its reach. Real enforcement is the engine's (chDB handle set to readonly) or
+        the server's (the BI read-only role).
+        """
+        if self.read_only:
+            _check_read_only(sql)
+        with self._lock:
+            client = self._require_open()
+            result = self._retrying(
+                "query",
+                lambda: client.query(sql, parameters=dict(parameters) if parameters else None),
+            )
+            return list(result.column_names), [tuple(row) for row in result.result_rows]
+
+    # -- internals ------------------------------------------------------------------------
+    def _require_open(self) -> Client:
+        if self._client is None:
+            raise SinkError("The ClickHouse sink is not open; call open() or use it as a context")
+        return self._client
+
+    def _connect(self) -> Client:
+        target = self._target
+        if target.store_path is None:
+            return self._retrying(
+                "connect",
+                lambda: clickhouse_connect.get_client(
+                    dsn=target.client_dsn,
+                    connect_timeout=self.connect_timeout,
+                    send_receive_timeout=self.send_receive_timeout,
+                    tz_mode="aware",
+                ),
+            )
+        return _open_store(target.store_path, target.client_dsn)
+
+    def _describe(self, client: Client) -> dict[str, dict[str, str]]:
+        """Column types of every table, fetched once so inserts skip a DESCRIBE each."""
+        result = self._retrying(
+            "describe tables",
+            lambda: client.query(
+                "SELECT table, name, type FROM system.columns WHERE database = {db:String}",
+                parameters={"db": self.database},
+            ),
+        )
+        types: dict[str, dict[str, str]] = {table: {} for table in TABLES}
+        for table, name, type_name in result.result_rows:
+            if table in types:
+                types[table][name] = type_name
+        return types
+
+    def _insert(self, client: Client, table: str, columns: Columns, token: str) -> None:
+        names = list(columns)
+        types = self._column_types[table]
+        try:
+            type_names = [types[name] for name in names]
+        except KeyError as e:
+            raise SinkError(
+                f"Table {self.database}.{table} has no column {e.args[0]!r}; "
+                "migrate the schema (sinks/ddl) before writing"
+            ) from e
+        self._retrying(
+            f"insert into {table}",
+            lambda: client.insert(
+                table,
+                list(columns.values()),
+                column_names=names,
+                database=self.database,
+                column_type_names=type_names,
+                column_oriented=True,
+                settings={"insert_deduplication_token": token},
+            ),
+        )
+
+    def _backoff(self, attempt: int) -> float:
+        return min(self.retry_backoff_max, self.retry_backoff * (2**attempt))
+
+    def _retrying(self, what: str, call: Callable[[], T]) -> T:
+        """Run ``call``; retry transient failures with capped exponential backoff."""
+        attempt = 0
+        while True:
+            try:
+                return call()
+            except (SinkError, ConfigError, StoreLockedError):
+                raise
+            except Exception as e:
+                if not _is_transient(e):
+                    raise SinkError(f"ClickHouse {what} failed: {_describe_error(e)}") from e
+                if attempt >= self.insert_retries:
+                    raise SinkUnavailable(
+                        f"ClickHouse is unavailable ({what} failed {attempt + 1} times: "
+                        f"{_describe_error(e)}); pause, then write the same batch again",
+                        retry_after=self._backoff(attempt),
+                    ) from e
+                delay = self._backoff(attempt)
+                logger.warning(
+                    "ClickHouse %s failed (%s); retry %d/%d in %.2fs",
+                    what,
+                    type(e).__name__,
+                    attempt + 1,
+                    self.insert_retries,
+                    delay,
+                )
+                self._sleep(delay)
+                attempt += 1
+
+
+# -- DSN and store --------------------------------------------------------------------------
+def _identifier(name: str, what: str) -> str:
+    if not _IDENTIFIER.match(name):
+        raise ConfigError(f"Invalid ClickHouse {what} name {name!r}: use letters, digits and _")
+    return name
+
+
+def _parse_dsn(dsn: str) -> _Target:
+    scheme, sep, rest = dsn.partition(":")
+    scheme = scheme.lower()
+    if not sep or not rest:
+        raise ConfigError(
+            "ClickHouse DSN must look like chdb:///absolute/path, chdb:relative/path "
+            "or http(s)://user:password@host:8123"
+        )
+    if scheme in ("http", "https"):
+        parts = urlsplit(dsn)
+        if not parts.hostname:
+            raise ConfigError("ClickHouse DSN has no host; use http(s)://user:password@host:8123")
+        # Drop any database path: the client must connect before that database exists.
+        return _Target(client_dsn=urlunsplit(parts._replace(path="")), store_path=None)
+    if scheme != "chdb":
+        raise ConfigError(f"Unsupported ClickHouse DSN scheme {scheme!r}: use chdb, http or https")
+    location, _, options = rest.partition("?")
+    if location.startswith("//"):
+        location = location[2:]
+        if not location.startswith("/"):
+            raise ConfigError(
+                f"chDB DSN {dsn!r} names a host; use chdb:///absolute/path or chdb:relative/path"
+            )
+    if not location or location in ("memory", ":memory:"):
+        raise ConfigError("Miroir needs a persistent chDB store: chdb:///absolute/path")
+    path = Path(os.path.realpath(location))  # chDB compares store paths literally
+    client_dsn = f"chdb://{path}" + (f"?{options}" if options else "")
+    return _Target(client_dsn=client_dsn, store_path=path)
+
+
+def _store_owner(path: Path) -> int | None:
+    """PID of the process holding the chDB store's lock, -1 if unknown, None if unlocked."""
+    status = path / "status"
+    if fcntl is None or not status.exists():
+        return None
+    try:
+        fd = os.open(status, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            match = _STATUS_PID.search(status.read_text(errors="replace"))
+            return int(match.group(1)) if match else -1
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _store_locked_message(path: Path, owner: int | None) -> str:
+    who = f"process {owner}" if owner and owner > 0 else "another process"
+    return (
+        f"The embedded ClickHouse store {path} is owned by {who}, usually a running Miroir "
+        "worker: chDB lets one process open a store. Stop that worker, or query through it "
+        "(its live page or API), or run against a ClickHouse server with an http(s):// DSN."
+    )
+
+
+def _open_store(path: Path, client_dsn: str) -> Client:
+    """Open the chDB store, telling a store held elsewhere from other failures."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"Cannot create the chDB store directory {path}: {e}") from e
+    owner = _store_owner(path)
+    # Our own PID means this process already hosts the store: clients share it.
+    if owner is not None and owner != os.getpid():
+        raise StoreLockedError(_store_locked_message(path, owner))
+    try:
+        return clickhouse_connect.get_client(dsn=client_dsn, tz_mode="aware")
+    except Exception as e:
+        message = str(e)
+        if "already initialized with path" in message:
+            raise ConfigError(
+                f"This process already hosts another chDB store, so it cannot open {path}: "
+                "chDB runs one store per process. Close every sink on the other store first, "
+                "or use the same path."
+            ) from e
+        owner = _store_owner(path)
+        if "Cannot lock file" in message or owner is not None:
+            raise StoreLockedError(_store_locked_message(path, owner)) from e
+        raise SinkError(f"Cannot open the chDB store {path}: {_describe_error(e)}") from e
+
+
+# -- errors ---------------------------------------------------------------------------------
+def _is_transient(error: BaseException) -> bool:
+    if isinstance(error, OperationalError | OSError):
+        return True  # network errors, timeouts, responses clickhouse-connect already retried
+    if isinstance(error, DatabaseError):
+        message = str(error)
+        if error.code in TRANSIENT_ERROR_CODES:
+            return True
+        return error.code is None and bool(_HTTP_5XX.search(message))  # a proxy's 502/503/504
+    return False
+
+
+def _describe_error(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text[:500]}"
+
+
+def _close_quietly(client: Client) -> None:
+    with contextlib.suppress(Exception):
+        client.close()
+
+
+def _check_read_only(sql: str) -> None:
+    stripped = _LEADING_NOISE.sub("", sql)
+    keyword = re.match(r"[A-Za-z]+", stripped)
+    if keyword is None or keyword.group(0).upper() not in READ_ONLY_KEYWORDS:
+        first = keyword.group(0).upper() if keyword else stripped[:20]
+        raise SinkError(
+            f"Read-only query refused: it starts with {first!r}; only "
+            f"{', '.join(sorted(READ_ONLY_KEYWORDS))} statements are allowed"
+        )
+
+
+# -- rows to columns ------------------------------------------------------------------------
+def _alert_columns(alerts: Sequence[MirrorAlert], version: int) -> Columns:
+    return {
+        "team_id": [a.team_id for a in alerts],
+        "window_start": [a.window_start for a in alerts],
+        "window_end": [a.window_end for a in alerts],
+        "kind": [a.kind for a in alerts],
+        "alert_id": [a.alert_id for a in alerts],
+        "severity": [a.severity for a in alerts],
+        "detector": [a.detector for a in alerts],
+        "detector_version": [a.detector_version for a in alerts],
+        "message": [a.message for a in alerts],
+        "created_at": [a.created_at for a in alerts],
+        "dimension": [a.dimension for a in alerts],
+        "customer_n": [a.customer_n for a in alerts],
+        "employee_n": [a.employee_n for a in alerts],
+        "customer_index": [a.customer_index for a in alerts],
+        "employee_index": [a.employee_index for a in alerts],
+        "customer_baseline": [a.customer_baseline for a in alerts],
+        "employee_baseline": [a.employee_baseline for a in alerts],
+        "customer_delta": [a.customer_delta for a in alerts],
+        "employee_delta": [a.employee_delta for a in alerts],
+        "customer_z": [a.customer_z for a in alerts],
+        "employee_z": [a.employee_z for a in alerts],
+        "evidence": [dict(a.evidence) for a in alerts],
+        "version": [version] * len(alerts),
+    }
+
+
+def _team_window_columns(windows: Sequence[TeamWindowMetrics], version: int) -> Columns:
+    columns: Columns = {
+        "team_id": [w.team_id for w in windows],
+        "window_start": [w.window_start for w in windows],
+        "window_end": [w.window_end for w in windows],
+        "customer_n": [w.customer.n for w in windows],
+        "customer_index": [w.customer.index for w in windows],
+        "customer_index_se": [w.customer.index_se for w in windows],
+    }
+    for name in _CUSTOMER_RAW_COLUMNS:
+        columns[name] = [w.customer.raw.get(name) for w in windows]
+    columns["customer_components"] = [dict(w.customer.components) for w in windows]
+    # The employee side is stored only when k-anonymous; otherwise every value is NULL.
+    employees = [_k_anonymous_employee(w) for w in windows]
+    columns["employee_suppressed"] = [int(e is None) for e in employees]
+    columns["employee_n"] = [e.n if e else None for e in employees]
+    columns["employee_index"] = [e.index if e else None for e in employees]
+    columns["employee_index_se"] = [e.index_se if e else None for e in employees]
+    for raw_name, column in _EMPLOYEE_RAW_COLUMNS.items():
+        columns[column] = [e.raw.get(raw_name) if e else None for e in employees]
+    columns["employee_components"] = [dict(e.components) if e else {} for e in employees]
+    columns["index_version"] = [w.index_version for w in windows]
+    columns["late_events"] = [w.late_events for w in windows]
+    columns["version"] = [version] * len(windows)
+    return columns
+
+
+def _k_anonymous_employee(window: TeamWindowMetrics) -> Any:
+    employee = window.employee
+    if window.employee_suppressed or employee is None:
+        return None
+    if employee.n < K_ANONYMITY_FLOOR:
+        # The pipeline should have suppressed it; storing it would break k-anonymity.
+        logger.warning(
+            "Employee side of a team-window under the k-anonymity floor (%d) was not "
+            "suppressed upstream; storing it as suppressed",
+            K_ANONYMITY_FLOOR,
+        )
+        return None
+    return employee
+
+
+def _customer_feedback_columns(
+    rows: Sequence[tuple[CustomerFeedback, bool]], version: int
+) -> Columns:
+    feedback = [row for row, _late in rows]
+    return {
+        "team_id": [f.team_id for f in feedback],
+        "event_id": [f.event_id for f in feedback],
+        "occurred_at": [f.occurred_at for f in feedback],
+        "channel": [f.channel for f in feedback],
+        "source": [f.source for f in feedback],
+        "customer_ref": [f.customer_ref for f in feedback],
+        "tags": [f.tags for f in feedback],  # tuples serialise as arrays as they are
+        "language": [f.language for f in feedback],
+        "comment": [f.comment for f in feedback],
+        "nps": [f.nps for f in feedback],
+        "csat": [f.csat for f in feedback],
+        "ces": [f.ces for f in feedback],
+        "listened": [f.listened for f in feedback],
+        "trust": [f.trust for f in feedback],
+        "courtesy": [f.courtesy for f in feedback],
+        "late": [int(late) for _row, late in rows],
+        "version": [version] * len(feedback),
+    }
+
+
+def _dead_letter_columns(letters: Sequence[DeadLetter], version: int) -> Columns:
+    return {
+        "topic": [d.topic for d in letters],
+        "partition": [d.partition for d in letters],
+        "offset": [d.offset for d in letters],
+        "reason": [d.reason for d in letters],
+        "error_kind": [d.error_kind for d in letters],
+        "payload": [d.payload for d in letters],
+        "payload_sha256": [d.payload_sha256 for d in letters],
+        "key": [d.key for d in letters],
+        "seen_at": [d.seen_at for d in letters],
+        "version": [version] * len(letters),
+    }
+
+
+def _late_event_columns(counts: Sequence[LateEventCount], version: int) -> Columns:
+    del version  # summed, not replaced
+    return {
+        "team_id": [c.team_id for c in counts],
+        "window_start": [c.window_start for c in counts],
+        "side": [c.side for c in counts],
+        "events": [c.events for c in counts],
+    }

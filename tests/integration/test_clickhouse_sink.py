@@ -1,0 +1,440 @@
+"""The ClickHouse sink against the real engine (chDB in-process, on disk in a temporary store).
+
+chDB hosts one store per process: every test here uses the module's store path, gives itself
+a database of its own, and closes its sinks when it ends, so the engine is free again for
+tests elsewhere that use another path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from schemas.records import CustomerFeedback, MirrorAlert
+from sinks.clickhouse import TABLES, ClickHouseSink
+from streams.errors import ConfigError, SinkError, SinkUnavailable, StoreLockedError
+from streams.model import DeadLetter, LateEventCount, SideMetrics, SinkBatch, TeamWindowMetrics
+
+pytestmark = pytest.mark.integration
+
+WINDOW_START = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+WINDOW_END = WINDOW_START + 86_400_000
+SinkFactory = Callable[..., ClickHouseSink]
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("chdb") / "store"
+
+
+@pytest.fixture
+def sink_factory(store_path: Path) -> Iterator[SinkFactory]:
+    """Sinks on the module's store, in a database unique to the test; all closed afterwards."""
+    database = f"miroir_test_{uuid.uuid4().hex[:12]}"
+    sinks: list[ClickHouseSink] = []
+
+    def make(**options: object) -> ClickHouseSink:
+        options.setdefault("database", database)
+        sink = ClickHouseSink(f"chdb://{store_path}", **options)  # type: ignore[arg-type]
+        sinks.append(sink)
+        return sink
+
+    yield make
+    for sink in sinks:
+        sink.close()
+
+
+@pytest.fixture
+def sink(sink_factory: SinkFactory) -> Iterator[ClickHouseSink]:
+    with sink_factory() as opened:
+        yield opened
+
+
+def _employee(n: int = 12) -> SideMetrics:
+    return SideMetrics(
+        n=n,
+        index=61.5,
+        index_se=3.25,
+        components={"enps": 55.0, "trust": 70.0},
+        raw={"enps": 10.0, "enps_se": 8.5, "trust_mean": 3.8, "workload_mean": 2.9},
+    )
+
+
+def _team_window(team_id: str, employee: SideMetrics | None, suppressed: bool) -> TeamWindowMetrics:
+    return TeamWindowMetrics(
+        team_id=team_id,
+        window_start=WINDOW_START,
+        window_end=WINDOW_END,
+        customer=SideMetrics(
+            n=40,
+            index=72.0,
+            index_se=2.5,
+            components={"nps": 66.0, "csat": 80.0},
+            raw={"nps": 32.0, "nps_se": 11.0, "csat": 80.0, "trust_mean": 4.1},
+        ),
+        employee=employee,
+        employee_suppressed=suppressed,
+        index_version="idx-v1",
+        late_events=3,
+    )
+
+
+def _full_batch(token: str = "customer-feedback:0:0-99") -> SinkBatch:
+    alert = MirrorAlert(
+        alert_id="a-1",
+        team_id="team-a",
+        window_start=WINDOW_START,
+        window_end=WINDOW_END,
+        kind="mirror_decline",
+        severity="critical",
+        detector="mirror",
+        detector_version="1",
+        message="Trust fell on both sides of team-a this window.",
+        created_at=WINDOW_END + 1_000,
+        dimension="trust",
+        customer_n=40,
+        employee_n=12,
+        customer_index=58.0,
+        employee_index=49.5,
+        customer_delta=-9.0,
+        employee_delta=-11.25,
+        customer_z=-3.1,
+        employee_z=-2.7,
+        evidence={"min_effect": 5.0, "z_crit": 2.0},
+    )
+    feedback = CustomerFeedback(
+        event_id="evt-1",
+        occurred_at=WINDOW_START + 1_234,
+        team_id="team-a",
+        channel="chat",
+        source="survey-x",
+        customer_ref="c-hmac-1",
+        tags=("billing", "sustainability"),
+        language="fr",
+        comment="Très aimable",
+        nps=9,
+        ces=6,
+        trust=4,
+    )
+    late_feedback = CustomerFeedback(
+        event_id="evt-2",
+        occurred_at=WINDOW_START - 5_000,
+        team_id="team-a",
+        channel="phone",
+        source="survey-x",
+        csat=2,
+    )
+    payload = b"\x00\xff\xfe not avro \x80"
+    return SinkBatch(
+        token=token,
+        alerts=[alert],
+        team_windows=[_team_window("team-a", _employee(), suppressed=False)],
+        customer_feedback=[(feedback, False), (late_feedback, True)],
+        dead_letters=[
+            DeadLetter(
+                topic="customer-feedback",
+                partition=2,
+                offset=41,
+                reason="not an Avro body",
+                payload=payload,
+                payload_sha256=hashlib.sha256(payload).hexdigest(),
+                key=b"team-a",
+                seen_at=WINDOW_END + 5,
+                error_kind="undecodable",
+            )
+        ],
+        late_events=[LateEventCount("team-a", WINDOW_START - 86_400_000, "customer", 1)],
+    )
+
+
+def _counts(sink: ClickHouseSink) -> dict[str, int]:
+    return {table: sink.query(f"SELECT count() FROM {table}")[1][0][0] for table in TABLES}
+
+
+def test_open_creates_every_table_and_is_idempotent(sink_factory: SinkFactory) -> None:
+    first = sink_factory()
+    first.open()
+    first.open()  # a second open on the same sink is a no-op
+    first.close()
+
+    second = sink_factory()
+    second.open()  # IF NOT EXISTS: reopening an existing store changes nothing
+    _, rows = second.query(
+        "SELECT name, engine, comment FROM system.tables WHERE database = currentDatabase() "
+        "ORDER BY name"
+    )
+    assert sorted(name for name, _, _ in rows) == sorted(TABLES)
+    engines = {name: engine for name, engine, _ in rows}
+    assert engines["late_events"] == "SummingMergeTree"
+    assert {engines[t] for t in TABLES if t != "late_events"} == {"ReplacingMergeTree"}
+    assert all(comment for _, _, comment in rows)
+    _, undocumented = second.query(
+        "SELECT table, name FROM system.columns WHERE database = currentDatabase() AND comment = ''"
+    )
+    assert undocumented == []
+
+
+def test_written_batch_lands_with_its_values(sink: ClickHouseSink) -> None:
+    sink.write(_full_batch())
+
+    columns, rows = sink.query(
+        "SELECT team_id, window_start, kind, severity, dimension, employee_n, employee_delta, "
+        "evidence, customer_baseline FROM mirror_alerts FINAL"
+    )
+    assert columns[0] == "team_id"
+    [(team, start, kind, severity, dimension, employee_n, delta, evidence, baseline)] = rows
+    assert (team, kind, severity, dimension, employee_n) == (
+        "team-a",
+        "mirror_decline",
+        "critical",
+        "trust",
+        12,
+    )
+    assert int(start.timestamp() * 1000) == WINDOW_START
+    assert start.utcoffset().total_seconds() == 0
+    assert delta == -11.25
+    assert evidence == {"min_effect": 5.0, "z_crit": 2.0}
+    assert baseline is None
+
+    _, [window] = sink.query(
+        "SELECT customer_n, customer_index, nps, csat, trust_mean, ces_mean, "
+        "customer_components, employee_suppressed, employee_n, employee_index, enps, "
+        "employee_trust_mean, employee_workload_mean, employee_components, late_events "
+        "FROM team_window_metrics FINAL WHERE team_id = {team:String}",
+        {"team": "team-a"},
+    )
+    assert window == (
+        40,
+        72.0,
+        32.0,
+        80.0,
+        4.1,
+        None,
+        {"nps": 66.0, "csat": 80.0},
+        0,
+        12,
+        61.5,
+        10.0,
+        3.8,
+        2.9,
+        {"enps": 55.0, "trust": 70.0},
+        3,
+    )
+
+    _, feedback = sink.query(
+        "SELECT event_id, channel, tags, comment, nps, csat, ces, late "
+        "FROM customer_feedback FINAL ORDER BY event_id"
+    )
+    assert feedback == [
+        ("evt-1", "chat", ["billing", "sustainability"], "Très aimable", 9, None, 6, 0),
+        ("evt-2", "phone", [], None, None, 2, None, 1),
+    ]
+    _, late = sink.query("SELECT side, sum(events) FROM late_events GROUP BY side")
+    assert late == [("customer", 1)]
+
+
+def test_rewriting_the_same_batch_token_is_deduplicated(sink: ClickHouseSink) -> None:
+    batch = _full_batch(token="customer-feedback:0:100-199")
+    sink.write(batch)
+    sink.write(batch)
+    assert _counts(sink) == {
+        "mirror_alerts": 1,
+        "team_window_metrics": 1,
+        "customer_feedback": 2,
+        "dead_letters": 1,
+        "late_events": 1,
+    }
+
+    # The token decides, not the data: other rows under a written token are dropped (the
+    # engine tracks tokens per partition, so the row goes to the partition already written) ...
+    earlier_window = batch.late_events[0].window_start
+    other_rows = SinkBatch(
+        token=batch.token, late_events=[LateEventCount("team-z", earlier_window, "employee", 7)]
+    )
+    sink.write(other_rows)
+    # ... and the same rows under a new token are a new batch (summed, not replaced).
+    sink.write(SinkBatch(token="customer-feedback:0:200-299", late_events=batch.late_events))
+    _, late = sink.query("SELECT team_id, sum(events) FROM late_events GROUP BY team_id")
+    assert late == [("team-a", 2)]
+
+
+def test_batches_without_token_are_not_mistaken_for_duplicates(sink: ClickHouseSink) -> None:
+    # Identical blocks would be dropped by hash-based deduplication; a one-off token keeps them.
+    count = LateEventCount("team-a", WINDOW_START, "customer", 1)
+    sink.write(SinkBatch(late_events=[count]))
+    sink.write(SinkBatch(late_events=[count]))
+    _, [(events,)] = sink.query("SELECT sum(events) FROM late_events")
+    assert events == 2
+
+
+def test_suppressed_employee_side_stores_only_nulls(sink: ClickHouseSink) -> None:
+    sink.write(
+        SinkBatch(
+            token="suppressed",
+            team_windows=[
+                _team_window("team-none", None, suppressed=True),
+                # Flag set: even a present employee side must not be stored.
+                _team_window("team-flagged", _employee(), suppressed=True),
+                # Under the k-anonymity floor but not flagged upstream: stored as suppressed.
+                _team_window("team-tiny", _employee(n=2), suppressed=False),
+            ],
+        )
+    )
+    _, rows = sink.query(
+        "SELECT team_id, employee_suppressed, employee_n, employee_index, employee_index_se, "
+        "enps, enps_se, employee_trust_mean, employee_workload_mean, employee_components, "
+        "customer_n FROM team_window_metrics FINAL ORDER BY team_id"
+    )
+    assert [row[0] for row in rows] == ["team-flagged", "team-none", "team-tiny"]
+    for row in rows:
+        assert row[1:] == (1, None, None, None, None, None, None, None, {}, 40)
+
+
+def test_dead_letter_keeps_the_original_bytes(sink: ClickHouseSink) -> None:
+    batch = _full_batch()
+    pulse_digest = hashlib.sha256(b"personal").hexdigest()
+    batch.dead_letters.append(
+        DeadLetter(
+            topic="employee-pulse",
+            partition=0,
+            offset=7,
+            reason="score out of range",
+            payload=None,  # employee bytes never leave the dead-letter topic
+            payload_sha256=pulse_digest,
+            error_kind="range",
+        )
+    )
+    sink.write(batch)
+    _, rows = sink.query(
+        "SELECT topic, partition, offset, error_kind, hex(payload), "
+        "lower(hex(SHA256(payload))) = payload_sha256, payload_sha256, hex(key), seen_at "
+        "FROM dead_letters FINAL ORDER BY topic"
+    )
+    customer, pulse = rows
+    original = batch.dead_letters[0].payload
+    assert original is not None
+    assert customer[:6] == ("customer-feedback", 2, 41, "undecodable", original.hex().upper(), 1)
+    assert customer[7] == b"team-a".hex().upper()
+    assert int(customer[8].timestamp() * 1000) == WINDOW_END + 5
+    assert pulse[:5] == ("employee-pulse", 0, 7, "range", None)
+    assert pulse[6] == pulse_digest
+
+
+def test_read_only_sink_refuses_writes(sink: ClickHouseSink, sink_factory: SinkFactory) -> None:
+    sink.write(_full_batch())
+    with sink_factory(read_only=True) as reader:
+        assert reader.query("SELECT count() FROM mirror_alerts")[1] == [(1,)]
+        assert reader.query("  -- latest first\n(SELECT 1 AS one)")[1] == [(1,)]
+        assert reader.query("WITH 2 AS two SELECT two")[1] == [(2,)]
+        assert reader.query("DESCRIBE TABLE late_events")[1]
+        for statement in (
+            "INSERT INTO late_events (team_id, side, events) VALUES ('x', 'customer', 1)",
+            "/* sneaky */ insert into late_events (team_id) values ('x')",
+            "DROP TABLE mirror_alerts",
+            "ALTER TABLE customer_feedback DELETE WHERE 1",
+            "SYSTEM STOP MERGES",
+        ):
+            with pytest.raises(SinkError, match="Read-only query refused"):
+                reader.query(statement)
+        with pytest.raises(SinkError, match="read-only"):
+            reader.write(_full_batch(token="other"))
+    # The writer's own handle is unaffected by the reader's read-only setting.
+    sink.write(SinkBatch(token="after-reader", late_events=_full_batch().late_events))
+    assert _counts(sink)["late_events"] == 2
+
+
+def _open_in_subprocess(store_path: Path) -> subprocess.CompletedProcess[str]:
+    script = textwrap.dedent(
+        f"""
+        from sinks.clickhouse import ClickHouseSink
+        try:
+            with ClickHouseSink("chdb://{store_path}", database="miroir_probe"):
+                print("OPENED")
+        except Exception as e:
+            print(type(e).__name__, e)
+        """
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_second_process_on_the_store_gets_store_locked_error(
+    sink: ClickHouseSink, store_path: Path
+) -> None:
+    result = _open_in_subprocess(store_path)
+    assert result.stdout.startswith(StoreLockedError.__name__), result.stdout + result.stderr
+    assert f"process {os.getpid()}" in result.stdout
+    assert "Stop that worker, or query through it" in result.stdout
+
+    sink.close()  # closing the last client releases the store
+    result = _open_in_subprocess(store_path)
+    assert result.stdout.strip() == "OPENED", result.stdout + result.stderr
+
+
+def test_another_store_in_the_same_process_is_refused(sink: ClickHouseSink, tmp_path: Path) -> None:
+    other = ClickHouseSink(f"chdb://{tmp_path / 'other'}")
+    with pytest.raises(ConfigError, match="one store per process"):
+        other.open()
+
+
+def test_unreachable_server_raises_sink_unavailable_after_retries() -> None:
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    waits: list[float] = []
+    sink = ClickHouseSink(
+        f"http://default:@127.0.0.1:{port}",
+        insert_retries=3,
+        retry_backoff=0.5,
+        retry_backoff_max=1.0,
+        connect_timeout=1,
+        sleep=waits.append,
+    )
+    with pytest.raises(SinkUnavailable) as caught:
+        sink.open()
+    assert waits == [0.5, 1.0, 1.0]
+    assert caught.value.retry_after == 1.0
+    assert caught.value.__cause__ is not None
+    assert "write the same batch again" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    ["chdb://memory", "chdb://somehost/path", "postgres://x@y/z", "nothing", "http://"],
+)
+def test_unusable_dsn_is_a_config_error(dsn: str) -> None:
+    with pytest.raises(ConfigError):
+        ClickHouseSink(dsn)
+
+
+def test_relative_chdb_path_resolves_against_the_working_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert ClickHouseSink("chdb:data/store").store_path == tmp_path.resolve() / "data" / "store"
+    assert ClickHouseSink("chdb:///abs/store/").store_path == Path("/abs/store")
+
+
+def test_bi_role_script_is_valid_clickhouse_sql(sink: ClickHouseSink) -> None:
+    # chDB has no access management, so the script can only be parsed here, not run.
+    script = Path(__file__).parents[2] / "deploy" / "clickhouse" / "bi_readonly_role.sql"
+    code = "\n".join(
+        line for line in script.read_text().splitlines() if not line.lstrip().startswith("--")
+    )
+    statements = [statement.strip() for statement in code.split(";") if statement.strip()]
+    assert any(s.startswith("GRANT SELECT ON miroir.*") for s in statements)
+    for statement in statements:
+        _, [(formatted,)] = sink.query(
+            "SELECT formatQuerySingleLine({sql:String})", {"sql": statement}
+        )
+        assert formatted
