@@ -70,10 +70,7 @@ class PipelineRunner:
             "window-state",
             default=None,
             partitions=settings.topic_partitions,
-            key_type=str,
-            value_type=dict,
-            key_serializer="raw",
-            value_serializer="json",
+            schema=faust.Schema(key_serializer="raw", value_serializer="json"),
             help="Open windows, closed-window history and partition watermarks.",
         )
         self.alerts_topic = app.topic(

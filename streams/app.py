@@ -19,7 +19,6 @@ _configured = False
 def faust_config(settings: Settings) -> dict[str, Any]:
     """Translate Miroir settings into Faust settings."""
     return {
-        "id": settings.app_id,
         "broker": [f"kafka://{server.strip()}" for server in (settings.kafka_bootstrap or "").split(",")],
         "store": "memory://",  # state lives in the changelog topic; recovery reads it back
         "datadir": str(settings.data_dir),
@@ -46,6 +45,9 @@ def configure(settings: Settings, sink: Sink) -> faust.App:
     global _configured
     if _configured:
         raise RuntimeError("the Faust app is already configured in this process")
+    # The app id is fixed at construction in Faust; set it here, before the config is loaded.
+    _, defaults = app._default_options
+    app._default_options = (settings.app_id, defaults)
     app.config_from_object(faust_config(settings))
     from streams.agents import register_pipeline  # import late: agents need the configured app
 

@@ -84,6 +84,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings = load_settings()
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python's admin chatter
     run_worker(settings)
     return 0
 

@@ -92,7 +92,7 @@ class MirrorEngine(Generic[Ref]):
     def clock(self, partition: int) -> PartitionClock:
         clock = self.clocks.get(partition)
         if clock is None:
-            clock = self.clocks[partition] = PartitionClock(last_event_wall_ms=self._wall_clock_ms())
+            clock = self.clocks[partition] = PartitionClock(created_wall_ms=self._wall_clock_ms())
         return clock
 
     def open_window_count(self) -> int:
@@ -105,15 +105,17 @@ class MirrorEngine(Generic[Ref]):
         now = self._wall_clock_ms()
         late_counts: dict[tuple[str, int, str], int] = {}
         window_ms = self.config.window_ms
+        lateness, idle = self.config.allowed_lateness_ms, self.config.idle_close_ms
         for item in batch:
             record = item.record
+            is_customer = isinstance(record, CustomerFeedback)
+            side = "customer" if is_customer else "employee"
             clock = self.clock(item.partition)
             start = window_start_for(record.occurred_at, window_ms)
             end = start + window_ms
             team = self.teams.get(record.team_id)
             if self._is_late(end, clock, team):
                 out.late.append(item)
-                side = "customer" if isinstance(record, CustomerFeedback) else "employee"
                 key = (record.team_id, start, side)
                 late_counts[key] = late_counts.get(key, 0) + 1
             else:
@@ -124,9 +126,10 @@ class MirrorEngine(Generic[Ref]):
                     aggregate = team.open_windows[start] = WindowAggregate()
                 aggregate.add(record)
                 out.dirty_teams.add(record.team_id)
-                if isinstance(record, CustomerFeedback):
+                if is_customer:
                     out.accepted_customer.append(record)
-            clock.observe(record.occurred_at, self.config.allowed_lateness_ms, now)
+            if clock.observe(side, record.occurred_at, now):
+                clock.advance(now, lateness, idle)
             out.dirty_partitions.add(item.partition)
         out.late_counts = [
             LateEventCount(team_id, window_start, side, events)
@@ -139,7 +142,7 @@ class MirrorEngine(Generic[Ref]):
         """Advance idle partitions with the wall clock and close what that makes ready."""
         now = self._wall_clock_ms()
         for clock in self.clocks.values():
-            clock.tick(now, self.config.idle_close_ms)
+            clock.advance(now, self.config.allowed_lateness_ms, self.config.idle_close_ms)
         out: EngineOutput[Ref] = self._close_ready()
         out.dirty_partitions |= set(self.clocks)
         return out
@@ -184,7 +187,8 @@ class MirrorEngine(Generic[Ref]):
         for detector in self.detectors:
             out.alerts.extend(detector.detect(metrics, history, self.config.detection))
         history.append(metrics)
-        del history[: -self.config.history_windows]
+        keep = max(self.config.history_windows, self.config.detection.history_windows + 1)
+        del history[:-keep]
         team.closed_through = max(end, team.closed_through or end)
         out.closed.append(metrics)
         out.dirty_teams.add(team_id)

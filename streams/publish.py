@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from kafka import KafkaProducer
 
-from schemas.codec import SignalCodec
+from schemas.codec import encode
 from schemas.records import CustomerFeedback, Signal
 
 
@@ -16,7 +16,6 @@ class SignalPublisher:
     def __init__(self, bootstrap: str, customer_topic: str, employee_topic: str) -> None:
         self.customer_topic = customer_topic
         self.employee_topic = employee_topic
-        self.codec = SignalCodec()
         self.sent = 0
         self._producer = KafkaProducer(
             bootstrap_servers=bootstrap.split(","),
@@ -30,7 +29,7 @@ class SignalPublisher:
         return self.customer_topic if isinstance(record, CustomerFeedback) else self.employee_topic
 
     def send(self, record: Signal) -> None:
-        self.send_raw(self.topic_for(record), record.team_id.encode(), self.codec.encode(record))
+        self.send_raw(self.topic_for(record), record.team_id.encode(), encode(record))
 
     def send_raw(self, topic: str, key: bytes | None, value: bytes) -> None:
         """Send bytes as they are (tests use it for malformed records)."""

@@ -78,7 +78,10 @@ class Settings(BaseSettings):
     baseline_windows: int = Field(6, ge=1, description="K: closed windows kept for the baseline.")
     ewma_alpha: float = Field(0.3, gt=0, le=1, description="EWMA weight of the newest window.")
     min_effect: float = Field(5.0, ge=0, description="Minimum |Δ| in index points to count.")
-    z_crit: float = Field(2.0, gt=0, description="Minimum |z| to count a change as significant.")
+    z_crit: float = Field(
+        3.0, gt=0, description="Minimum |z| to count a change as significant (3 keeps steady "
+        "teams under 1% false alerts per team-window on the simulator)."
+    )
     min_customer_n: int = Field(10, ge=1, description="Customer responses a window needs.")
     min_history: int = Field(2, ge=1, description="Closed windows needed before any change alert.")
     symmetry_gap_threshold: float = Field(25.0, gt=0, description="|E − C| that counts as a gap.")

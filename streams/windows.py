@@ -3,9 +3,9 @@
 A window [start, start + size) of a team closes when the watermark of the team's partition
 (max event time seen minus the allowed lateness) reaches its end. When a partition goes quiet,
 its watermark also advances with the wall clock after ``idle_close_ms`` so that the last
-windows of a quiet team still close. The wall-clock anchor is never persisted: after a
-restart a partition starts "fresh", so a worker that was down does not mistake its own
-downtime for idleness and close windows before it has read its backlog.
+windows of a quiet team still close. Wall-clock anchors are never persisted: after a restart
+a partition starts "fresh", so a worker that was down does not mistake its own downtime for
+idleness and close windows before it has read its backlog.
 """
 
 from __future__ import annotations
@@ -23,41 +23,69 @@ def window_start_for(occurred_at: int, size_ms: int) -> int:
     return occurred_at - occurred_at % size_ms
 
 
+SIDES = ("customer", "employee")
+
+
 @dataclass(slots=True)
 class PartitionClock:
-    """Event-time progress of one source partition (both topics share it: co-partitioned)."""
+    """Event-time progress of one partition number, fed by both co-partitioned topics.
 
-    max_event_time: int | None = None
+    Kafka delivers the two topics' partitions independently (Faust may hand over a chunk of
+    one before the other), so each side keeps its own max event time and the watermark is the
+    minimum over the *active* sides, minus the allowed lateness — the way stream processors
+    combine inputs. A side that has sent nothing for ``idle_ms`` of wall-clock time stops
+    holding the watermark back; when every side is idle the watermark moves on with the wall
+    clock, so the last windows of a quiet partition still close.
+    """
+
+    max_event_time: dict[str, int] = field(default_factory=dict)  # side → max occurred_at
     watermark: int | None = None  # monotonic; never moves back
-    last_event_wall_ms: float = 0.0  # not persisted, see module docstring
+    last_seen_wall_ms: dict[str, float] = field(default_factory=dict)  # not persisted
+    created_wall_ms: float = 0.0  # not persisted
 
-    def observe(self, occurred_at: int, lateness_ms: int, now_wall_ms: float) -> None:
-        if self.max_event_time is None or occurred_at > self.max_event_time:
-            self.max_event_time = occurred_at
-            self._raise_watermark(occurred_at - lateness_ms)
-        self.last_event_wall_ms = now_wall_ms
+    def observe(self, side: str, occurred_at: int, now_wall_ms: float) -> bool:
+        """Record an event; return whether its side's max event time moved."""
+        self.last_seen_wall_ms[side] = now_wall_ms
+        previous = self.max_event_time.get(side)
+        if previous is None or occurred_at > previous:
+            self.max_event_time[side] = occurred_at
+            return True
+        return False
 
-    def tick(self, now_wall_ms: float, idle_close_ms: int) -> None:
-        """Advance an idle partition's watermark with the wall clock."""
-        if self.watermark is None:
-            return
-        idle_for = now_wall_ms - self.last_event_wall_ms
-        if idle_for > idle_close_ms:
-            # Move by the idle time beyond the grace period, then re-anchor so the next tick
-            # only adds what elapsed since this one.
-            self._raise_watermark(self.watermark + int(idle_for - idle_close_ms))
-            self.last_event_wall_ms = now_wall_ms - idle_close_ms
-
-    def _raise_watermark(self, candidate: int) -> None:
+    def advance(self, now_wall_ms: float, lateness_ms: int, idle_ms: int) -> int | None:
+        """Recompute the watermark from the sides' progress and idleness; return it."""
+        active = [
+            side for side in SIDES
+            if now_wall_ms - self.last_seen_wall_ms.get(side, self.created_wall_ms) <= idle_ms
+        ]
+        if active:
+            progress = [self.max_event_time.get(side) for side in active]
+            if any(p is None for p in progress):
+                return self.watermark  # an active side has not shown where it is yet
+            candidate = min(p for p in progress if p is not None) - lateness_ms
+        elif self.max_event_time:
+            quiet_since = max(self.last_seen_wall_ms.values(), default=self.created_wall_ms)
+            idle_beyond = int(now_wall_ms - quiet_since - idle_ms)
+            candidate = max(self.max_event_time.values()) - lateness_ms + idle_beyond
+        else:
+            return self.watermark
         if self.watermark is None or candidate > self.watermark:
             self.watermark = candidate
+        return self.watermark
 
     def to_dict(self) -> dict[str, Any]:
-        return {"max_event_time": self.max_event_time, "watermark": self.watermark}
+        return {"max_event_time": dict(self.max_event_time), "watermark": self.watermark}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], now_wall_ms: float) -> PartitionClock:
-        return cls(data.get("max_event_time"), data.get("watermark"), now_wall_ms)
+        # Restored clocks start with every side "just seen": a worker that was down must not
+        # mistake its downtime for idleness and close windows before reading its backlog.
+        return cls(
+            max_event_time={str(k): int(v) for k, v in (data.get("max_event_time") or {}).items()},
+            watermark=data.get("watermark"),
+            last_seen_wall_ms=dict.fromkeys(SIDES, now_wall_ms),
+            created_wall_ms=now_wall_ms,
+        )
 
 
 @dataclass(slots=True)

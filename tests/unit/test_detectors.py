@@ -29,7 +29,7 @@ from streams.detectors import registry as registry_module
 from streams.errors import ConfigError
 from streams.model import SideMetrics, TeamWindowMetrics
 
-SETTINGS = DetectionSettings()
+SETTINGS = DetectionSettings(z_crit=2.0)  # the arithmetic below is written for z_crit = 2
 WINDOW_MS = 1000
 # Mirrored pairs: (employee component, customer component).
 PAIRS = {

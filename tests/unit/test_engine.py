@@ -53,50 +53,75 @@ def test_window_start_is_aligned_to_size() -> None:
     assert window_start_for(25_123, WINDOW) == 20_000
 
 
-def test_watermark_is_max_event_time_minus_lateness_and_never_moves_back() -> None:
-    clock = PartitionClock()
-    clock.observe(50_000, LATENESS, 0.0)
-    assert clock.watermark == 48_000
-    clock.observe(30_000, LATENESS, 1.0)  # out of order: the watermark stays
-    assert clock.watermark == 48_000
-    assert clock.max_event_time == 50_000
+def _clock(*events: tuple[str, int, float], now: float = 0.0) -> PartitionClock:
+    clock = PartitionClock(created_wall_ms=0.0)
+    for side, at, wall in events:
+        clock.observe(side, at, wall)
+    clock.advance(now, LATENESS, 5_000)
+    return clock
+
+
+def test_watermark_is_the_slowest_active_side_minus_lateness() -> None:
+    clock = _clock(("customer", 50_000, 0.0), ("employee", 30_000, 0.0))
+    assert clock.watermark == 28_000
+    clock.observe("employee", 60_000, 1.0)
+    assert clock.advance(1.0, LATENESS, 5_000) == 48_000
+
+
+def test_watermark_waits_for_a_side_that_has_not_shown_up_yet() -> None:
+    clock = _clock(("customer", 50_000, 0.0))
+    assert clock.watermark is None  # employee-pulse may simply be delivered later
+    assert clock.advance(6_000.0, LATENESS, 5_000) == 49_000  # ... until all is idle (1 s beyond)
+
+
+def test_watermark_never_moves_back() -> None:
+    clock = _clock(("customer", 50_000, 0.0), ("employee", 50_000, 0.0))
+    clock.observe("customer", 30_000, 1.0)  # out of order
+    assert clock.advance(1.0, LATENESS, 5_000) == 48_000
 
 
 def test_idle_partition_advances_with_the_wall_clock_after_the_grace_period() -> None:
-    clock = PartitionClock()
-    clock.observe(50_000, LATENESS, 0.0)
-    clock.tick(4_000.0, 5_000)  # still within the grace period
-    assert clock.watermark == 48_000
-    clock.tick(8_000.0, 5_000)  # idle for 8 s: 3 s beyond the grace period
-    assert clock.watermark == 51_000
-    clock.tick(9_000.0, 5_000)  # one more second
-    assert clock.watermark == 52_000
+    clock = _clock(("customer", 50_000, 0.0), ("employee", 50_000, 0.0))
+    assert clock.advance(4_000.0, LATENESS, 5_000) == 48_000  # within the grace period
+    assert clock.advance(8_000.0, LATENESS, 5_000) == 51_000  # 3 s beyond it
+    assert clock.advance(9_000.0, LATENESS, 5_000) == 52_000
 
 
 def test_restored_clock_does_not_count_downtime_as_idleness() -> None:
-    clock = PartitionClock()
-    clock.observe(50_000, LATENESS, 0.0)
+    clock = _clock(("customer", 50_000, 0.0), ("employee", 50_000, 0.0))
     restored = PartitionClock.from_dict(clock.to_dict(), now_wall_ms=10_000_000.0)
-    restored.tick(10_001_000.0, 5_000)
-    assert restored.watermark == 48_000
+    assert restored.advance(10_001_000.0, LATENESS, 5_000) == 48_000
+
+
+def both(team: str, at: int) -> list:
+    return [feedback(team, at), pulse(team, at)]
 
 
 def test_a_window_closes_once_when_the_watermark_passes_its_end() -> None:
     engine = make_engine()
-    out = engine.process(inbound([feedback("a", 1_000), feedback("a", 9_000)]))
+    out = engine.process(inbound([*both("a", 1_000), *both("a", 9_000)]))
     assert out.closed == []
     # max event time 11_999 → watermark 9_999: window [0, 10_000) still open
-    out = engine.process(inbound([feedback("a", 11_999)]))
+    out = engine.process(inbound(both("a", 11_999)))
     assert out.closed == []
-    out = engine.process(inbound([feedback("a", 12_000)]))  # watermark 10_000 reaches the end
+    out = engine.process(inbound(both("a", 12_000)))  # watermark 10_000 reaches the end
     assert [(m.team_id, m.window_start, m.customer.n) for m in out.closed] == [("a", 0, 2)]
-    out = engine.process(inbound([feedback("a", 30_000)]))
+    out = engine.process(inbound(both("a", 30_000)))
     assert [(m.window_start, m.customer.n) for m in out.closed] == [(10_000, 2)]
+
+
+def test_one_topic_running_ahead_does_not_make_the_other_late() -> None:
+    engine = make_engine()
+    out = engine.process(inbound([feedback("a", t) for t in range(0, 60_000, 1_000)]))
+    assert out.closed == [] and out.late == []  # employee side not seen yet: nothing closes
+    out = engine.process(inbound([pulse("a", t) for t in range(0, 60_000, 1_000)]))
+    assert out.late == []
+    assert [m.window_start for m in out.closed] == [0, 10_000, 20_000, 30_000, 40_000]
 
 
 def test_late_events_are_counted_and_never_reopen_a_closed_window() -> None:
     engine = make_engine()
-    engine.process(inbound([feedback("a", 1_000), feedback("a", 15_000)]))  # closes [0, 10s)
+    engine.process(inbound([*both("a", 1_000), *both("a", 15_000)]))  # closes [0, 10s)
     out = engine.process(inbound([feedback("a", 2_000), pulse("a", 3_000)]))
     assert [item.record.event_id for item in out.late] == ["c-a-2000", "e-a-3000"]
     assert sorted((c.side, c.window_start, c.events) for c in out.late_counts) == [
@@ -106,24 +131,24 @@ def test_late_events_are_counted_and_never_reopen_a_closed_window() -> None:
 
 def test_within_lateness_an_out_of_order_event_still_counts() -> None:
     engine = make_engine()
-    engine.process(inbound([feedback("a", 11_000)]))  # watermark 9_000: window 0 open
+    engine.process(inbound(both("a", 11_000)))  # watermark 9_000: window 0 open
     out = engine.process(inbound([feedback("a", 9_500)]))
     assert out.late == []
-    out = engine.process(inbound([feedback("a", 40_000)]))
+    out = engine.process(inbound(both("a", 40_000)))
     assert [(m.window_start, m.customer.n) for m in out.closed] == [(0, 1), (10_000, 1)]
 
 
 def test_partitions_have_their_own_watermarks() -> None:
     engine = make_engine()
-    engine.process(inbound([feedback("a", 1_000)], partition=0))
-    out = engine.process(inbound([feedback("b", 50_000)], partition=1))
+    engine.process(inbound(both("a", 1_000), partition=0))
+    out = engine.process(inbound(both("b", 50_000), partition=1))
     assert out.closed == []  # partition 1's progress does not close partition 0's windows
 
 
 def test_idle_tick_closes_the_last_window() -> None:
     clock = FakeClock()
     engine = make_engine(clock, idle_ms=5_000)
-    engine.process(inbound([feedback("a", 1_000)]))
+    engine.process(inbound(both("a", 1_000)))
     clock.now += 5_000 + 9_000 + LATENESS  # grace + the rest of the window + lateness
     out = engine.tick()
     assert [(m.team_id, m.window_start) for m in out.closed] == [("a", 0)]

@@ -1,0 +1,167 @@
+"""Run the real worker as a process against the real broker, and read what it produced."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+
+from schemas.codec import decode_alert
+from schemas.records import MirrorAlert
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class PipelineEnv:
+    """One isolated pipeline: unique topics, app id and ClickHouse store."""
+
+    bootstrap: str
+    tmp: Path
+    prefix: str
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def customer_topic(self) -> str:
+        return f"{self.prefix}-customer"
+
+    @property
+    def employee_topic(self) -> str:
+        return f"{self.prefix}-employee"
+
+    @property
+    def alerts_topic(self) -> str:
+        return f"{self.prefix}-alerts"
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return f"{self.prefix}-dead"
+
+    @property
+    def store(self) -> Path:
+        return self.tmp / "clickhouse"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MIROIR_")}
+        env.update({
+            "MIROIR_KAFKA_BOOTSTRAP": self.bootstrap,
+            "MIROIR_APP_ID": self.prefix,
+            "MIROIR_TOPIC_CUSTOMER": self.customer_topic,
+            "MIROIR_TOPIC_EMPLOYEE": self.employee_topic,
+            "MIROIR_TOPIC_ALERTS": self.alerts_topic,
+            "MIROIR_TOPIC_DEAD_LETTERS": self.dead_letter_topic,
+            "MIROIR_TOPIC_PARTITIONS": "4",
+            "MIROIR_CLICKHOUSE_DSN": f"chdb://{self.store}",
+            "MIROIR_DATA_DIR": str(self.tmp / "worker"),
+            "MIROIR_WINDOW_SECONDS": "10",
+            "MIROIR_ALLOWED_LATENESS_SECONDS": "2",
+            "MIROIR_IDLE_CLOSE_SECONDS": "1",
+            "MIROIR_BATCH_SECONDS": "0.1",
+            "MIROIR_WEB_PORT": "0",
+            "MIROIR_MAX_FUTURE_SECONDS": "86400",
+        })
+        env.update(self.extra)
+        return env
+
+    def run_cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "streams", *args], env=self.env(), cwd=REPO,
+            capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+        )
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        """Read the store through ``miroir query`` (the worker must have stopped)."""
+        result = self.run_cli("query", sql, "--format", "json")
+        if result.returncode != 0:
+            raise AssertionError(f"miroir query failed: {result.stderr}")
+        return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+class WorkerProcess:
+    """``python -m streams worker`` in its own process, stopped gracefully or killed."""
+
+    def __init__(self, env: PipelineEnv, name: str = "worker") -> None:
+        self.env = env
+        self.log_path = env.tmp / f"{name}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streams", "worker"], env=self.env.env(), cwd=REPO,
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+        log.close()
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float = 60) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                raise AssertionError(f"worker did not stop in {timeout}s:\n{self.log()[-4000:]}")
+        return self.process.returncode
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+
+def read_topic(bootstrap: str, topic: str, timeout: float = 5.0) -> list[Any]:
+    """Every record currently on ``topic`` (committed reads), from the beginning."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             isolation_level="read_committed", consumer_timeout_ms=1000)
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        records: list[Any] = []
+        deadline = time.time() + timeout
+        while time.time() < deadline and any(consumer.position(tp) < ends[tp] for tp in partitions):
+            for batch in consumer.poll(timeout_ms=200).values():
+                records.extend(batch)
+        return records
+    finally:
+        consumer.close()
+
+
+def read_alerts(bootstrap: str, topic: str) -> list[MirrorAlert]:
+    return [decode_alert(r.value) for r in read_topic(bootstrap, topic)]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str,
+               worker: WorkerProcess | None = None, poll: float = 0.5) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        if worker is not None and not worker.alive():
+            raise AssertionError(f"worker exited while waiting for {what}:\n{worker.log()[-6000:]}")
+        time.sleep(poll)
+    log = worker.log()[-6000:] if worker else ""
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{log}")
+
+
+def alert_keys(alerts: Iterable[MirrorAlert]) -> list[tuple[str, int, str]]:
+    return sorted((a.team_id, a.window_start, a.kind) for a in alerts)
