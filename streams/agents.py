@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Awaitable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -99,6 +100,7 @@ class PipelineRunner:
             )
             for e in events
         ]
+        log.debug("batch of %d events", len(messages))
         async with self._lock:
             self._sync_assignment()
             prepared = self.preparer.prepare(messages)
@@ -182,6 +184,22 @@ class PipelineRunner:
         self._sink_thread.shutdown(wait=True)
 
 
+def _stop_without_ack(error: BaseException) -> None:
+    """An unexpected failure while making a batch durable must not let Faust acknowledge it.
+
+    ``take_events`` acknowledges a batch in a ``finally`` clause, even when our processing
+    raised; acknowledging would commit offsets whose outputs were never written. So the
+    worker exits at once, before that can happen: its supervisor restarts it and the batch is
+    read again (outputs are idempotent). Bad *input* never gets here — it goes to the dead
+    letters; this is for bugs and unrecoverable infrastructure errors.
+    """
+    if isinstance(error, asyncio.CancelledError):
+        raise error
+    log.critical("batch failed, exiting without acknowledging it: %r", error, exc_info=error)
+    logging.shutdown()
+    os._exit(70)  # EX_SOFTWARE
+
+
 def _text(key: Any) -> str:
     return key.decode() if isinstance(key, bytes | bytearray) else str(key)
 
@@ -202,7 +220,10 @@ def register_pipeline(app: faust.App, settings: Settings, sink: Sink) -> Pipelin
     @app.agent(source, name="mirror")
     async def mirror(stream: faust.StreamT) -> None:
         async for events in stream.take_events(settings.batch_size, settings.batch_seconds):
-            await runner.handle_events(events)
+            try:
+                await runner.handle_events(events)
+            except BaseException as e:  # noqa: BLE001 - see _stop_without_ack
+                _stop_without_ack(e)
 
     @app.timer(interval=min(1.0, settings.idle_close_seconds))
     async def close_idle_windows() -> None:

@@ -15,7 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from schemas.codec import SignalCodec, encode_alert
-from schemas.records import CustomerFeedback, EmployeePulse
+from schemas.records import (
+    CUSTOMER_FEEDBACK_TOPIC,
+    EMPLOYEE_PULSE_TOPIC,
+    CustomerFeedback,
+    EmployeePulse,
+)
 from streams.engine import EngineOutput, Inbound, MirrorEngine
 from streams.errors import DecodeError
 from streams.model import DeadLetter, SinkBatch
@@ -113,6 +118,11 @@ class BatchPreparer:
         self.employee_topic = employee_topic
         self.hmac_secret = hmac_secret
         self.max_future_ms = max_future_ms
+        # Topic names are settings; the codec knows the signals by their canonical names.
+        self._signal_of_topic = {
+            customer_topic: CUSTOMER_FEEDBACK_TOPIC,
+            employee_topic: EMPLOYEE_PULSE_TOPIC,
+        }
 
     def prepare(self, messages: Sequence[RawMessage]) -> PreparedBatch:
         sink = SinkBatch(token=batch_token(messages))
@@ -144,7 +154,10 @@ class BatchPreparer:
     def _decode(self, message: RawMessage, now_ms: int) -> CustomerFeedback | EmployeePulse:
         if message.value is None:
             raise DecodeError("empty message value (tombstone)", "undecodable")
-        record = self.codec.decode(message.topic, message.value)
+        signal = self._signal_of_topic.get(message.topic)
+        if signal is None:
+            raise DecodeError(f"message from unexpected topic {message.topic!r}", "invalid")
+        record = self.codec.decode(signal, message.value)
         if record.occurred_at > now_ms + self.max_future_ms:
             raise DecodeError(
                 f"occurred_at {record.occurred_at} is more than {self.max_future_ms} ms in the future",
