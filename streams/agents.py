@@ -71,7 +71,7 @@ class PipelineRunner:
             "window-state",
             default=None,
             partitions=settings.topic_partitions,
-            schema=faust.Schema(key_serializer="raw", value_serializer="json"),
+            schema=faust.Schema(key_serializer="json", value_serializer="json"),
             help="Open windows, closed-window history and partition watermarks.",
         )
         self.alerts_topic = app.topic(
@@ -151,7 +151,7 @@ class PipelineRunner:
             await self._write_sink(prepared)
         for partition, key, value in prepared.state_updates:
             self.state.data[key] = value
-            pending.append(self.state.send_changelog(partition, key.encode(), value))
+            pending.append(self.state.send_changelog(partition, key, value))
         if pending:
             await asyncio.gather(*pending)
         self._count(prepared)
