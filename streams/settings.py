@@ -127,6 +127,11 @@ class Settings(BaseSettings):
         names = [self.topic_customer, self.topic_employee, self.topic_alerts, self.topic_dead_letters]
         if len(set(names)) != len(names):
             raise ValueError(f"topic names must be distinct, got {names}")
+        if self.min_history > self.baseline_windows:
+            raise ValueError(
+                f"MIROIR_MIN_HISTORY ({self.min_history}) cannot exceed MIROIR_BASELINE_WINDOWS "
+                f"({self.baseline_windows}): no baseline could ever be formed"
+            )
         return self
 
     @property
