@@ -59,7 +59,9 @@ class CustomerFeedback:
 
     def scores(self) -> dict[str, int]:
         """The scores present on this record, by name."""
-        return {name: value for name in CUSTOMER_SCORES if (value := getattr(self, name)) is not None}
+        return {
+            name: value for name in CUSTOMER_SCORES if (value := getattr(self, name)) is not None
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +87,9 @@ class EmployeePulse:
 
     def scores(self) -> dict[str, int]:
         """The scores present on this record, by name."""
-        return {name: value for name in EMPLOYEE_SCORES if (value := getattr(self, name)) is not None}
+        return {
+            name: value for name in EMPLOYEE_SCORES if (value := getattr(self, name)) is not None
+        }
 
 
 Signal = CustomerFeedback | EmployeePulse
@@ -103,7 +107,9 @@ class MirrorAlert:
     team_id: str
     window_start: int  # epoch ms, inclusive
     window_end: int  # epoch ms, exclusive
-    kind: str  # mirror_decline | mirror_rise | inner_warning | outer_warning | symmetry_gap | custom
+    kind: (
+        str  # mirror_decline | mirror_rise | inner_warning | outer_warning | symmetry_gap | custom
+    )
     severity: str  # critical | warning | info
     detector: str
     detector_version: str

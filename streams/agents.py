@@ -75,18 +75,28 @@ class PipelineRunner:
             help="Open windows, closed-window history and partition watermarks.",
         )
         self.alerts_topic = app.topic(
-            settings.topic_alerts, key_serializer="raw", value_serializer="raw",
+            settings.topic_alerts,
+            key_serializer="raw",
+            value_serializer="raw",
             partitions=settings.topic_partitions,
         )
         self.dead_letter_topic = app.topic(
-            settings.topic_dead_letters, key_serializer="raw", value_serializer="raw",
+            settings.topic_dead_letters,
+            key_serializer="raw",
+            value_serializer="raw",
             partitions=settings.topic_partitions,
         )
         # ClickHouse clients are blocking; one thread keeps a single owner of the chDB store.
         self._sink_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="miroir-sink")
         self._lock = asyncio.Lock()
         self._loaded_partitions: frozenset[int] | None = None
-        self.counters = {"consumed": 0, "dead_letters": 0, "alerts": 0, "windows_closed": 0, "late": 0}
+        self.counters = {
+            "consumed": 0,
+            "dead_letters": 0,
+            "alerts": 0,
+            "windows_closed": 0,
+            "late": 0,
+        }
 
     # -- entry points -----------------------------------------------------------------------
     async def handle_events(self, events: Sequence[EventT]) -> None:
@@ -135,7 +145,9 @@ class PipelineRunner:
             self._loaded_partitions = partitions
             log.info(
                 "assignment: partitions %s, %d teams restored, %d open windows",
-                sorted(partitions), len(teams), self.engine.open_window_count(),
+                sorted(partitions),
+                len(teams),
+                self.engine.open_window_count(),
             )
         return bool(partitions)
 
@@ -143,8 +155,11 @@ class PipelineRunner:
         """Write everything the batch produced; return only when all of it is durable."""
         pending: list[Awaitable[Any]] = []
         for record in prepared.dead_letter_records:
-            pending.append(await self.dead_letter_topic.send(
-                key=record.key, value=record.value, headers=list(record.headers)))
+            pending.append(
+                await self.dead_letter_topic.send(
+                    key=record.key, value=record.value, headers=list(record.headers)
+                )
+            )
         for record in prepared.alert_records:
             pending.append(await self.alerts_topic.send(key=record.key, value=record.value))
         if not prepared.sink.is_empty():
@@ -166,7 +181,9 @@ class PipelineRunner:
                 return
             except SinkUnavailable as e:
                 delay = min(max(delay * 2, e.retry_after), MAX_SINK_BACKOFF_SECONDS)
-                log.warning("ClickHouse unavailable (%s); consumption paused, retrying in %.1fs", e, delay)
+                log.warning(
+                    "ClickHouse unavailable (%s); consumption paused, retrying in %.1fs", e, delay
+                )
                 await asyncio.sleep(delay)
 
     def _count(self, prepared: PreparedBatch) -> None:
@@ -177,8 +194,14 @@ class PipelineRunner:
         self.counters["windows_closed"] += len(sink.team_windows)
         self.counters["late"] += sum(c.events for c in sink.late_events)
         for alert in sink.alerts:
-            log.info("ALERT %s %s team=%s window=%d %s", alert.severity, alert.kind,
-                     alert.team_id, alert.window_start, alert.message)
+            log.info(
+                "ALERT %s %s team=%s window=%d %s",
+                alert.severity,
+                alert.kind,
+                alert.team_id,
+                alert.window_start,
+                alert.message,
+            )
 
     def close(self) -> None:
         self._sink_thread.shutdown(wait=True)
@@ -219,7 +242,10 @@ def register_pipeline(app: faust.App, settings: Settings, sink: Sink) -> Pipelin
 
     @app.agent(source, name="mirror")
     async def mirror(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(settings.batch_size, settings.batch_seconds):
+        # take_events (not take): it hands over the events, so offsets can be acknowledged
+        # only once the whole batch is durable.
+        batches = stream.take_events(settings.batch_size, settings.batch_seconds)  # type: ignore[attr-defined]
+        async for events in batches:
             try:
                 await runner.handle_events(events)
             except BaseException as e:  # noqa: BLE001 - see _stop_without_ack

@@ -19,7 +19,9 @@ _configured = False
 def faust_config(settings: Settings) -> dict[str, Any]:
     """Translate Miroir settings into Faust settings."""
     return {
-        "broker": [f"kafka://{server.strip()}" for server in (settings.kafka_bootstrap or "").split(",")],
+        "broker": [
+            f"kafka://{server.strip()}" for server in (settings.kafka_bootstrap or "").split(",")
+        ],
         "store": "memory://",  # state lives in the changelog topic; recovery reads it back
         "datadir": str(settings.data_dir),
         "topic_partitions": settings.topic_partitions,

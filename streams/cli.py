@@ -39,10 +39,17 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = sub.add_parser("simulate", help="produce synthetic teams to the broker")
     simulate.add_argument("--teams", type=int, default=6, help="teams (default 6)")
     simulate.add_argument("--windows", type=int, default=8, help="windows to produce (fast mode)")
-    simulate.add_argument("--scenario", choices=("demo", "steady"), default="demo",
-                          help="demo: one mirror decline, one inner warning, rest steady")
-    simulate.add_argument("--realtime", action="store_true",
-                          help="pace events by the wall clock until --duration or Ctrl-C")
+    simulate.add_argument(
+        "--scenario",
+        choices=("demo", "steady"),
+        default="demo",
+        help="demo: one mirror decline, one inner warning, rest steady",
+    )
+    simulate.add_argument(
+        "--realtime",
+        action="store_true",
+        help="pace events by the wall clock until --duration or Ctrl-C",
+    )
     simulate.add_argument("--duration", type=float, default=None, help="seconds, with --realtime")
     simulate.add_argument("--seed", type=int, default=7)
 
@@ -82,8 +89,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from streams.worker import run_worker
 
     settings = load_settings()
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python's admin chatter
     run_worker(settings)
     return 0
@@ -100,12 +108,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     settings = load_settings()
     bootstrap = _require_bootstrap(settings.kafka_bootstrap)
     ensure_topics(bootstrap, required_topics(settings))
-    plans = demo_plans(args.teams) if args.scenario == "demo" else [
-        TeamPlan(f"team-{i:02d}") for i in range(1, args.teams + 1)
-    ]
+    plans = (
+        demo_plans(args.teams)
+        if args.scenario == "demo"
+        else [TeamPlan(f"team-{i:02d}") for i in range(1, args.teams + 1)]
+    )
     with SignalPublisher(bootstrap, settings.topic_customer, settings.topic_employee) as publisher:
         if args.realtime:
-            simulator = Simulator(plans, settings.window_ms, int(time.time() * 1000), seed=args.seed)
+            simulator = Simulator(
+                plans, settings.window_ms, int(time.time() * 1000), seed=args.seed
+            )
             deadline = time.time() + args.duration if args.duration else None
             print(f"simulate: producing live to {bootstrap}; Ctrl-C to stop", file=sys.stderr)
             try:
@@ -127,8 +139,10 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     if args.follow:
         return _follow(args, _require_bootstrap(settings.kafka_bootstrap), settings.topic_alerts)
     where = "WHERE team_id = {team:String}" if args.team else ""
-    sql = (f"SELECT {ALERT_COLUMNS} FROM mirror_alerts FINAL {where} "
-           f"ORDER BY window_start DESC, team_id LIMIT {int(args.limit)}")
+    sql = (
+        f"SELECT {ALERT_COLUMNS} FROM mirror_alerts FINAL {where} "
+        f"ORDER BY window_start DESC, team_id LIMIT {int(args.limit)}"
+    )
     columns, rows = _query(settings, sql, {"team": args.team} if args.team else None)
     if args.json:
         for row in rows:
@@ -136,12 +150,14 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         return 0
     if not rows:
         print("no alerts stored yet")
-    from streams.follow import SEVERITY_COLOURS, RESET
+    from streams.follow import RESET, SEVERITY_COLOURS
 
     for row in rows:
         r = dict(zip(columns, row, strict=True))
-        line = (f"{r['severity'].upper():8} {r['kind']:15} {r['team_id']:12} "
-                f"window {r['window_start']}  {r['message']}")
+        line = (
+            f"{r['severity'].upper():8} {r['kind']:15} {r['team_id']:12} "
+            f"window {r['window_start']}  {r['message']}"
+        )
         if _colour(args):
             line = SEVERITY_COLOURS.get(r["severity"], "") + line + RESET
         print(line)
@@ -157,8 +173,10 @@ def _follow(args: argparse.Namespace, bootstrap: str, topic: str) -> int:
     def show(alert: Any) -> None:
         if args.team and alert.team_id != args.team:
             return
-        print(json.dumps(alert_to_json(alert)) if args.json else format_alert(alert, colour),
-              flush=True)
+        print(
+            json.dumps(alert_to_json(alert)) if args.json else format_alert(alert, colour),
+            flush=True,
+        )
 
     stop = threading.Event()
     try:
@@ -184,10 +202,14 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
-def _query(settings: Any, sql: str, parameters: dict[str, Any] | None) -> tuple[list[str], list[tuple[Any, ...]]]:
+def _query(
+    settings: Any, sql: str, parameters: dict[str, Any] | None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
     from sinks.clickhouse import ClickHouseSink
 
-    sink = ClickHouseSink(settings.clickhouse_dsn, database=settings.clickhouse_database, read_only=True)
+    sink = ClickHouseSink(
+        settings.clickhouse_dsn, database=settings.clickhouse_database, read_only=True
+    )
     sink.open()
     try:
         return sink.query(sql, parameters)
@@ -214,7 +236,9 @@ def _require_bootstrap(bootstrap: str | None) -> str:
     from streams.errors import ConfigError
 
     if not bootstrap:
-        raise ConfigError("MIROIR_KAFKA_BOOTSTRAP is not set: point it at a Kafka broker (host:port)")
+        raise ConfigError(
+            "MIROIR_KAFKA_BOOTSTRAP is not set: point it at a Kafka broker (host:port)"
+        )
     return bootstrap
 
 

@@ -37,7 +37,7 @@ def demo_settings() -> Settings:
 
 def _embedded_store_path(settings: Settings) -> Path | None:
     if settings.clickhouse_dsn.startswith("chdb://"):
-        return Path(settings.clickhouse_dsn[len("chdb://"):])
+        return Path(settings.clickhouse_dsn[len("chdb://") :])
     return None
 
 
@@ -84,10 +84,16 @@ def run_demo(duration: float, teams: int, colour: bool) -> int:
         plans = demo_plans(teams)
         say(
             f"demo: {len(plans)} teams, {settings.window_seconds:g}s windows; planted: "
-            + ", ".join(f"{p.team_id}={p.effect} from window {p.effect_from_window}"
-                        for p in plans if p.effect != "steady")
+            + ", ".join(
+                f"{p.team_id}={p.effect} from window {p.effect_from_window}"
+                for p in plans
+                if p.effect != "steady"
+            )
         )
-        say(f"demo: running for {duration:g}s (Ctrl-C to stop); alerts appear below as windows close")
+        say(
+            f"demo: running for {duration:g}s (Ctrl-C to stop); "
+            "alerts appear below as windows close"
+        )
         from streams.feed import publish_realtime
         from streams.publish import SignalPublisher
 
@@ -95,7 +101,9 @@ def run_demo(duration: float, teams: int, colour: bool) -> int:
         deadline = time.time() + duration
         interrupted = False
         try:
-            with SignalPublisher(bootstrap, settings.topic_customer, settings.topic_employee) as pub:
+            with SignalPublisher(
+                bootstrap, settings.topic_customer, settings.topic_employee
+            ) as pub:
                 producer = threading.Thread(
                     target=publish_realtime, args=(simulator, pub, stop, deadline), daemon=True
                 )
@@ -103,8 +111,10 @@ def run_demo(duration: float, teams: int, colour: bool) -> int:
                 while producer.is_alive():
                     producer.join(0.5)
                     if worker.poll() is not None:
-                        say(f"demo: the worker stopped unexpectedly (exit {worker.returncode}); "
-                            f"see {settings.data_dir / 'worker.log'}")
+                        say(
+                            f"demo: the worker stopped unexpectedly (exit {worker.returncode}); "
+                            f"see {settings.data_dir / 'worker.log'}"
+                        )
                         return 1
         except KeyboardInterrupt:
             interrupted = True
@@ -115,7 +125,10 @@ def run_demo(duration: float, teams: int, colour: bool) -> int:
         counts = Counter(alert.kind for alert in seen)
         summary = ", ".join(f"{kind}: {n}" for kind, n in sorted(counts.items())) or "none"
         say(f"demo: {'stopped' if interrupted else 'done'}; alerts seen: {summary}")
-    say('demo: explore the stored results with: miroir query "SELECT kind, count() FROM mirror_alerts GROUP BY kind"')
+    say(
+        "demo: explore the stored results with: "
+        'miroir query "SELECT kind, count() FROM mirror_alerts GROUP BY kind"'
+    )
     return 0
 
 
@@ -134,7 +147,10 @@ class _worker_process:  # noqa: N801 - used as a context manager, reads like one
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in __exit__
         self.process = subprocess.Popen(
             [sys.executable, "-m", "streams", "worker"],
-            env=env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         self.say(f"demo: worker started (pid {self.process.pid}), log in {log_path}")
         return self.process

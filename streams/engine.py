@@ -126,7 +126,7 @@ class MirrorEngine(Generic[Ref]):
                     aggregate = team.open_windows[start] = WindowAggregate()
                 aggregate.add(record)
                 out.dirty_teams.add(record.team_id)
-                if is_customer:
+                if isinstance(record, CustomerFeedback):
                     out.accepted_customer.append(record)
             if clock.observe(side, record.occurred_at, now):
                 clock.advance(now, lateness, idle)
@@ -160,7 +160,11 @@ class MirrorEngine(Generic[Ref]):
     def _is_late(window_end: int, clock: PartitionClock, team: TeamState | None) -> bool:
         if clock.watermark is not None and window_end <= clock.watermark:
             return True
-        return team is not None and team.closed_through is not None and window_end <= team.closed_through
+        return (
+            team is not None
+            and team.closed_through is not None
+            and window_end <= team.closed_through
+        )
 
     def _close_ready(self) -> EngineOutput[Ref]:
         out: EngineOutput[Ref] = EngineOutput()

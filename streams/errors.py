@@ -1,12 +1,12 @@
 """Miroir's error hierarchy: one root, a few precise children, messages that say what to do.
 
-    MiroirError
-     ├── ConfigError          a setting is missing or invalid (start-up stops)
-     ├── DecodeError          a record could not be used (it goes to the dead letters)
-     ├── SinkError            a sink failed for good
-     │    └── SinkUnavailable a sink is down or slow: back off and retry (carries a retry hint)
-     ├── StoreLockedError     the embedded ClickHouse store is held by another process
-     └── BrokerError          the Kafka broker could not be reached or started
+MiroirError
+ ├── ConfigError          a setting is missing or invalid (start-up stops)
+ ├── DecodeError          a record could not be used (it goes to the dead letters)
+ ├── SinkError            a sink failed for good
+ │    └── SinkUnavailable a sink is down or slow: back off and retry (carries a retry hint)
+ ├── StoreLockedError     the embedded ClickHouse store is held by another process
+ └── BrokerError          the Kafka broker could not be reached or started
 """
 
 from __future__ import annotations

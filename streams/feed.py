@@ -63,4 +63,6 @@ def print_progress(done: int, total: int, sent: int) -> None:
     filled = int(width * done / max(total, 1))
     bar = "#" * filled + "-" * (width - filled)
     end = "\n" if done >= total else ""
-    print(f"\r[{bar}] window {done}/{total}, {sent} events sent", end=end, file=sys.stderr, flush=True)
+    print(
+        f"\r[{bar}] window {done}/{total}, {sent} events sent", end=end, file=sys.stderr, flush=True
+    )

@@ -61,7 +61,9 @@ class DeadLetter:
     payload_sha256: str
     key: bytes | None = None
     seen_at: int = 0  # epoch ms, wall clock
-    error_kind: str = "invalid"  # undecodable | schema | range | no_score | late | oversize | invalid
+    error_kind: str = (
+        "invalid"  # undecodable | schema | range | no_score | late | oversize | invalid
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +87,9 @@ class SinkBatch:
     token: str = ""
     alerts: list[MirrorAlert] = field(default_factory=list)
     team_windows: list[TeamWindowMetrics] = field(default_factory=list)
-    customer_feedback: list[tuple[CustomerFeedback, bool]] = field(default_factory=list)  # (row, late)
+    customer_feedback: list[tuple[CustomerFeedback, bool]] = field(
+        default_factory=list
+    )  # (row, late)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     late_events: list[LateEventCount] = field(default_factory=list)
 

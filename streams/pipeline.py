@@ -147,7 +147,9 @@ class BatchPreparer:
             first = out.closed[0]
             # Deterministic per set of closed windows, so a retried tick is deduplicated.
             ids = ",".join(f"{m.team_id}@{m.window_start}" for m in out.closed)
-            prepared.sink.token = f"tick:{first.window_end}:{hashlib.sha256(ids.encode()).hexdigest()[:16]}"
+            prepared.sink.token = (
+                f"tick:{first.window_end}:{hashlib.sha256(ids.encode()).hexdigest()[:16]}"
+            )
         self._collect(prepared, out)
         return prepared
 
@@ -160,12 +162,15 @@ class BatchPreparer:
         record = self.codec.decode(signal, message.value)
         if record.occurred_at > now_ms + self.max_future_ms:
             raise DecodeError(
-                f"occurred_at {record.occurred_at} is more than {self.max_future_ms} ms in the future",
+                f"occurred_at {record.occurred_at} is more than {self.max_future_ms} ms "
+                "in the future",
                 "future",
             )
         return record
 
-    def _dead_letter(self, prepared: PreparedBatch, message: RawMessage, reason: str, kind: str) -> None:
+    def _dead_letter(
+        self, prepared: PreparedBatch, message: RawMessage, reason: str, kind: str
+    ) -> None:
         letter = dead_letter_for(message, reason, kind, self.employee_topic)
         prepared.sink.dead_letters.append(letter)
         prepared.dead_letter_records.append(dead_letter_record(message, letter))
@@ -182,7 +187,12 @@ class BatchPreparer:
             else:
                 # An individual pulse never reaches ClickHouse: the late one is counted in
                 # late_events and kept (raw) only on the dead-letter topic.
-                letter = dead_letter_for(item.ref, "late event: its window had already closed", "late", self.employee_topic)
+                letter = dead_letter_for(
+                    item.ref,
+                    "late event: its window had already closed",
+                    "late",
+                    self.employee_topic,
+                )
                 prepared.dead_letter_records.append(dead_letter_record(item.ref, letter))
         sink.late_events.extend(out.late_counts)
         sink.team_windows.extend(out.closed)
@@ -192,12 +202,18 @@ class BatchPreparer:
         )
         prepared.state_updates.extend(self._state_updates(out))
 
-    def _state_updates(self, out: EngineOutput[RawMessage]) -> Iterable[tuple[int, str, dict[str, Any] | None]]:
+    def _state_updates(
+        self, out: EngineOutput[RawMessage]
+    ) -> Iterable[tuple[int, str, dict[str, Any] | None]]:
         for team_id in sorted(out.dirty_teams):
             team = self.engine.teams[team_id]
             yield team.partition, TEAM_KEY_PREFIX + team_id, team.to_dict()
         for partition in sorted(out.dirty_partitions):
-            yield partition, CLOCK_KEY_PREFIX + str(partition), self.engine.clock(partition).to_dict()
+            yield (
+                partition,
+                CLOCK_KEY_PREFIX + str(partition),
+                self.engine.clock(partition).to_dict(),
+            )
 
 
 def state_from_items(
@@ -212,9 +228,9 @@ def state_from_items(
         if key.startswith(TEAM_KEY_PREFIX):
             team = TeamState.from_dict(value)
             if team.partition in partitions:
-                teams[key[len(TEAM_KEY_PREFIX):]] = team
+                teams[key[len(TEAM_KEY_PREFIX) :]] = team
         elif key.startswith(CLOCK_KEY_PREFIX):
-            partition = int(key[len(CLOCK_KEY_PREFIX):])
+            partition = int(key[len(CLOCK_KEY_PREFIX) :])
             if partition in partitions:
                 clocks[partition] = PartitionClock.from_dict(value, now_wall_ms)
     return teams, clocks

@@ -1,4 +1,4 @@
-"""Every Miroir setting: typed, documented, read from ``MIROIR_*`` environment variables at start-up."""
+"""Every Miroir setting: typed, documented, read from ``MIROIR_*`` variables at start-up."""
 
 from __future__ import annotations
 
@@ -27,8 +27,10 @@ class Settings(BaseSettings):
         description="Kafka bootstrap servers, host:port[,host:port]. Unset: `miroir demo` starts "
         "its embedded broker; `miroir worker` refuses to start.",
     )
-    app_id: str = Field("miroir", description="Faust app id: the consumer group and the prefix "
-                        "of its changelog topics.")
+    app_id: str = Field(
+        "miroir",
+        description="Faust app id: the consumer group and the prefix of its changelog topics.",
+    )
     topic_customer: str = Field("customer-feedback", description="Topic of customer feedback.")
     topic_employee: str = Field("employee-pulse", description="Topic of employee pulses.")
     topic_alerts: str = Field("mirror-alerts", description="Topic the alerts are written to.")
@@ -36,15 +38,19 @@ class Settings(BaseSettings):
         "miroir-dead-letters", description="Topic of records that could not be used."
     )
     topic_partitions: int = Field(
-        4, ge=1, le=1024, description="Partitions of every Miroir topic (the source topics must "
-        "share it: they are co-partitioned by team_id)."
+        4,
+        ge=1,
+        le=1024,
+        description="Partitions of every Miroir topic (the source topics must "
+        "share it: they are co-partitioned by team_id).",
     )
     create_topics: bool = Field(True, description="Create missing topics at start-up.")
 
     # -- ClickHouse ----------------------------------------------------------------------
     clickhouse_dsn: str = Field(
         default_factory=lambda: "chdb://" + str((DEFAULT_STORE_DIR / "clickhouse").resolve()),
-        description="Default: the embedded store under ./.miroir/clickhouse. ""chdb:///abs/path for the embedded engine, or http(s)://user:pass@host:8123 "
+        description="Default: the embedded store under ./.miroir/clickhouse. "
+        "chdb:///abs/path for the embedded engine, or http(s)://user:pass@host:8123 "
         "for a server.",
     )
     clickhouse_database: str = Field("miroir", description="ClickHouse database of the tables.")
@@ -54,16 +60,21 @@ class Settings(BaseSettings):
         DEFAULT_WINDOW_SECONDS, gt=0, description="Tumbling window size in event time."
     )
     allowed_lateness_seconds: float = Field(
-        DEFAULT_ALLOWED_LATENESS_SECONDS, ge=0,
+        DEFAULT_ALLOWED_LATENESS_SECONDS,
+        ge=0,
         description="How far behind the partition's max event time an event may arrive and still "
         "count; the watermark is max event time minus this.",
     )
     idle_close_seconds: float = Field(
-        30.0, gt=0, description="After this much wall-clock time without events, a partition's "
+        30.0,
+        gt=0,
+        description="After this much wall-clock time without events, a partition's "
         "watermark advances with the wall clock so its open windows still close.",
     )
     max_future_seconds: float = Field(
-        86_400.0, gt=0, description="Events dated further than this in the future are dead letters.",
+        86_400.0,
+        gt=0,
+        description="Events dated further than this in the future are dead letters.",
     )
     batch_size: int = Field(2_000, ge=1, description="Max events per processing batch.")
     batch_seconds: float = Field(0.2, gt=0, description="Max wait to fill a batch.")
@@ -79,8 +90,10 @@ class Settings(BaseSettings):
     ewma_alpha: float = Field(0.3, gt=0, le=1, description="EWMA weight of the newest window.")
     min_effect: float = Field(5.0, ge=0, description="Minimum |Δ| in index points to count.")
     z_crit: float = Field(
-        3.0, gt=0, description="Minimum |z| to count a change as significant (3 keeps steady "
-        "teams under 1% false alerts per team-window on the simulator)."
+        3.0,
+        gt=0,
+        description="Minimum |z| to count a change as significant (3 keeps steady "
+        "teams under 1% false alerts per team-window on the simulator).",
     )
     min_customer_n: int = Field(10, ge=1, description="Customer responses a window needs.")
     min_history: int = Field(2, ge=1, description="Closed windows needed before any change alert.")
@@ -89,7 +102,9 @@ class Settings(BaseSettings):
 
     # -- Privacy -------------------------------------------------------------------------
     k_anonymity: int = Field(
-        5, description=f"Employee aggregates of fewer respondents are suppressed (floor {K_ANONYMITY_FLOOR})."
+        5,
+        description="Employee aggregates of fewer respondents are suppressed "
+        f"(floor {K_ANONYMITY_FLOOR}).",
     )
     hmac_secret: SecretStr = Field(
         SecretStr("miroir-demo-secret-change-me"),
@@ -98,7 +113,9 @@ class Settings(BaseSettings):
 
     # -- Web / misc ----------------------------------------------------------------------
     web_port: int = Field(6066, ge=0, le=65535, description="Port of the worker's web server.")
-    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Log level."
+    )
     data_dir: Path = Field(DEFAULT_STORE_DIR / "worker", description="Worker's local state dir.")
 
     @field_validator("detectors", mode="before")
@@ -112,7 +129,9 @@ class Settings(BaseSettings):
     @classmethod
     def _k_floor(cls, value: int) -> int:
         if value < K_ANONYMITY_FLOOR:
-            raise ValueError(f"must be at least {K_ANONYMITY_FLOOR} (the privacy floor), got {value}")
+            raise ValueError(
+                f"must be at least {K_ANONYMITY_FLOOR} (the privacy floor), got {value}"
+            )
         return value
 
     @field_validator("clickhouse_dsn")
@@ -124,7 +143,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _distinct_topics(self) -> Settings:
-        names = [self.topic_customer, self.topic_employee, self.topic_alerts, self.topic_dead_letters]
+        names = [
+            self.topic_customer,
+            self.topic_employee,
+            self.topic_alerts,
+            self.topic_dead_letters,
+        ]
         if len(set(names)) != len(names):
             raise ValueError(f"topic names must be distinct, got {names}")
         if self.min_history > self.baseline_windows:

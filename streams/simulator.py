@@ -105,17 +105,29 @@ class Simulator:
 
     def _pulse(self, team_id: str, start: int, level: float) -> EmployeePulse:
         rng = self.rng
-        scores = {name: _score(rng, lo, hi, level) for name, (lo, hi) in EMPLOYEE_SCORE_RANGES.items()}
+        scores = {
+            name: _score(rng, lo, hi, level) for name, (lo, hi) in EMPLOYEE_SCORE_RANGES.items()
+        }
         return EmployeePulse(
-            event_id=self._id(), occurred_at=self._when(start), team_id=team_id,
-            source="simulator", respondent_ref=f"emp-{rng.randrange(10_000)}", **scores,
+            event_id=self._id(),
+            occurred_at=self._when(start),
+            team_id=team_id,
+            source="simulator",
+            respondent_ref=f"emp-{rng.randrange(10_000)}",
+            **scores,  # type: ignore[arg-type]  # names come from the score tables
         )
 
     def _feedback(self, team_id: str, start: int, level: float) -> CustomerFeedback:
         rng = self.rng
-        scores = {name: _score(rng, lo, hi, level) for name, (lo, hi) in CUSTOMER_SCORE_RANGES.items()}
+        scores = {
+            name: _score(rng, lo, hi, level) for name, (lo, hi) in CUSTOMER_SCORE_RANGES.items()
+        }
         return CustomerFeedback(
-            event_id=self._id(), occurred_at=self._when(start), team_id=team_id,
-            channel=rng.choice(CHANNELS), source="simulator",
-            customer_ref=f"cust-{rng.randrange(1_000_000)}", **scores,
+            event_id=self._id(),
+            occurred_at=self._when(start),
+            team_id=team_id,
+            channel=rng.choice(CHANNELS),
+            source="simulator",
+            customer_ref=f"cust-{rng.randrange(1_000_000)}",
+            **scores,  # type: ignore[arg-type]  # names come from the score tables
         )

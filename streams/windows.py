@@ -55,7 +55,8 @@ class PartitionClock:
     def advance(self, now_wall_ms: float, lateness_ms: int, idle_ms: int) -> int | None:
         """Recompute the watermark from the sides' progress and idleness; return it."""
         active = [
-            side for side in SIDES
+            side
+            for side in SIDES
             if now_wall_ms - self.last_seen_wall_ms.get(side, self.created_wall_ms) <= idle_ms
         ]
         if active:

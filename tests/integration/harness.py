@@ -52,30 +52,37 @@ class PipelineEnv:
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MIROIR_")}
-        env.update({
-            "MIROIR_KAFKA_BOOTSTRAP": self.bootstrap,
-            "MIROIR_APP_ID": self.prefix,
-            "MIROIR_TOPIC_CUSTOMER": self.customer_topic,
-            "MIROIR_TOPIC_EMPLOYEE": self.employee_topic,
-            "MIROIR_TOPIC_ALERTS": self.alerts_topic,
-            "MIROIR_TOPIC_DEAD_LETTERS": self.dead_letter_topic,
-            "MIROIR_TOPIC_PARTITIONS": "4",
-            "MIROIR_CLICKHOUSE_DSN": f"chdb://{self.store}",
-            "MIROIR_DATA_DIR": str(self.tmp / "worker"),
-            "MIROIR_WINDOW_SECONDS": "10",
-            "MIROIR_ALLOWED_LATENESS_SECONDS": "2",
-            "MIROIR_IDLE_CLOSE_SECONDS": "1",
-            "MIROIR_BATCH_SECONDS": "0.1",
-            "MIROIR_WEB_PORT": "0",
-            "MIROIR_MAX_FUTURE_SECONDS": "86400",
-        })
+        env.update(
+            {
+                "MIROIR_KAFKA_BOOTSTRAP": self.bootstrap,
+                "MIROIR_APP_ID": self.prefix,
+                "MIROIR_TOPIC_CUSTOMER": self.customer_topic,
+                "MIROIR_TOPIC_EMPLOYEE": self.employee_topic,
+                "MIROIR_TOPIC_ALERTS": self.alerts_topic,
+                "MIROIR_TOPIC_DEAD_LETTERS": self.dead_letter_topic,
+                "MIROIR_TOPIC_PARTITIONS": "4",
+                "MIROIR_CLICKHOUSE_DSN": f"chdb://{self.store}",
+                "MIROIR_DATA_DIR": str(self.tmp / "worker"),
+                "MIROIR_WINDOW_SECONDS": "10",
+                "MIROIR_ALLOWED_LATENESS_SECONDS": "2",
+                "MIROIR_IDLE_CLOSE_SECONDS": "1",
+                "MIROIR_BATCH_SECONDS": "0.1",
+                "MIROIR_WEB_PORT": "0",
+                "MIROIR_MAX_FUTURE_SECONDS": "86400",
+            }
+        )
         env.update(self.extra)
         return env
 
     def run_cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "streams", *args], env=self.env(), cwd=REPO,
-            capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+            [sys.executable, "-m", "streams", *args],
+            env=self.env(),
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
         )
 
     def query(self, sql: str) -> list[dict[str, Any]]:
@@ -97,8 +104,12 @@ class WorkerProcess:
     def start(self) -> WorkerProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streams", "worker"], env=self.env.env(), cwd=REPO,
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [sys.executable, "-m", "streams", "worker"],
+            env=self.env.env(),
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         log.close()
         return self
@@ -115,10 +126,12 @@ class WorkerProcess:
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
+            except subprocess.TimeoutExpired as e:
                 self.process.kill()
                 self.process.wait()
-                raise AssertionError(f"worker did not stop in {timeout}s:\n{self.log()[-4000:]}")
+                raise AssertionError(
+                    f"worker did not stop in {timeout}s:\n{self.log()[-4000:]}"
+                ) from e
         return self.process.returncode
 
     def kill(self) -> None:
@@ -129,10 +142,16 @@ class WorkerProcess:
 
 def read_topic(bootstrap: str, topic: str, timeout: float = 5.0) -> list[Any]:
     """Every record currently on ``topic`` (committed reads), from the beginning."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             isolation_level="read_committed", consumer_timeout_ms=1000)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        consumer_timeout_ms=1000,
+    )
     try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        partitions = [
+            TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])
+        ]
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         ends = consumer.end_offsets(partitions)
@@ -150,8 +169,13 @@ def read_alerts(bootstrap: str, topic: str) -> list[MirrorAlert]:
     return [decode_alert(r.value) for r in read_topic(bootstrap, topic)]
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str,
-               worker: WorkerProcess | None = None, poll: float = 0.5) -> None:
+def wait_until(
+    condition: Callable[[], bool],
+    timeout: float,
+    what: str,
+    worker: WorkerProcess | None = None,
+    poll: float = 0.5,
+) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         if condition():

@@ -44,9 +44,15 @@ def _base_ms() -> int:
 @pytest.fixture
 def pipeline(kafka_broker, tmp_path: Path, unique_name) -> PipelineEnv:
     env = PipelineEnv(kafka_broker.bootstrap, tmp_path, unique_name("p"))
-    ensure_topics(env.bootstrap, {
-        env.customer_topic: 4, env.employee_topic: 4, env.alerts_topic: 4, env.dead_letter_topic: 4,
-    })
+    ensure_topics(
+        env.bootstrap,
+        {
+            env.customer_topic: 4,
+            env.employee_topic: 4,
+            env.alerts_topic: 4,
+            env.dead_letter_topic: 4,
+        },
+    )
     return env
 
 
@@ -72,8 +78,12 @@ def test_planted_effects_give_exactly_the_expected_alerts(pipeline: PipelineEnv)
     try:
         # The last window closes on the idle timer (no later events): wait for its alerts, then
         # a little longer so that an unexpected extra alert would have time to show up.
-        wait_until(lambda: len(read_alerts(pipeline.bootstrap, pipeline.alerts_topic)) >= 3,
-                   120, "the planted alerts", worker)
+        wait_until(
+            lambda: len(read_alerts(pipeline.bootstrap, pipeline.alerts_topic)) >= 3,
+            120,
+            "the planted alerts",
+            worker,
+        )
         time.sleep(5)
     finally:
         assert worker.stop() == 0, worker.log()[-4000:]
@@ -81,20 +91,31 @@ def test_planted_effects_give_exactly_the_expected_alerts(pipeline: PipelineEnv)
     assert alert_keys(on_topic) == expected
     stored = pipeline.query(
         "SELECT team_id, toUnixTimestamp64Milli(window_start) AS start, kind, severity, dimension "
-        "FROM mirror_alerts FINAL ORDER BY team_id")
+        "FROM mirror_alerts FINAL ORDER BY team_id"
+    )
     assert sorted((r["team_id"], r["start"], r["kind"]) for r in stored) == expected
     assert {r["kind"]: r["severity"] for r in stored} == {
-        "mirror_decline": "critical", "inner_warning": "warning", "outer_warning": "warning"}
-    windows = pipeline.query("SELECT team_id, count() AS n FROM team_window_metrics FINAL GROUP BY team_id")
+        "mirror_decline": "critical",
+        "inner_warning": "warning",
+        "outer_warning": "warning",
+    }
+    windows = pipeline.query(
+        "SELECT team_id, count() AS n FROM team_window_metrics FINAL GROUP BY team_id"
+    )
     assert {r["team_id"]: r["n"] for r in windows} == {plan.team_id: 5 for plan in PLANTED}
 
 
-def test_malformed_records_go_to_dead_letters_and_good_ones_are_processed(pipeline: PipelineEnv) -> None:
+def test_malformed_records_go_to_dead_letters_and_good_ones_are_processed(
+    pipeline: PipelineEnv,
+) -> None:
     simulator = Simulator([TeamPlan("alpha"), TeamPlan("beta")], WINDOW_MS, _base_ms(), seed=5)
     good = _windows(simulator, 0, 3)
     base = simulator.start_ms
-    valid = encode(CustomerFeedback(event_id="cut", occurred_at=base + 1, team_id="alpha",
-                                    channel="web", source="t", csat=4))
+    valid = encode(
+        CustomerFeedback(
+            event_id="cut", occurred_at=base + 1, team_id="alpha", channel="web", source="t", csat=4
+        )
+    )
     bad = {
         "random bytes": (pipeline.customer_topic, b"\xff" + os.urandom(40)),
         "truncated": (pipeline.customer_topic, valid[: len(valid) // 2]),
@@ -103,7 +124,9 @@ def test_malformed_records_go_to_dead_letters_and_good_ones_are_processed(pipeli
         "no score": (pipeline.customer_topic, _unchecked_customer(base, nps=None)),
         "out of range": (pipeline.customer_topic, _unchecked_customer(base, nps=42)),
     }
-    with SignalPublisher(pipeline.bootstrap, pipeline.customer_topic, pipeline.employee_topic) as publisher:
+    with SignalPublisher(
+        pipeline.bootstrap, pipeline.customer_topic, pipeline.employee_topic
+    ) as publisher:
         for i, event in enumerate(good):
             publisher.send(event)
             if i % 50 == 0 and bad:
@@ -115,7 +138,9 @@ def test_malformed_records_go_to_dead_letters_and_good_ones_are_processed(pipeli
     worker = WorkerProcess(pipeline).start()
     good_customers = sum(isinstance(e, CustomerFeedback) for e in good)
     try:
-        wait_until(lambda: _dead_letter_count(pipeline) >= bad_count, 90, "the dead letters", worker)
+        wait_until(
+            lambda: _dead_letter_count(pipeline) >= bad_count, 90, "the dead letters", worker
+        )
         time.sleep(8)  # let the last window close on the idle timer
     finally:
         assert worker.stop() == 0, worker.log()[-4000:]
@@ -128,7 +153,8 @@ def test_malformed_records_go_to_dead_letters_and_good_ones_are_processed(pipeli
     assert rows[0]["n"] == good_customers
     sums = pipeline.query(
         "SELECT sum(customer_n) AS customers, sum(employee_n) AS employees, count() AS windows "
-        "FROM team_window_metrics FINAL")
+        "FROM team_window_metrics FINAL"
+    )
     assert sums[0]["customers"] == good_customers
     assert sums[0]["employees"] == len(good) - good_customers
     assert sums[0]["windows"] == 6
@@ -149,9 +175,23 @@ def _unchecked_customer(base: int, **scores) -> bytes:
     from schemas.codec import load_schema
 
     schema = fastavro.parse_schema(load_schema("customer_feedback.avsc"))
-    value = {"event_id": "unchecked", "occurred_at": base + 5, "team_id": "alpha", "channel": "web",
-             "customer_ref": None, "source": "t", "tags": [], "language": None, "comment": None,
-             "nps": None, "csat": None, "ces": None, "listened": None, "trust": None, "courtesy": None}
+    value = {
+        "event_id": "unchecked",
+        "occurred_at": base + 5,
+        "team_id": "alpha",
+        "channel": "web",
+        "customer_ref": None,
+        "source": "t",
+        "tags": [],
+        "language": None,
+        "comment": None,
+        "nps": None,
+        "csat": None,
+        "ces": None,
+        "listened": None,
+        "trust": None,
+        "courtesy": None,
+    }
     value.update(scores)
     buffer = io.BytesIO()
     fastavro.schemaless_writer(buffer, schema, value)
@@ -159,28 +199,41 @@ def _unchecked_customer(base: int, **scores) -> bytes:
 
 
 def test_a_restart_mid_stream_loses_no_window_and_emits_none_twice(pipeline: PipelineEnv) -> None:
-    teams = [TeamPlan("one", "mirror_decline", effect_from_window=4), TeamPlan("two"), TeamPlan("three")]
+    teams = [
+        TeamPlan("one", "mirror_decline", effect_from_window=4),
+        TeamPlan("two"),
+        TeamPlan("three"),
+    ]
     simulator = Simulator(teams, WINDOW_MS, _base_ms(), seed=9)
     _publish(pipeline, _windows(simulator, 0, 3))
     worker = WorkerProcess(pipeline).start()
     try:
         # Wait until the first windows were processed: no alert yet, so watch the worker's
         # committed offsets instead.
-        wait_until(lambda: _committed(pipeline) >= 3 * sum(p.employees + p.customers for p in teams),
-                   90, "the first half to be consumed", worker)
+        wait_until(
+            lambda: _committed(pipeline) >= 3 * sum(p.employees + p.customers for p in teams),
+            90,
+            "the first half to be consumed",
+            worker,
+        )
     finally:
         assert worker.stop() == 0, worker.log()[-4000:]
     _publish(pipeline, _windows(simulator, 3, 6))
     second = WorkerProcess(pipeline, "worker-2").start()
     try:
-        wait_until(lambda: len(read_alerts(pipeline.bootstrap, pipeline.alerts_topic)) >= 1,
-                   120, "the decline alert", second)
+        wait_until(
+            lambda: len(read_alerts(pipeline.bootstrap, pipeline.alerts_topic)) >= 1,
+            120,
+            "the decline alert",
+            second,
+        )
         time.sleep(8)
     finally:
         assert second.stop() == 0, second.log()[-4000:]
     rows = pipeline.query(
         "SELECT team_id, toUnixTimestamp64Milli(window_start) AS start, count() AS copies "
-        "FROM team_window_metrics GROUP BY team_id, start")
+        "FROM team_window_metrics GROUP BY team_id, start"
+    )
     assert len(rows) == 3 * 6, rows  # every team-window is there ...
     assert {r["copies"] for r in rows} == {1}  # ... and was emitted once
     alerts = read_alerts(pipeline.bootstrap, pipeline.alerts_topic)
@@ -192,11 +245,15 @@ def _committed(env: PipelineEnv) -> int:
     """Source offsets the worker's consumer group has committed (read without joining it)."""
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=env.bootstrap, group_id=env.prefix,
-                             enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        bootstrap_servers=env.bootstrap, group_id=env.prefix, enable_auto_commit=False
+    )
     try:
-        partitions = [TopicPartition(topic, p) for topic in (env.customer_topic, env.employee_topic)
-                      for p in range(4)]
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in (env.customer_topic, env.employee_topic)
+            for p in range(4)
+        ]
         return sum(consumer.committed(tp) or 0 for tp in partitions)
     finally:
         consumer.close()

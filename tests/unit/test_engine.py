@@ -26,20 +26,33 @@ class FakeClock:
 
 def make_engine(clock: FakeClock | None = None, idle_ms: int = 5_000) -> MirrorEngine[int]:
     config = EngineConfig(
-        window_ms=WINDOW, allowed_lateness_ms=LATENESS, idle_close_ms=idle_ms,
-        k_anonymity=5, detection=DetectionSettings(),
+        window_ms=WINDOW,
+        allowed_lateness_ms=LATENESS,
+        idle_close_ms=idle_ms,
+        k_anonymity=5,
+        detection=DetectionSettings(),
     )
-    return MirrorEngine(config, load_detectors(["mirror_change", "symmetry_gap"]), clock or FakeClock())
+    return MirrorEngine(
+        config, load_detectors(["mirror_change", "symmetry_gap"]), clock or FakeClock()
+    )
 
 
 def feedback(team: str, at: int, score: int = 4, event_id: str | None = None) -> CustomerFeedback:
-    return CustomerFeedback(event_id=event_id or f"c-{team}-{at}", occurred_at=at, team_id=team,
-                            channel="web", source="t", csat=score, trust=score)
+    return CustomerFeedback(
+        event_id=event_id or f"c-{team}-{at}",
+        occurred_at=at,
+        team_id=team,
+        channel="web",
+        source="t",
+        csat=score,
+        trust=score,
+    )
 
 
 def pulse(team: str, at: int, score: int = 4) -> EmployeePulse:
-    return EmployeePulse(event_id=f"e-{team}-{at}", occurred_at=at, team_id=team, source="t",
-                         trust=score, enps=8)
+    return EmployeePulse(
+        event_id=f"e-{team}-{at}", occurred_at=at, team_id=team, source="t", trust=score, enps=8
+    )
 
 
 def inbound(records, partition: int = 0) -> list[Inbound[int]]:
@@ -125,7 +138,9 @@ def test_late_events_are_counted_and_never_reopen_a_closed_window() -> None:
     out = engine.process(inbound([feedback("a", 2_000), pulse("a", 3_000)]))
     assert [item.record.event_id for item in out.late] == ["c-a-2000", "e-a-3000"]
     assert sorted((c.side, c.window_start, c.events) for c in out.late_counts) == [
-        ("customer", 0, 1), ("employee", 0, 1)]
+        ("customer", 0, 1),
+        ("employee", 0, 1),
+    ]
     assert out.closed == [] and out.accepted_customer == []
 
 
@@ -158,7 +173,7 @@ def test_idle_tick_closes_the_last_window() -> None:
 def _run(engine: MirrorEngine[int], events, batch: int) -> list[tuple[str, int, str]]:
     alerts = []
     for i in range(0, len(events), batch):
-        out = engine.process(inbound(events[i:i + batch]))
+        out = engine.process(inbound(events[i : i + batch]))
         alerts += [(a.team_id, a.window_start, a.kind) for a in out.alerts]
     alerts += [(a.team_id, a.window_start, a.kind) for a in engine.flush_all().alerts]
     return alerts
@@ -181,7 +196,9 @@ def test_planted_effects_are_found_and_steady_teams_stay_quiet() -> None:
 
 def test_results_do_not_depend_on_batch_boundaries() -> None:
     events = _demo_events()
-    assert sorted(_run(make_engine(), events, batch=1)) == sorted(_run(make_engine(), events, batch=997))
+    assert sorted(_run(make_engine(), events, batch=1)) == sorted(
+        _run(make_engine(), events, batch=997)
+    )
 
 
 def test_state_round_trip_mid_stream_gives_the_same_alerts() -> None:
@@ -190,7 +207,9 @@ def test_state_round_trip_mid_stream_gives_the_same_alerts() -> None:
     straight = _run(make_engine(), events, batch=400)
 
     first = make_engine()
-    alerts = [(a.team_id, a.window_start, a.kind) for a in first.process(inbound(events[:half])).alerts]
+    alerts = [
+        (a.team_id, a.window_start, a.kind) for a in first.process(inbound(events[:half])).alerts
+    ]
     # A restart: state goes through its changelog form and back.
     teams = {t: TeamState.from_dict(s.to_dict()) for t, s in first.teams.items()}
     clocks = {p: PartitionClock.from_dict(c.to_dict(), 0.0) for p, c in first.clocks.items()}
