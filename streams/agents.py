@@ -28,26 +28,6 @@ log = logging.getLogger("miroir.pipeline")
 MAX_SINK_BACKOFF_SECONDS = 30.0
 
 
-def engine_config(settings: Settings) -> EngineConfig:
-    from streams.detectors import DetectionSettings
-
-    return EngineConfig(
-        window_ms=settings.window_ms,
-        allowed_lateness_ms=settings.allowed_lateness_ms,
-        idle_close_ms=int(settings.idle_close_seconds * 1000),
-        k_anonymity=settings.k_anonymity,
-        detection=detection_settings(settings, DetectionSettings),
-    )
-
-
-def detection_settings(settings: Settings, cls: Any) -> Any:
-    """Build DetectionSettings from the matching Settings fields (one source of truth)."""
-    import dataclasses
-
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{name: getattr(settings, name) for name in names if hasattr(settings, name)})
-
-
 class PipelineRunner:
     """Holds the engine and the outputs of one worker; every batch and tick goes through here."""
 
@@ -57,7 +37,7 @@ class PipelineRunner:
         self.sink = sink
         self.source_topics = {settings.topic_customer, settings.topic_employee}
         self.engine: MirrorEngine[RawMessage] = MirrorEngine(
-            engine_config(settings), load_detectors(settings.detectors)
+            EngineConfig.from_settings(settings), load_detectors(settings.detectors)
         )
         self.preparer = BatchPreparer(
             self.engine,

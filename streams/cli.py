@@ -218,6 +218,8 @@ def _query(
 
 
 def _table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    if not columns:
+        return "(0 rows)"
     cells = [[str(c) for c in columns]] + [[_cell(v) for v in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     lines = [" | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]

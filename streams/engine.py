@@ -8,10 +8,11 @@ agent (``streams.agents``) and the replay command wrap it with I/O.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from schemas.records import CustomerFeedback, MirrorAlert, Signal
 from streams.aggregate import WindowAggregate
@@ -19,6 +20,9 @@ from streams.detectors import DetectionSettings, Detector
 from streams.metrics import compute_team_window
 from streams.model import LateEventCount, TeamWindowMetrics
 from streams.windows import PartitionClock, TeamState, window_start_for
+
+if TYPE_CHECKING:
+    from streams.settings import Settings
 
 Ref = TypeVar("Ref")  # whatever the caller needs to find the source record again
 
@@ -31,6 +35,20 @@ class EngineConfig:
     k_anonymity: int
     detection: DetectionSettings
     history_windows: int = 12  # closed windows kept per team for baselines and gap runs
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EngineConfig:
+        """The engine's configuration from Miroir settings (worker and offline paths alike)."""
+        shared = {f.name for f in dataclasses.fields(DetectionSettings)} & set(
+            type(settings).model_fields
+        )
+        return cls(
+            window_ms=settings.window_ms,
+            allowed_lateness_ms=settings.allowed_lateness_ms,
+            idle_close_ms=int(settings.idle_close_seconds * 1000),
+            k_anonymity=settings.k_anonymity,
+            detection=DetectionSettings(**{name: getattr(settings, name) for name in shared}),
+        )
 
 
 @dataclass(frozen=True, slots=True)
