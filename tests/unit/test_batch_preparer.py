@@ -1,0 +1,153 @@
+"""Decode → engine → what a batch must make durable, without a broker (pure)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from schemas.codec import encode
+from schemas.records import CustomerFeedback, EmployeePulse
+from streams.detectors import DetectionSettings, load_detectors
+from streams.engine import EngineConfig, MirrorEngine
+from streams.pipeline import (
+    CLOCK_KEY_PREFIX,
+    TEAM_KEY_PREFIX,
+    BatchPreparer,
+    RawMessage,
+    batch_token,
+    state_from_items,
+)
+from streams.privacy import rekey
+
+CUSTOMER, EMPLOYEE = "cf-custom", "ep-custom"  # topic names are settings
+SECRET = b"test-secret"
+
+
+def preparer() -> BatchPreparer:
+    config = EngineConfig(10_000, 1_000, 60_000, 5, DetectionSettings())
+    engine: MirrorEngine[RawMessage] = MirrorEngine(
+        config, load_detectors(["mirror_change"]), lambda: 0.0
+    )
+    from schemas.codec import SignalCodec
+
+    return BatchPreparer(
+        engine,
+        SignalCodec(),
+        customer_topic=CUSTOMER,
+        employee_topic=EMPLOYEE,
+        hmac_secret=SECRET,
+        max_future_ms=10**15,
+    )
+
+
+def message(topic: str, offset: int, value: bytes | None, partition: int = 0) -> RawMessage:
+    return RawMessage(topic, partition, offset, b"team", value)
+
+
+def customer(at: int, ref: str | None = "crm-42") -> bytes:
+    return encode(
+        CustomerFeedback(
+            event_id=f"c{at}",
+            occurred_at=at,
+            team_id="team",
+            channel="chat",
+            source="s",
+            customer_ref=ref,
+            csat=5,
+        )
+    )
+
+
+def pulse(at: int) -> bytes:
+    return encode(
+        EmployeePulse(
+            event_id=f"e{at}",
+            occurred_at=at,
+            team_id="team",
+            source="s",
+            respondent_ref="emp-7",
+            trust=4,
+        )
+    )
+
+
+def test_bad_records_become_dead_letters_with_reasons_and_good_ones_flow_on() -> None:
+    prepared = preparer().prepare(
+        [
+            message(CUSTOMER, 0, customer(1_000)),
+            message(CUSTOMER, 1, b"\xff\xfenot avro"),
+            message(EMPLOYEE, 2, b"\x00\x00garbage"),
+            message(CUSTOMER, 3, None),
+            message(EMPLOYEE, 4, pulse(1_500)),
+        ]
+    )
+    letters = prepared.sink.dead_letters
+    assert [(d.offset, d.error_kind) for d in letters] == [
+        (1, "undecodable"),
+        (2, "undecodable"),
+        (3, "undecodable"),
+    ]
+    assert all(d.reason for d in letters)
+    assert len(prepared.dead_letter_records) == 3
+    assert [r.event_id for r, late in prepared.sink.customer_feedback] == ["c1000"]
+
+
+def test_employee_dead_letters_never_carry_the_payload_into_storage() -> None:
+    prepared = preparer().prepare([message(EMPLOYEE, 7, b"\x01personal?")])
+    (letter,) = prepared.sink.dead_letters
+    assert letter.payload is None
+    assert letter.payload_sha256 == hashlib.sha256(b"\x01personal?").hexdigest()
+    (record,) = prepared.dead_letter_records  # the topic keeps the bytes, with where and why
+    assert record.value == b"\x01personal?"
+    assert dict(record.headers)["miroir.source.offset"] == b"7"
+
+
+def test_stored_customer_references_are_rekeyed_with_hmac() -> None:
+    prepared = preparer().prepare([message(CUSTOMER, 0, customer(1_000, ref="crm-42"))])
+    ((row, late),) = prepared.sink.customer_feedback
+    assert row.customer_ref == rekey("crm-42", SECRET) != "crm-42"
+    assert late is False
+
+
+def test_late_events_are_kept_and_counted_but_employee_ones_stay_off_clickhouse() -> None:
+    p = preparer()
+    p.prepare(
+        [
+            message(CUSTOMER, 0, customer(1_000)),
+            message(EMPLOYEE, 0, pulse(1_000)),
+            message(CUSTOMER, 1, customer(30_000)),
+            message(EMPLOYEE, 1, pulse(30_000)),
+        ]
+    )
+    prepared = p.prepare(
+        [message(CUSTOMER, 2, customer(2_000)), message(EMPLOYEE, 2, pulse(2_000))]
+    )
+    assert [(r.event_id, late) for r, late in prepared.sink.customer_feedback] == [("c2000", True)]
+    assert sorted((c.side, c.window_start, c.events) for c in prepared.sink.late_events) == [
+        ("customer", 0, 1),
+        ("employee", 0, 1),
+    ]
+    assert [dict(r.headers)["miroir.error.kind"] for r in prepared.dead_letter_records] == [b"late"]
+    assert prepared.sink.dead_letters == []  # no individual pulse row for ClickHouse
+
+
+def test_state_updates_round_trip_through_the_changelog_form() -> None:
+    p = preparer()
+    prepared = p.prepare(
+        [
+            message(CUSTOMER, 0, customer(1_000), partition=2),
+            message(EMPLOYEE, 0, pulse(1_000), partition=2),
+        ]
+    )
+    keys = {(partition, key) for partition, key, _ in prepared.state_updates}
+    assert keys == {(2, TEAM_KEY_PREFIX + "team"), (2, CLOCK_KEY_PREFIX + "2")}
+    items = [(key, value) for _, key, value in prepared.state_updates]
+    teams, clocks = state_from_items(items, {2}, now_wall_ms=0.0)
+    assert teams["team"].open_windows[0].customer_n == 1
+    assert clocks[2].max_event_time == {"customer": 1_000, "employee": 1_000}
+    assert state_from_items(items, {0, 1}, now_wall_ms=0.0) == ({}, {})  # not our partitions
+
+
+def test_batch_token_names_the_offset_ranges_deterministically() -> None:
+    messages = [message(CUSTOMER, 5, b""), message(CUSTOMER, 3, b""), message(EMPLOYEE, 9, b"", 1)]
+    assert batch_token(messages) == f"{CUSTOMER}/0/3-5,{EMPLOYEE}/1/9-9"
+    assert batch_token(list(reversed(messages))) == batch_token(messages)
