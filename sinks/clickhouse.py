@@ -592,6 +592,7 @@ def _team_window_columns(windows: Sequence[TeamWindowMetrics], version: int) -> 
     columns["employee_components"] = [dict(e.components) if e else {} for e in employees]
     columns["index_version"] = [w.index_version for w in windows]
     columns["late_events"] = [w.late_events for w in windows]
+    columns["alert_kinds"] = [list(w.alert_kinds) for w in windows]
     columns["version"] = [version] * len(windows)
     return columns
 

@@ -206,8 +206,16 @@ class MirrorEngine(Generic[Ref]):
             team_id, start, end, aggregate, k_anonymity=self.config.k_anonymity
         )
         history = team.history
-        for detector in self.detectors:
-            out.alerts.extend(detector.detect(metrics, history, self.config.detection))
+        alerts = [
+            alert
+            for detector in self.detectors
+            for alert in detector.detect(metrics, history, self.config.detection)
+        ]
+        out.alerts.extend(alerts)
+        if alerts:
+            # Detectors read this back: a window that raised a change alert is not "quiet"
+            # and stays out of the team's baseline (see streams.detectors.base.baseline).
+            metrics = dataclasses.replace(metrics, alert_kinds=tuple(a.kind for a in alerts))
         history.append(metrics)
         keep = max(self.config.history_windows, self.config.detection.history_windows + 1)
         del history[:-keep]

@@ -121,10 +121,14 @@ def _net_score(bins: Sequence[int], name: str) -> _Component | None:
     p = sum(bins[_PROMOTER_MIN:]) / n
     d = sum(bins[: _DETRACTOR_MAX + 1]) / n
     score = 100.0 * (p - d)
-    # Max of v = p + d − (p − d)² is 1 (p = d = ½): the one-respondent rule.
-    v = 1.0 if n == 1 else max(p + d - (p - d) ** 2, 0.0)
-    se = 100.0 * math.sqrt(v / n)
-    return _Component((score + 100.0) / 2.0, se / 2.0, n, {name: score, f"{name}_se": se})
+    # The reported SE is DOMAIN.md's formula exactly (0 for a single answer). The SE used for
+    # the index and the z-tests applies the one-respondent rule instead: the largest v the
+    # scale allows, 1 (p = d = ½), so one answer never looks precise.
+    reported_se = 100.0 * math.sqrt(max(p + d - (p - d) ** 2, 0.0) / n)
+    testing_se = 100.0 if n == 1 else reported_se
+    return _Component(
+        (score + 100.0) / 2.0, testing_se / 2.0, n, {name: score, f"{name}_se": reported_se}
+    )
 
 
 def _top2_box(bins: Sequence[int]) -> _Component | None:
@@ -321,6 +325,7 @@ def team_window_to_dict(metrics: TeamWindowMetrics) -> dict[str, Any]:
         "employee_suppressed": metrics.employee_suppressed,
         "index_version": metrics.index_version,
         "late_events": metrics.late_events,
+        "alert_kinds": list(metrics.alert_kinds),
     }
 
 
@@ -341,6 +346,7 @@ def team_window_from_dict(data: Mapping[str, Any]) -> TeamWindowMetrics:
         employee_suppressed=suppressed,
         index_version=str(data["index_version"]),
         late_events=int(data.get("late_events", 0)),
+        alert_kinds=tuple(str(kind) for kind in data.get("alert_kinds", ())),
     )
 
 

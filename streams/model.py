@@ -43,6 +43,7 @@ class TeamWindowMetrics:
     employee_suppressed: bool
     index_version: str
     late_events: int = 0
+    alert_kinds: tuple[str, ...] = ()  # kinds the detectors raised on this window (at close)
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     )
     min_customer_n: int = Field(10, ge=1, description="Customer responses a window needs.")
     min_history: int = Field(2, ge=1, description="Closed windows needed before any change alert.")
+    baseline_max_age_windows: int = Field(
+        8,
+        ge=1,
+        description="Baseline windows older than this many windows are ignored, so a "
+        "lasting shift becomes the team's new normal after this many windows of alerts.",
+    )
     symmetry_gap_threshold: float = Field(25.0, gt=0, description="|E − C| that counts as a gap.")
     symmetry_gap_windows: int = Field(3, ge=1, description="M: consecutive gap windows to alert.")
 

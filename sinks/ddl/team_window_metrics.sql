@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS {database}.team_window_metrics
     employee_workload_mean      Nullable(Float64)    COMMENT 'Mean "my workload is sustainable", 1-5; NULL when suppressed',
     employee_components         Map(String, Float64) COMMENT 'Employee index components scaled to 0-100; empty when suppressed',
     index_version               LowCardinality(String) COMMENT 'Version of the index definition (components and weights)',
-    late_events                 UInt32               COMMENT 'Events that arrived after the window closed (stored raw, never re-fire alerts)',
+    late_events                 UInt32               COMMENT 'Always 0 here: late arrivals are counted in the late_events table',
+    alert_kinds                 Array(LowCardinality(String)) COMMENT 'Alert kinds raised on this window (empty when none)',
     version                     UInt64               COMMENT 'Row version (write time, epoch ms): the latest write of a team-window wins'
 )
 ENGINE = ReplacingMergeTree(version)

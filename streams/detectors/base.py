@@ -71,6 +71,7 @@ class DetectionSettings:
     symmetry_gap_threshold: float = 25.0  # index points
     symmetry_gap_windows: int = 3  # M
     min_history: int = 2  # usable baseline windows before any change detection
+    baseline_max_age_windows: int = 8  # baseline windows older than this many windows are ignored
     se_floor: float = 1.0
 
     def __post_init__(self) -> None:
@@ -80,7 +81,13 @@ class DetectionSettings:
             )
         if not 0 < self.ewma_alpha <= 1:
             raise ValueError(f"ewma_alpha must be in (0, 1], got {self.ewma_alpha}")
-        for name in ("baseline_windows", "min_customer_n", "symmetry_gap_windows", "min_history"):
+        for name in (
+            "baseline_windows",
+            "min_customer_n",
+            "symmetry_gap_windows",
+            "min_history",
+            "baseline_max_age_windows",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.min_employee_n < K_ANONYMITY_FLOOR:
@@ -102,7 +109,7 @@ class DetectionSettings:
     def history_windows(self) -> int:
         """How many previous closed windows a caller must keep per team for the built-ins:
         K for the baseline, M for a symmetry-gap run (M − 1 in the run plus one to see it start)."""
-        return max(self.baseline_windows, self.symmetry_gap_windows)
+        return max(self.baseline_windows, self.symmetry_gap_windows, self.baseline_max_age_windows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +170,19 @@ def _value_and_se(metrics: SideMetrics, component: str | None) -> tuple[float, f
     return value, se
 
 
+CHANGE_KINDS: Final = frozenset({"mirror_decline", "mirror_rise", "inner_warning", "outer_warning"})
+
+
+def _oldest_baseline_start(
+    history: Sequence[TeamWindowMetrics], settings: DetectionSettings
+) -> int:
+    if not history:
+        return 0
+    newest = history[-1]
+    size = newest.window_end - newest.window_start
+    return newest.window_end - settings.baseline_max_age_windows * size
+
+
 def baseline(
     history: Sequence[TeamWindowMetrics],
     side: Side,
@@ -172,13 +192,21 @@ def baseline(
 ) -> Baseline | None:
     """The baseline of a side's index (or of one component) from the team's previous windows.
 
-    Uses the newest ``baseline_windows`` usable windows (``usable_side``; for a component, those
-    that have it), oldest → newest. ``last_k``: their mean, SE = √(Σ seᵢ²) / m. ``ewma``:
+    Only *quiet* windows count: a window that raised a change alert (``CHANGE_KINDS``) is part
+    of an episode, not of the team's normal, so a sustained decline keeps being measured against
+    the level before it (instead of an average that drifts into the decline and turns the alert
+    into a different kind). Windows older than ``baseline_max_age_windows`` windows before the
+    newest one are ignored, so a lasting shift ends its episode and becomes the new normal.
+    Uses the newest ``baseline_windows`` such usable windows (``usable_side``; for a component,
+    those that have it), oldest → newest. ``last_k``: their mean, SE = √(Σ seᵢ²) / m. ``ewma``:
     b₁ = x₁, bᵢ = α·xᵢ + (1 − α)·bᵢ₋₁, SE = √(Σ wᵢ² seᵢ²) with wᵢ each window's EWMA weight.
     Both treat windows as independent. None when fewer than ``min_history`` windows qualify.
     """
     points: list[tuple[float, float]] = []
+    oldest_start = _oldest_baseline_start(history, settings)
     for window in history:
+        if window.window_start < oldest_start or CHANGE_KINDS.intersection(window.alert_kinds):
+            continue
         metrics = usable_side(window, side, settings)
         if metrics is None:
             continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from importlib.metadata import EntryPoint
@@ -169,7 +170,7 @@ def test_settings_validation() -> None:
     ):
         with pytest.raises(ValueError):
             DetectionSettings(**bad)  # type: ignore[arg-type]
-    assert SETTINGS.history_windows == 6
+    assert SETTINGS.history_windows == 8  # the baseline age limit is the longest look-back
     assert DetectionSettings(symmetry_gap_windows=9).history_windows == 9
 
 
@@ -462,3 +463,22 @@ def test_broken_plugins_are_reported(monkeypatch: pytest.MonkeyPatch, value: str
     fake_entry_points(monkeypatch, broken=value)
     with pytest.raises(DetectorLoadError, match="broken"):
         load_detectors(["broken"])
+
+
+def test_alerting_windows_stay_out_of_the_baseline() -> None:
+    quiet = [tw(i, 70.0, 70.0) for i in range(4)]
+    declining = dataclasses.replace(tw(4, 50.0, 50.0), alert_kinds=("mirror_decline",))
+    base = baseline([*quiet, declining], "employee", SETTINGS)
+    assert base is not None and base.value == pytest.approx(70.0) and base.n_windows == 4
+    # A symmetry gap is not a change of level: that window still counts.
+    gap = dataclasses.replace(tw(4, 70.0, 70.0), alert_kinds=("symmetry_gap",))
+    counted = baseline([*quiet, gap], "employee", SETTINGS)
+    assert counted is not None and counted.n_windows == 5
+
+
+def test_a_lasting_shift_becomes_the_new_normal_after_the_age_limit() -> None:
+    settings = DetectionSettings(baseline_max_age_windows=3)
+    history = [tw(i, 70.0, 70.0) for i in range(3)] + [
+        dataclasses.replace(tw(i, 50.0, 50.0), alert_kinds=("mirror_decline",)) for i in range(3, 6)
+    ]
+    assert baseline(history, "employee", settings) is None  # only episode windows are recent

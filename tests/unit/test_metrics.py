@@ -85,12 +85,13 @@ def test_nps_boundaries_6_is_detractor_7_8_passive() -> None:
 
 def test_one_respondent_gets_the_conservative_se() -> None:
     # n = 1 rule: the largest variance the scale allows. NPS: v = 1 (p = d = 1/2) so
-    # SE = 100 * sqrt(1/1) = 100, scaled 50. Likert: sd = (5 - 1) / 2 = 2, SE = 2, scaled
+    # SE = 100 * sqrt(1/1) = 100, scaled 50 (the *reported* nps_se keeps DOMAIN.md's formula:
+    # p = 1, d = 0, v = 1 + 0 - 1 = 0, SE = 0). Likert: sd = (5 - 1) / 2 = 2, SE = 2, scaled
     # 2 * 25 = 50. CSAT: p(1-p) = 1/4, SE = 100 * 1/2 = 50. CES: sd = (7 - 1) / 2 = 3,
     # scaled 3 / 6 * 100 = 50.
     side = window(aggregate([{"nps": 10, "trust": 4, "csat": 5, "ces": 6}])).customer
     assert side.raw["nps"] == 100.0
-    assert side.raw["nps_se"] == approx(100.0)
+    assert side.raw["nps_se"] == approx(0.0)
     assert side.components == {
         "nps": approx(100.0),
         "csat": approx(100.0),
