@@ -42,9 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--windows", type=int, default=8, help="windows to produce (fast mode)")
     simulate.add_argument(
         "--scenario",
-        choices=("demo", "steady"),
         default="demo",
-        help="demo: one mirror decline, one inner warning, rest steady",
+        metavar="demo|steady|FILE",
+        help="built-in 'demo' (one mirror decline, one inner warning, the rest steady) or "
+        "'steady', or a scenario file (YAML or JSON, see docs/scenarios.md)",
     )
     simulate.add_argument(
         "--realtime",
@@ -53,6 +54,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     simulate.add_argument("--duration", type=float, default=None, help="seconds, with --realtime")
     simulate.add_argument("--seed", type=int, default=7)
+    simulate.add_argument(
+        "--to-file",
+        default=None,
+        metavar="EVENTS",
+        help="with a scenario file: write the events (JSON lines) here instead of producing them",
+    )
+    simulate.add_argument(
+        "--truth",
+        default=None,
+        metavar="TRUTH",
+        help="with --to-file: write the scenario's ground truth here",
+    )
+    _add_detection_overrides(simulate)
+
+    replay = sub.add_parser("replay", help="run detection over a file of events, no broker")
+    replay.add_argument("--events", required=True, metavar="EVENTS", help="JSON lines file")
+    replay.add_argument("--json", action="store_true", help="alerts as JSON lines")
+    replay.add_argument("--no-colour", action="store_true")
+    _add_detection_overrides(replay)
+
+    evaluate = sub.add_parser(
+        "evaluate", help="precision and recall of the detectors on events with known truth"
+    )
+    evaluate.add_argument("--events", required=True, metavar="EVENTS")
+    evaluate.add_argument("--truth", required=True, metavar="TRUTH")
+    evaluate.add_argument("--json", action="store_true", help="machine-readable result")
+    _add_detection_overrides(evaluate)
 
     alerts = sub.add_parser("alerts", help="list stored alerts, or --follow the alerts topic")
     alerts.add_argument("--follow", "-f", action="store_true", help="tail the alerts topic")
@@ -66,6 +94,39 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("sql")
     query.add_argument("--format", choices=("table", "json", "csv"), default="table")
     return parser
+
+
+BUILTIN_SCENARIOS = ("demo", "steady")
+
+# Command-line flags that override a setting for one run: flag -> (setting, type).
+OVERRIDES: dict[str, tuple[str, type]] = {
+    "--window": ("window_seconds", float),
+    "--lateness": ("allowed_lateness_seconds", float),
+    "--partitions": ("topic_partitions", int),
+    "--z-crit": ("z_crit", float),
+    "--min-effect": ("min_effect", float),
+    "--k-anonymity": ("k_anonymity", int),
+    "--detectors": ("detectors", str),
+}
+
+
+def _add_detection_overrides(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("setting overrides (default: the MIROIR_* settings)")
+    for flag, (setting, kind) in OVERRIDES.items():
+        group.add_argument(
+            flag, dest=setting, type=kind, default=None, help=f"overrides MIROIR_{setting.upper()}"
+        )
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from streams.settings import load_settings
+
+    overrides = {
+        setting: getattr(args, setting)
+        for setting, _ in OVERRIDES.values()
+        if getattr(args, setting, None) is not None
+    }
+    return load_settings(**overrides)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -105,12 +166,17 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from streams.feed import print_progress, publish_fast, publish_realtime
     from streams.publish import SignalPublisher
-    from streams.settings import load_settings
     from streams.simulator import Simulator, TeamPlan, demo_plans
     from streams.topics import ensure_topics
     from streams.worker import required_topics
 
-    settings = load_settings()
+    settings = _settings(args)
+    if args.scenario not in BUILTIN_SCENARIOS:
+        return _simulate_scenario(args, settings)
+    if args.to_file or args.truth:
+        from streams.errors import ConfigError
+
+        raise ConfigError("--to-file and --truth need a scenario file: --scenario FILE")
     bootstrap = _require_bootstrap(settings.kafka_bootstrap)
     ensure_topics(bootstrap, required_topics(settings))
     plans = (
@@ -134,6 +200,92 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             simulator = Simulator(plans, settings.window_ms, start, seed=args.seed)
             sent = publish_fast(simulator, publisher, args.windows, print_progress)
     print(f"simulate: {sent} events sent to {bootstrap}", file=sys.stderr)
+    return 0
+
+
+def _simulate_scenario(args: argparse.Namespace, settings: Any) -> int:
+    from streams.evaluate import write_events, write_truth
+    from streams.scenario import Scenario
+
+    scenario = Scenario.load(args.scenario)
+    window_ms = scenario.window_ms(settings.window_ms)
+    events = scenario.events(window_ms)
+    if args.to_file:
+        count = write_events(args.to_file, events)
+        print(f"simulate: {count} events written to {args.to_file}", file=sys.stderr)
+        if args.truth:
+            truth = scenario.truth(window_ms)
+            write_truth(args.truth, truth)
+            print(f"simulate: {len(truth)} truth items written to {args.truth}", file=sys.stderr)
+        return 0
+    from streams.publish import SignalPublisher
+    from streams.topics import ensure_topics
+    from streams.worker import required_topics
+
+    bootstrap = _require_bootstrap(settings.kafka_bootstrap)
+    ensure_topics(bootstrap, required_topics(settings))
+    with SignalPublisher(bootstrap, settings.topic_customer, settings.topic_employee) as publisher:
+        for record in events:
+            publisher.send(record)
+            if publisher.sent % 10_000 == 0:
+                print(f"\rsimulate: {publisher.sent} events sent", end="", file=sys.stderr)
+        sent = publisher.sent
+    print(
+        f"\rsimulate: {sent} events of scenario {scenario.name!r} sent to {bootstrap}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _replay(args: argparse.Namespace, settings: Any) -> Any:
+    from streams.evaluate import read_events
+    from streams.replay import replay
+
+    started = time.monotonic()
+
+    def progress(count: int) -> None:
+        rate = count / max(time.monotonic() - started, 1e-9)
+        print(f"\rreplay: {count:,} events ({rate:,.0f}/s)", end="", file=sys.stderr, flush=True)
+
+    result = replay(read_events(args.events), settings, progress=progress)
+    print(file=sys.stderr)
+    kinds: dict[str, int] = {}
+    for alert in result.alerts:
+        kinds[alert.kind] = kinds.get(alert.kind, 0) + 1
+    summary = ", ".join(f"{k}: {n}" for k, n in sorted(kinds.items())) or "none"
+    print(
+        f"replay: {result.events:,} events, {len(result.windows):,} team-windows closed, "
+        f"{result.late:,} late, {len(result.invalid):,} invalid; alerts: {summary}",
+        file=sys.stderr,
+    )
+    for number, reason in result.invalid[:10]:
+        print(f"replay: event {number} skipped: {reason}", file=sys.stderr)
+    return result
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from schemas.codec import alert_to_json
+    from streams.follow import format_alert
+
+    result = _replay(args, _settings(args))
+    for alert in sorted(result.alerts, key=lambda a: (a.window_start, a.team_id, a.kind)):
+        if args.json:
+            print(json.dumps(alert_to_json(alert)))
+        else:
+            print(format_alert(alert, _colour(args)))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from streams.evaluate import evaluate, format_table, read_truth
+
+    truth = read_truth(args.truth)
+    result = _replay(args, _settings(args))
+    evaluation = evaluate(result.alerts, truth)
+    if args.json:
+        print(json.dumps(evaluation.to_json(), indent=2))
+    else:
+        print(format_table(evaluation))
     return 0
 
 
@@ -257,6 +409,8 @@ COMMANDS = {
     "demo": cmd_demo,
     "worker": cmd_worker,
     "simulate": cmd_simulate,
+    "replay": cmd_replay,
+    "evaluate": cmd_evaluate,
     "alerts": cmd_alerts,
     "query": cmd_query,
 }
