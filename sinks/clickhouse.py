@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import logging
 import os
 import re
@@ -57,7 +58,13 @@ from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 from schemas.records import EMPLOYEE_SCORES, CustomerFeedback, MirrorAlert
 from sinks.base import Sink
 from streams.errors import ConfigError, SinkError, SinkUnavailable, StoreLockedError
-from streams.model import DeadLetter, LateEventCount, SinkBatch, TeamWindowMetrics
+from streams.model import (
+    DeadLetter,
+    EmployeeComment,
+    LateEventCount,
+    SinkBatch,
+    TeamWindowMetrics,
+)
 
 try:  # POSIX only; without it the lock is reported from chDB's error alone
     import fcntl
@@ -91,6 +98,7 @@ TABLES: Final = (
     "customer_feedback",
     "dead_letters",
     "late_events",
+    "employee_comments",
 )
 
 # Leading keywords a read-only sink accepts (see ClickHouseSink.query for the limits).
@@ -283,6 +291,7 @@ class ClickHouseSink(Sink):
                 ("customer_feedback", batch.customer_feedback, _customer_feedback_columns),
                 ("dead_letters", batch.dead_letters, _dead_letter_columns),
                 ("late_events", batch.late_events, _late_event_columns),
+                ("employee_comments", batch.employee_comments, _employee_comment_columns),
             )
             for table, rows, to_columns in parts:
                 if rows:
@@ -649,6 +658,20 @@ def _dead_letter_columns(letters: Sequence[DeadLetter], version: int) -> Columns
         "key": [d.key for d in letters],
         "seen_at": [d.seen_at for d in letters],
         "version": [version] * len(letters),
+    }
+
+
+def _employee_comment_columns(comments: Sequence[EmployeeComment], version: int) -> Columns:
+    return {
+        "comment_id": [
+            hashlib.sha256(f"{c.team_id}\x1f{c.window_start}\x1f{c.comment}".encode()).hexdigest()
+            for c in comments
+        ],
+        "team_id": [c.team_id for c in comments],
+        "window_start": [c.window_start for c in comments],
+        "window_end": [c.window_end for c in comments],
+        "comment": [c.comment for c in comments],
+        "version": [version] * len(comments),
     }
 
 

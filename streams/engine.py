@@ -18,11 +18,13 @@ from schemas.records import CustomerFeedback, MirrorAlert, Signal
 from streams.aggregate import WindowAggregate
 from streams.detectors import DetectionSettings, Detector
 from streams.metrics import compute_team_window
-from streams.model import LateEventCount, TeamWindowMetrics
+from streams.model import EmployeeComment, LateEventCount, TeamWindowMetrics
 from streams.windows import PartitionClock, TeamState, window_start_for
 
 if TYPE_CHECKING:
     from streams.settings import Settings
+
+EMPLOYEE_COMMENTS_MIN_RESPONDENTS = 10  # DOMAIN.md: comments only for windows of ≥ 10 people
 
 Ref = TypeVar("Ref")  # whatever the caller needs to find the source record again
 
@@ -35,6 +37,7 @@ class EngineConfig:
     k_anonymity: int
     detection: DetectionSettings
     history_windows: int = 12  # closed windows kept per team for baselines and gap runs
+    store_employee_comments: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineConfig:
@@ -48,6 +51,7 @@ class EngineConfig:
             idle_close_ms=int(settings.idle_close_seconds * 1000),
             k_anonymity=settings.k_anonymity,
             detection=DetectionSettings(**{name: getattr(settings, name) for name in shared}),
+            store_employee_comments=settings.store_employee_comments,
         )
 
 
@@ -69,6 +73,7 @@ class EngineOutput(Generic[Ref]):
     accepted_customer: list[CustomerFeedback] = field(default_factory=list)
     late: list[Inbound[Ref]] = field(default_factory=list)
     late_counts: list[LateEventCount] = field(default_factory=list)
+    employee_comments: list[EmployeeComment] = field(default_factory=list)
     dirty_teams: set[str] = field(default_factory=set)
     dirty_partitions: set[int] = field(default_factory=set)
 
@@ -78,6 +83,7 @@ class EngineOutput(Generic[Ref]):
         self.accepted_customer += other.accepted_customer
         self.late += other.late
         self.late_counts += other.late_counts
+        self.employee_comments += other.employee_comments
         self.dirty_teams |= other.dirty_teams
         self.dirty_partitions |= other.dirty_partitions
 
@@ -146,6 +152,8 @@ class MirrorEngine(Generic[Ref]):
                 out.dirty_teams.add(record.team_id)
                 if isinstance(record, CustomerFeedback):
                     out.accepted_customer.append(record)
+                elif record.comment and self.config.store_employee_comments:
+                    team.comments.setdefault(start, []).append(record.comment)
             if clock.observe(side, record.occurred_at, now):
                 clock.advance(now, lateness, idle)
             out.dirty_partitions.add(item.partition)
@@ -205,6 +213,14 @@ class MirrorEngine(Generic[Ref]):
         metrics = compute_team_window(
             team_id, start, end, aggregate, k_anonymity=self.config.k_anonymity
         )
+        comments = team.comments.pop(start, [])
+        if metrics.employee is not None and metrics.employee.n >= max(
+            EMPLOYEE_COMMENTS_MIN_RESPONDENTS, self.config.k_anonymity
+        ):
+            # Sorted, not in arrival order: nothing links a comment to when it was written.
+            out.employee_comments.extend(
+                EmployeeComment(team_id, start, end, text) for text in sorted(comments)
+            )
         history = team.history
         alerts = [
             alert

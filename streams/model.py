@@ -77,6 +77,16 @@ class LateEventCount:
     events: int
 
 
+@dataclass(frozen=True, slots=True)
+class EmployeeComment:
+    """An employee comment released with its team-window (opt-in; ≥ 10 respondents)."""
+
+    team_id: str
+    window_start: int
+    window_end: int
+    comment: str
+
+
 @dataclass(slots=True)
 class SinkBatch:
     """Everything one processed batch produced, written to the sinks as one unit.
@@ -93,10 +103,12 @@ class SinkBatch:
     )  # (row, late)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     late_events: list[LateEventCount] = field(default_factory=list)
+    employee_comments: list[EmployeeComment] = field(default_factory=list)
 
     def is_empty(self) -> bool:
         return not (
-            self.alerts
+            self.employee_comments
+            or self.alerts
             or self.team_windows
             or self.customer_feedback
             or self.dead_letters

@@ -195,6 +195,7 @@ class BatchPreparer:
                 )
                 prepared.dead_letter_records.append(dead_letter_record(item.ref, letter))
         sink.late_events.extend(out.late_counts)
+        sink.employee_comments.extend(out.employee_comments)
         sink.team_windows.extend(out.closed)
         sink.alerts.extend(out.alerts)
         prepared.alert_records.extend(

@@ -112,6 +112,11 @@ class Settings(BaseSettings):
         description="Employee aggregates of fewer respondents are suppressed "
         f"(floor {K_ANONYMITY_FLOOR}).",
     )
+    store_employee_comments: bool = Field(
+        False,
+        description="Store employee comments (off by default); only ever for team-windows "
+        "with at least 10 respondents, never linked to a respondent.",
+    )
     hmac_secret: SecretStr = Field(
         SecretStr("miroir-demo-secret-change-me"),
         description="Key of the HMAC that re-keys every stored reference. Set it in production.",

@@ -97,14 +97,20 @@ class TeamState:
     open_windows: dict[int, WindowAggregate] = field(default_factory=dict)
     closed_through: int | None = None  # end of the newest closed window: nothing before re-opens
     history: list[TeamWindowMetrics] = field(default_factory=list)  # oldest → newest
+    # Employee comments of open windows, held only when storing them is enabled; released at
+    # close for windows with enough respondents, dropped otherwise.
+    comments: dict[int, list[str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "partition": self.partition,
             "open": {str(start): agg.to_dict() for start, agg in self.open_windows.items()},
             "closed_through": self.closed_through,
             "history": [team_window_to_dict(m) for m in self.history],
         }
+        if self.comments:
+            data["comments"] = {str(start): texts for start, texts in self.comments.items()}
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TeamState:
@@ -115,4 +121,7 @@ class TeamState:
             },
             closed_through=data.get("closed_through"),
             history=[team_window_from_dict(m) for m in data.get("history", [])],
+            comments={
+                int(start): list(texts) for start, texts in (data.get("comments") or {}).items()
+            },
         )
