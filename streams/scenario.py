@@ -1,0 +1,446 @@
+"""Scenario files: simulated teams with planted effects, their event stream and their ground truth.
+
+A scenario (YAML or JSON, chosen by the file's extension; docs/scenarios.md has the format)
+names its seed, window size, length, start, delivery disorder and team groups. Effects are
+given in WINDOW INDEXES (0 = the first window, ``end`` exclusive); :meth:`Scenario.truth` turns
+them into epoch-ms intervals once the window size is known. Every mistake in a file is a
+:class:`~streams.errors.ConfigError` naming the file, the team and the field.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from schemas.records import Signal
+from streams.errors import ConfigError
+from streams.evaluate import TruthItem
+from streams.simulator import (
+    DEFAULT_ALLOWED_LATENESS_MS,
+    DIMENSIONS,
+    EFFECT_KINDS,
+    NOISE,
+    STEADY_LEVEL,
+    Effect,
+    Simulator,
+    TeamPlan,
+)
+
+__all__ = [
+    "DEFAULT_EFFECT_MAGNITUDE",
+    "DEFAULT_SCENARIO_START_MS",
+    "DEFAULT_SEED",
+    "Scenario",
+]
+
+DEFAULT_SCENARIO_START_MS: Final = int(datetime(2026, 1, 5, tzinfo=UTC).timestamp() * 1000)
+DEFAULT_SEED: Final = 7
+DEFAULT_EFFECT_MAGNITUDE: Final = 0.25
+DEFAULT_EMPLOYEES: Final = 12
+DEFAULT_CUSTOMERS: Final = 40
+
+_SCENARIO_KEYS: Final = frozenset(
+    {
+        "name",
+        "description",
+        "seed",
+        "window_seconds",
+        "windows",
+        "start",
+        "disorder_ms",
+        "late_fraction",
+        "allowed_lateness_seconds",
+        "teams",
+    }
+)
+_TEAM_KEYS: Final = frozenset(
+    {
+        "id",
+        "prefix",
+        "count",
+        "employees",
+        "customers",
+        "employee_level",
+        "customer_level",
+        "noise",
+        "respondent_jitter",
+        "effects",
+        "expect_symmetry_gap",
+    }
+)
+_EFFECT_KEYS: Final = frozenset({"kind", "start", "end", "magnitude", "dimension"})
+# Also accepted for a dimension: the name an alert gives the pair ("recognition/listened").
+_DIMENSION_ALIASES: Final = {
+    f"{employee}/{customer}": employee
+    for employee, customer in DIMENSIONS.values()
+    if employee != customer
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """A loaded, validated scenario. ``window_seconds``/``allowed_lateness_seconds`` are None
+    when the file leaves them to the settings."""
+
+    name: str
+    description: str
+    seed: int
+    windows: int
+    teams: tuple[TeamPlan, ...]
+    start_ms: int = DEFAULT_SCENARIO_START_MS
+    window_seconds: float | None = None
+    disorder_ms: int = 0
+    late_fraction: float = 0.0
+    allowed_lateness_seconds: float | None = None
+    symmetry_gap_teams: frozenset[str] = frozenset()
+    source: str = "<scenario>"
+
+    # -- loading -----------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Scenario:
+        """Read and validate a scenario file (``.yaml``/``.yml`` or ``.json``)."""
+        file = Path(path)
+        suffix = file.suffix.lower()
+        if suffix not in (".yaml", ".yml", ".json"):
+            raise ConfigError(f"{file}: a scenario file ends in .yaml, .yml or .json")
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as error:
+            raise ConfigError(f"cannot read the scenario file {file}: {error}") from error
+        data = _parse_json(file, text) if suffix == ".json" else _parse_yaml(file, text)
+        return cls.from_mapping(data, source=str(file), default_name=file.stem)
+
+    @classmethod
+    def from_mapping(
+        cls, data: Any, source: str = "<scenario>", default_name: str = "scenario"
+    ) -> Scenario:
+        """Validate a scenario already parsed into plain values."""
+        return _ScenarioReader(source).scenario(data, default_name)
+
+    # -- what it produces --------------------------------------------------------------------
+    @property
+    def team_windows(self) -> int:
+        return len(self.teams) * self.windows
+
+    def window_ms(self, default_ms: int | None = None) -> int:
+        """The scenario's own window size, else ``default_ms`` (the settings' window)."""
+        if self.window_seconds is not None:
+            resolved: int | None = int(self.window_seconds * 1000)
+        else:
+            resolved = default_ms
+        if resolved is None:
+            raise ConfigError(
+                f"{self.source}: no window size: set window_seconds in the scenario "
+                "or pass the settings' window"
+            )
+        if resolved <= 0:
+            raise ConfigError(f"{self.source}: the window size must be positive, got {resolved}")
+        return resolved
+
+    def allowed_lateness_ms(self, default_ms: int | None = None) -> int:
+        """The lateness ``late_fraction`` is measured against: the scenario's own, else
+        ``default_ms`` (the settings' lateness), else one hour."""
+        if self.allowed_lateness_seconds is not None:
+            return int(self.allowed_lateness_seconds * 1000)
+        return DEFAULT_ALLOWED_LATENESS_MS if default_ms is None else default_ms
+
+    def simulator(
+        self, window_ms: int | None = None, allowed_lateness_ms: int | None = None
+    ) -> Simulator:
+        """The simulator of this scenario. ``window_ms`` and ``allowed_lateness_ms`` are used
+        only where the file sets no ``window_seconds`` / ``allowed_lateness_seconds``."""
+        return Simulator(
+            list(self.teams),
+            self.window_ms(window_ms),
+            self.start_ms,
+            self.seed,
+            disorder_ms=self.disorder_ms,
+            late_fraction=self.late_fraction,
+            allowed_lateness_ms=self.allowed_lateness_ms(allowed_lateness_ms),
+        )
+
+    def events(
+        self, window_ms: int | None = None, allowed_lateness_ms: int | None = None
+    ) -> Iterator[Signal]:
+        """Every event of the run in emission order (disorder and late events applied)."""
+        return self.simulator(window_ms, allowed_lateness_ms).stream(self.windows)
+
+    def truth(self, window_ms: int | None = None) -> list[TruthItem]:
+        """One item per planted effect over its windows, and one ``symmetry_gap`` item over the
+        whole run for every team marked ``expect_symmetry_gap``; by team, then time."""
+        size = self.window_ms(window_ms)
+        start = self.start_ms - self.start_ms % size  # the simulator aligns the same way
+        items: list[TruthItem] = []
+        for plan in self.teams:
+            for effect in plan.planned_effects:
+                end_window = self.windows if effect.end_window is None else effect.end_window
+                items.append(
+                    TruthItem(
+                        plan.team_id,
+                        effect.kind,
+                        start + effect.start_window * size,
+                        start + end_window * size,
+                    )
+                )
+            if plan.team_id in self.symmetry_gap_teams:
+                items.append(
+                    TruthItem(plan.team_id, "symmetry_gap", start, start + self.windows * size)
+                )
+        return items
+
+
+# --- parsing -----------------------------------------------------------------------------------
+
+
+def _parse_json(file: Path, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(
+            f"{file}: not JSON ({error.msg} at line {error.lineno}, column {error.colno})"
+        ) from error
+
+
+def _parse_yaml(file: Path, text: str) -> Any:
+    try:
+        import yaml
+    except ImportError as error:  # pragma: no cover - pyyaml is a dependency
+        raise ConfigError(
+            f"{file}: reading YAML scenarios needs PyYAML (pip install pyyaml), "
+            "or write the scenario as .json"
+        ) from error
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{file}: not valid YAML: {error}") from error
+
+
+class _ScenarioReader:
+    """Validates the plain values of one scenario file; every error names where it is."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, message: str) -> ConfigError:
+        return ConfigError(
+            f"{self.source}: {where}: {message}" if where else f"{self.source}: {message}"
+        )
+
+    # -- typed getters -----------------------------------------------------------------------
+    def integer(self, where: str, value: Any, minimum: int | None = None) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(where, f"must be a whole number, got {value!r}")
+        if minimum is not None and value < minimum:
+            raise self.fail(where, f"must be {minimum} or more, got {value}")
+        return value
+
+    def number(
+        self, where: str, value: Any, low: float, high: float, *, low_open: bool = False
+    ) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+            raise self.fail(where, f"must be a number, got {value!r}")
+        if value > high or value < low or (low_open and value == low):
+            bracket = "(" if low_open else "["
+            raise self.fail(where, f"must be in {bracket}{low}, {high}], got {value}")
+        return float(value)
+
+    def text(self, where: str, value: Any) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(where, f"must be a non-empty string, got {value!r}")
+        return value
+
+    def mapping(self, where: str, value: Any, allowed: frozenset[str]) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.fail(where, f"must be a mapping of fields, got {type(value).__name__}")
+        unknown = sorted(str(key) for key in value if key not in allowed)
+        if unknown:
+            raise self.fail(
+                where,
+                f"unknown field {', '.join(unknown)} (known: {', '.join(sorted(allowed))})",
+            )
+        return value
+
+    # -- the scenario ------------------------------------------------------------------------
+    def scenario(self, data: Any, default_name: str) -> Scenario:
+        top = self.mapping("", data, _SCENARIO_KEYS)
+        name = self.text("name", top.get("name", default_name))
+        description = top.get("description", "")
+        if not isinstance(description, str):
+            raise self.fail("description", f"must be a string, got {description!r}")
+        seed = self.integer("seed", top.get("seed", DEFAULT_SEED))
+        if "windows" not in top:
+            raise self.fail("windows", "missing: how many windows the run lasts")
+        windows = self.integer("windows", top["windows"], minimum=1)
+        window_seconds = None
+        if top.get("window_seconds") is not None:
+            window_seconds = self.number(
+                "window_seconds", top["window_seconds"], 0, math.inf, low_open=True
+            )
+            if window_seconds < 0.001:
+                raise self.fail("window_seconds", f"must be at least 0.001, got {window_seconds}")
+        start_ms = self.start(top.get("start", DEFAULT_SCENARIO_START_MS))
+        disorder_ms = self.integer("disorder_ms", top.get("disorder_ms", 0), minimum=0)
+        late_fraction = self.number("late_fraction", top.get("late_fraction", 0.0), 0, 1)
+        lateness_seconds = None
+        if top.get("allowed_lateness_seconds") is not None:
+            lateness_seconds = self.number(
+                "allowed_lateness_seconds", top["allowed_lateness_seconds"], 0, math.inf
+            )
+        groups = top.get("teams")
+        if not isinstance(groups, list) or not groups:
+            raise self.fail("teams", "must be a non-empty list of team groups")
+        plans: list[TeamPlan] = []
+        gap_teams: set[str] = set()
+        seen: dict[str, str] = {}
+        for position, group in enumerate(groups):
+            for plan, expects_gap, where in self.team_group(position, group, windows):
+                if plan.team_id in seen:
+                    raise self.fail(
+                        where, f"team id {plan.team_id!r} is already used by {seen[plan.team_id]}"
+                    )
+                seen[plan.team_id] = where
+                plans.append(plan)
+                if expects_gap:
+                    gap_teams.add(plan.team_id)
+        return Scenario(
+            name=name,
+            description=description.strip(),
+            seed=seed,
+            windows=windows,
+            teams=tuple(plans),
+            start_ms=start_ms,
+            window_seconds=window_seconds,
+            disorder_ms=disorder_ms,
+            late_fraction=late_fraction,
+            allowed_lateness_seconds=lateness_seconds,
+            symmetry_gap_teams=frozenset(gap_teams),
+            source=self.source,
+        )
+
+    def start(self, value: Any) -> int:
+        # YAML turns an unquoted 2026-01-05 into a date and 2026-01-05T00:00:00Z into a datetime.
+        if isinstance(value, datetime):
+            moment = value
+        elif isinstance(value, date):
+            moment = datetime(value.year, value.month, value.day)
+        elif isinstance(value, str):
+            try:
+                moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            except ValueError as error:
+                raise self.fail(
+                    "start", f"{value!r} is not an ISO date or time (e.g. 2026-01-05T00:00:00Z)"
+                ) from error
+        else:
+            return self.integer("start", value, minimum=0)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)  # a time without a zone is UTC
+        return int(moment.timestamp() * 1000)
+
+    def team_group(
+        self, position: int, group: Any, windows: int
+    ) -> Iterator[tuple[TeamPlan, bool, str]]:
+        where = f"teams[{position}]"
+        fields = self.mapping(where, group, _TEAM_KEYS)
+        if "id" in fields:
+            if "prefix" in fields or "count" in fields:
+                raise self.fail(where, "give either id, or prefix and count, not both")
+            team_id = fields["id"]
+            if isinstance(team_id, int) and not isinstance(team_id, bool):
+                team_id = str(team_id)  # YAML reads `id: 7` as a number
+            team_ids = [self.text(f"{where}.id", team_id)]
+        elif "prefix" in fields and "count" in fields:
+            prefix = self.text(f"{where}.prefix", fields["prefix"])
+            count = self.integer(f"{where}.count", fields["count"], minimum=1)
+            width = max(2, len(str(count)))
+            team_ids = [f"{prefix}{index:0{width}d}" for index in range(1, count + 1)]
+        else:
+            raise self.fail(where, "needs an id, or a prefix and a count")
+        label = team_ids[0] if len(team_ids) == 1 else f"{team_ids[0]}…{team_ids[-1]}"
+        where = f"team {label} ({where})"
+        employees = self.integer(
+            f"{where}: employees", fields.get("employees", DEFAULT_EMPLOYEES), minimum=0
+        )
+        customers = self.integer(
+            f"{where}: customers", fields.get("customers", DEFAULT_CUSTOMERS), minimum=0
+        )
+        levels = {
+            name: self.number(f"{where}: {name}", fields.get(name, STEADY_LEVEL), 0, 1)
+            for name in ("employee_level", "customer_level")
+        }
+        noise = self.number(f"{where}: noise", fields.get("noise", NOISE), 0, 1)
+        jitter = self.number(
+            f"{where}: respondent_jitter", fields.get("respondent_jitter", 0.0), 0, 1
+        )
+        expects_gap = fields.get("expect_symmetry_gap", False)
+        if not isinstance(expects_gap, bool):
+            raise self.fail(
+                f"{where}: expect_symmetry_gap", f"must be true or false, got {expects_gap!r}"
+            )
+        raw_effects = fields.get("effects") or []
+        if not isinstance(raw_effects, list):
+            raise self.fail(f"{where}: effects", "must be a list of effects")
+        effects = tuple(
+            self.effect(f"{where}: effects[{index}]", raw, windows)
+            for index, raw in enumerate(raw_effects)
+        )
+        for team_id in team_ids:
+            try:
+                plan = TeamPlan(
+                    team_id,
+                    employees=employees,
+                    customers=customers,
+                    effects=effects,
+                    employee_level=levels["employee_level"],
+                    customer_level=levels["customer_level"],
+                    noise=noise,
+                    respondent_jitter=jitter,
+                )
+            except ValueError as error:
+                raise self.fail(f"{where}: effects", str(error)) from error
+            yield plan, expects_gap, where
+
+    def effect(self, where: str, raw: Any, windows: int) -> Effect:
+        fields = self.mapping(where, raw, _EFFECT_KEYS)
+        kind = fields.get("kind")
+        if kind not in EFFECT_KINDS:
+            raise self.fail(f"{where}.kind", f"{kind!r} is not one of {', '.join(EFFECT_KINDS)}")
+        if "start" not in fields:
+            raise self.fail(f"{where}.start", "missing: the window index where the effect starts")
+        start = self.integer(f"{where}.start", fields["start"], minimum=0)
+        if start >= windows:
+            raise self.fail(
+                f"{where}.start", f"window {start} is past the run's last window ({windows - 1})"
+            )
+        end = None
+        if fields.get("end") is not None:
+            end = self.integer(f"{where}.end", fields["end"], minimum=0)
+            if end <= start:
+                raise self.fail(
+                    f"{where}.end", f"must be after start ({start}); end is exclusive, got {end}"
+                )
+            if end > windows:
+                raise self.fail(
+                    f"{where}.end", f"window {end} is past the end of the run ({windows} windows)"
+                )
+        magnitude = self.number(
+            f"{where}.magnitude",
+            fields.get("magnitude", DEFAULT_EFFECT_MAGNITUDE),
+            0,
+            1,
+            low_open=True,
+        )
+        dimension = fields.get("dimension")
+        if dimension is not None:
+            dimension = _DIMENSION_ALIASES.get(dimension, dimension)
+            if dimension not in DIMENSIONS:
+                raise self.fail(
+                    f"{where}.dimension",
+                    f"{fields['dimension']!r} is not one of {', '.join(DIMENSIONS)}",
+                )
+        return Effect(kind, start, end, magnitude, dimension)
