@@ -209,7 +209,7 @@ def _simulate_scenario(args: argparse.Namespace, settings: Any) -> int:
 
     scenario = Scenario.load(args.scenario)
     window_ms = scenario.window_ms(settings.window_ms)
-    events = scenario.events(window_ms)
+    events = scenario.events(window_ms, scenario.allowed_lateness_ms(settings.allowed_lateness_ms))
     if args.to_file:
         count = write_events(args.to_file, events)
         print(f"simulate: {count} events written to {args.to_file}", file=sys.stderr)

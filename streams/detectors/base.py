@@ -65,7 +65,7 @@ class DetectionSettings:
     baseline_windows: int = 6  # K: the newest usable windows a baseline looks at
     ewma_alpha: float = 0.3  # weight of the newest window in the EWMA
     min_effect: float = 5.0  # index points
-    z_crit: float = 3.0
+    z_crit: float = 3.5
     min_customer_n: int = 10
     min_employee_n: int = K_ANONYMITY_FLOOR
     symmetry_gap_threshold: float = 25.0  # index points
