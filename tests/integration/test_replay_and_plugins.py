@@ -151,3 +151,43 @@ def test_worker_and_replay_produce_the_same_alerts(plugin_env: PipelineEnv) -> N
     assert streamed == expected
     stored = plugin_env.query("SELECT alert_id FROM mirror_alerts FINAL")
     assert sorted(r["alert_id"] for r in stored) == [alert_id for alert_id, *_ in expected]
+
+
+def test_simulate_sends_a_scenario_to_the_broker(plugin_env: PipelineEnv) -> None:
+    from kafka import KafkaConsumer, TopicPartition
+
+    from streams.scenario import Scenario
+
+    scenario_file = plugin_env.tmp / "tiny.json"
+    scenario_file.write_text(
+        json.dumps(
+            {
+                "name": "tiny",
+                "seed": 3,
+                "windows": 3,
+                "window_seconds": 60,
+                "teams": [
+                    {"id": "t1", "employees": 6, "customers": 9},
+                    {
+                        "id": "t2",
+                        "employees": 6,
+                        "customers": 9,
+                        "effects": [{"kind": "mirror_decline", "start": 2, "end": 3}],
+                    },
+                ],
+            }
+        )
+    )
+    result = plugin_env.run_cli("simulate", "--scenario", str(scenario_file))
+    assert result.returncode == 0, result.stderr
+    expected = sum(1 for _ in Scenario.load(scenario_file).events())
+    consumer = KafkaConsumer(bootstrap_servers=plugin_env.bootstrap)
+    try:
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in (plugin_env.customer_topic, plugin_env.employee_topic)
+            for p in range(4)
+        ]
+        assert sum(consumer.end_offsets(partitions).values()) == expected == 2 * 3 * 15
+    finally:
+        consumer.close()
