@@ -22,7 +22,14 @@ import pytest
 from schemas.records import CustomerFeedback, MirrorAlert
 from sinks.clickhouse import TABLES, ClickHouseSink
 from streams.errors import ConfigError, SinkError, SinkUnavailable, StoreLockedError
-from streams.model import DeadLetter, LateEventCount, SideMetrics, SinkBatch, TeamWindowMetrics
+from streams.model import (
+    DeadLetter,
+    EmployeeComment,
+    LateEventCount,
+    SideMetrics,
+    SinkBatch,
+    TeamWindowMetrics,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -139,6 +146,7 @@ def _full_batch(token: str = "customer-feedback:0:0-99") -> SinkBatch:
         alerts=[alert],
         team_windows=[_team_window("team-a", _employee(), suppressed=False)],
         customer_feedback=[(feedback, False), (late_feedback, True)],
+        employee_comments=[EmployeeComment("team-a", WINDOW_START, WINDOW_END, "On s'entraide.")],
         dead_letters=[
             DeadLetter(
                 topic="customer-feedback",
@@ -252,6 +260,7 @@ def test_rewriting_the_same_batch_token_is_deduplicated(sink: ClickHouseSink) ->
         "customer_feedback": 2,
         "dead_letters": 1,
         "late_events": 1,
+        "employee_comments": 1,
     }
 
     # The token decides, not the data: other rows under a written token are dropped (the
