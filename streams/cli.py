@@ -247,8 +247,10 @@ def _replay(args: argparse.Namespace, settings: Any) -> Any:
         rate = count / max(time.monotonic() - started, 1e-9)
         print(f"\rreplay: {count:,} events ({rate:,.0f}/s)", end="", file=sys.stderr, flush=True)
 
-    result = replay(read_events(args.events), settings, progress=progress)
-    print(file=sys.stderr)
+    live = sys.stderr.isatty()  # a progress line only where it can be redrawn
+    result = replay(read_events(args.events), settings, progress=progress if live else None)
+    if live:
+        print(file=sys.stderr)
     kinds: dict[str, int] = {}
     for alert in result.alerts:
         kinds[alert.kind] = kinds.get(alert.kind, 0) + 1
