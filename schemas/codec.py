@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import fields
@@ -427,6 +428,31 @@ def decode_alert(data: bytes) -> MirrorAlert:
 
 
 # --- the codec -------------------------------------------------------------------------------
+
+
+def load_writer_schemas(directory: str | os.PathLike[str] | None) -> dict[int, dict[str, Any]]:
+    """Writer schemas by Confluent schema id, from files named ``<id>.avsc`` in ``directory``.
+
+    This is how Miroir reads producers that write with an older or newer (compatible) schema
+    without a schema registry client: give each writer schema its registry id.
+    """
+    if directory is None:
+        return {}
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise ConfigError(f"MIROIR_WRITER_SCHEMAS_DIR: {folder} is not a directory")
+    schemas: dict[int, dict[str, Any]] = {}
+    for file in sorted(folder.glob("*.avsc")):
+        if not file.stem.isdigit():
+            raise ConfigError(
+                f"MIROIR_WRITER_SCHEMAS_DIR: {file.name} must be named <schema id>.avsc, "
+                "e.g. 7.avsc"
+            )
+        try:
+            schemas[int(file.stem)] = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"MIROIR_WRITER_SCHEMAS_DIR: cannot read {file}: {e}") from e
+    return schemas
 
 
 class SignalCodec:

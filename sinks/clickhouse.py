@@ -206,6 +206,7 @@ class ClickHouseSink(Sink):
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         send_receive_timeout: float = DEFAULT_SEND_RECEIVE_TIMEOUT,
         sleep: Callable[[float], None] = time.sleep,
+        fault_file: Path | None = None,
     ) -> None:
         if insert_retries < 0:
             raise ConfigError(f"insert_retries must be >= 0, got {insert_retries}")
@@ -220,6 +221,9 @@ class ClickHouseSink(Sink):
         self.connect_timeout = connect_timeout
         self.send_receive_timeout = send_receive_timeout
         self._sleep = sleep
+        # Testing aid (MIROIR_CLICKHOUSE_FAULT_FILE): while this file exists every insert fails
+        # the way an unreachable server does, so outages can be rehearsed on the embedded engine.
+        self.fault_file = fault_file
         self._target = _parse_dsn(dsn)  # fail fast on a bad DSN, before any I/O
         self._client: Client | None = None
         self._column_types: dict[str, dict[str, str]] = {}
@@ -377,9 +381,11 @@ class ClickHouseSink(Sink):
                 f"Table {self.database}.{table} has no column {e.args[0]!r}; "
                 "migrate the schema (sinks/ddl) before writing"
             ) from e
-        self._retrying(
-            f"insert into {table}",
-            lambda: client.insert(
+
+        def insert() -> Any:
+            if self.fault_file is not None and self.fault_file.exists():
+                raise ConnectionRefusedError(f"injected outage: {self.fault_file} exists")
+            return client.insert(
                 table,
                 list(columns.values()),
                 column_names=names,
@@ -387,8 +393,9 @@ class ClickHouseSink(Sink):
                 column_type_names=type_names,
                 column_oriented=True,
                 settings={"insert_deduplication_token": token},
-            ),
-        )
+            )
+
+        self._retrying(f"insert into {table}", insert)
 
     def _backoff(self, attempt: int) -> float:
         return min(self.retry_backoff_max, self.retry_backoff * (2**attempt))

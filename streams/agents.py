@@ -15,7 +15,7 @@ from typing import Any
 import faust
 from faust.types import EventT
 
-from schemas.codec import SignalCodec
+from schemas.codec import SignalCodec, load_writer_schemas
 from sinks.base import Sink
 from streams.detectors import load_detectors
 from streams.engine import EngineConfig, MirrorEngine
@@ -41,7 +41,7 @@ class PipelineRunner:
         )
         self.preparer = BatchPreparer(
             self.engine,
-            SignalCodec(),
+            SignalCodec(writer_schemas=load_writer_schemas(settings.writer_schemas_dir)),
             customer_topic=settings.topic_customer,
             employee_topic=settings.topic_employee,
             hmac_secret=settings.hmac_secret.get_secret_value().encode(),

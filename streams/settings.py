@@ -54,6 +54,17 @@ class Settings(BaseSettings):
         "for a server.",
     )
     clickhouse_database: str = Field("miroir", description="ClickHouse database of the tables.")
+    clickhouse_fault_file: Path | None = Field(
+        None,
+        description="Testing aid: while this file exists, every ClickHouse insert fails "
+        "as if the server were unreachable (rehearse outages on the embedded engine).",
+    )
+    writer_schemas_dir: Path | None = Field(
+        None,
+        description="Directory of writer schemas named <Confluent schema id>.avsc: records "
+        "framed with those ids are read with their writer's schema and resolved to Miroir's "
+        "(schema evolution). Unknown ids are read with Miroir's own schema.",
+    )
 
     # -- Windows -------------------------------------------------------------------------
     window_seconds: float = Field(

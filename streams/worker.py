@@ -37,7 +37,11 @@ def run_worker(settings: Settings) -> None:
     wait_for_broker(settings.kafka_bootstrap, timeout=30.0)
     if settings.create_topics:
         ensure_topics(settings.kafka_bootstrap, required_topics(settings))
-    sink = ClickHouseSink(settings.clickhouse_dsn, database=settings.clickhouse_database)
+    sink = ClickHouseSink(
+        settings.clickhouse_dsn,
+        database=settings.clickhouse_database,
+        fault_file=settings.clickhouse_fault_file,
+    )
     sink.open()  # fails fast (StoreLockedError) when another process owns the embedded store
     import faust
 
