@@ -61,7 +61,7 @@ from streams.errors import ConfigError, SinkError, SinkUnavailable, StoreLockedE
 from streams.model import (
     DeadLetter,
     EmployeeComment,
-    LateEventCount,
+    LateEvent,
     SinkBatch,
     TeamWindowMetrics,
 )
@@ -682,11 +682,14 @@ def _employee_comment_columns(comments: Sequence[EmployeeComment], version: int)
     }
 
 
-def _late_event_columns(counts: Sequence[LateEventCount], version: int) -> Columns:
-    del version  # summed, not replaced
+def _late_event_columns(events: Sequence[LateEvent], version: int) -> Columns:
     return {
-        "team_id": [c.team_id for c in counts],
-        "window_start": [c.window_start for c in counts],
-        "side": [c.side for c in counts],
-        "events": [c.events for c in counts],
+        "team_id": [e.team_id for e in events],
+        "window_start": [e.window_start for e in events],
+        "side": [e.side for e in events],
+        "source_topic": [e.source_topic for e in events],
+        "source_partition": [e.source_partition for e in events],
+        "source_offset": [e.source_offset for e in events],
+        "events": [1] * len(events),
+        "version": [version] * len(events),
     }

@@ -18,6 +18,7 @@ from faust.types import EventT
 from schemas.codec import SignalCodec, load_writer_schemas
 from sinks.base import Sink
 from streams.detectors import load_detectors
+from streams.emitted import EmittedAlerts
 from streams.engine import EngineConfig, MirrorEngine
 from streams.errors import SinkUnavailable
 from streams.pipeline import BatchPreparer, PreparedBatch, RawMessage, state_from_items
@@ -69,6 +70,9 @@ class PipelineRunner:
         # ClickHouse clients are blocking; one thread keeps a single owner of the chDB store.
         self._sink_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="miroir-sink")
         self._lock = asyncio.Lock()
+        self.emitted = EmittedAlerts(
+            settings.kafka_bootstrap or "", settings.topic_alerts, settings.topic_partitions
+        )
         self._loaded_partitions: frozenset[int] | None = None
         self.counters = {
             "consumed": 0,
@@ -92,13 +96,13 @@ class PipelineRunner:
         ]
         log.debug("batch of %d events", len(messages))
         async with self._lock:
-            self._sync_assignment()
+            await self._sync_assignment()
             prepared = self.preparer.prepare(messages)
             await self._make_durable(prepared)
 
     async def handle_tick(self) -> None:
         async with self._lock:
-            if not self._sync_assignment():
+            if not await self._sync_assignment():
                 return
             prepared = self.preparer.prepare_tick()
             if prepared.sink.is_empty() and not prepared.alert_records:
@@ -112,43 +116,62 @@ class PipelineRunner:
         actives = self.app.assignor.assigned_actives()
         return frozenset(tp.partition for tp in actives if tp.topic in self.source_topics)
 
-    def _sync_assignment(self) -> bool:
-        """Reload engine state from the changelog-backed table when the assignment changed.
+    async def _sync_assignment(self) -> bool:
+        """Reload engine state from the changelog-backed table when the assignment changed,
+        and learn which alerts of the new partitions are already published.
 
         Returns whether this worker owns any partition.
         """
         partitions = self._assigned_partitions()
         if partitions != self._loaded_partitions:
+            previous = self._loaded_partitions or frozenset()
             items = ((_text(k), v) for k, v in self.state.data.items())
             teams, clocks = state_from_items(items, set(partitions), time.time() * 1000)
             self.engine.load(teams, clocks)
+            self.emitted.forget(previous - partitions)
+            loop = asyncio.get_running_loop()
+            known = await loop.run_in_executor(None, self.emitted.load, partitions - previous)
             self._loaded_partitions = partitions
             log.info(
-                "assignment: partitions %s, %d teams restored, %d open windows",
+                "assignment: partitions %s, %d teams restored, %d open windows, "
+                "%d published alerts known",
                 sorted(partitions),
                 len(teams),
                 self.engine.open_window_count(),
+                known,
             )
         return bool(partitions)
 
     async def _make_durable(self, prepared: PreparedBatch) -> None:
-        """Write everything the batch produced; return only when all of it is durable."""
-        pending: list[Awaitable[Any]] = []
+        """Write everything the batch produced; return only when all of it is durable.
+
+        Order matters for crashes: the outputs (topics, ClickHouse) are durable *before* the
+        state that says they were produced. A crash in between re-produces them on restart
+        (idempotent: deterministic ids, replacing tables, alert de-duplication below), whereas
+        the opposite order could save "window closed" and lose its alert.
+        """
+        outputs: list[Awaitable[Any]] = []
         for record in prepared.dead_letter_records:
-            pending.append(
+            outputs.append(
                 await self.dead_letter_topic.send(
                     key=record.key, value=record.value, headers=list(record.headers)
                 )
             )
-        for record in prepared.alert_records:
-            pending.append(await self.alerts_topic.send(key=record.key, value=record.value))
+        for alert, record in zip(prepared.sink.alerts, prepared.alert_records, strict=True):
+            if self.emitted.seen(alert.team_id, alert.alert_id):
+                continue  # already on the topic before a crash: readers see each alert once
+            outputs.append(await self.alerts_topic.send(key=record.key, value=record.value))
+            self.emitted.add(alert.team_id, alert.alert_id)
         if not prepared.sink.is_empty():
             await self._write_sink(prepared)
+        if outputs:
+            await asyncio.gather(*outputs)
+        state: list[Awaitable[Any]] = []
         for partition, key, value in prepared.state_updates:
             self.state.data[key] = value
-            pending.append(self.state.send_changelog(partition, key, value))
-        if pending:
-            await asyncio.gather(*pending)
+            state.append(self.state.send_changelog(partition, key, value))
+        if state:
+            await asyncio.gather(*state)
         self._count(prepared)
 
     async def _write_sink(self, prepared: PreparedBatch) -> None:
@@ -172,7 +195,7 @@ class PipelineRunner:
         self.counters["dead_letters"] += len(sink.dead_letters)
         self.counters["alerts"] += len(sink.alerts)
         self.counters["windows_closed"] += len(sink.team_windows)
-        self.counters["late"] += sum(c.events for c in sink.late_events)
+        self.counters["late"] += len(sink.late_events)
         for alert in sink.alerts:
             log.info(
                 "ALERT %s %s team=%s window=%d %s",

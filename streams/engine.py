@@ -62,6 +62,7 @@ class Inbound(Generic[Ref]):
     partition: int
     record: Signal
     ref: Ref
+    position: int | None = None  # source offset; lets a replayed event be recognised
 
 
 @dataclass(slots=True)
@@ -74,6 +75,7 @@ class EngineOutput(Generic[Ref]):
     late: list[Inbound[Ref]] = field(default_factory=list)
     late_counts: list[LateEventCount] = field(default_factory=list)
     employee_comments: list[EmployeeComment] = field(default_factory=list)
+    replayed: int = 0  # events skipped because the state already held them
     dirty_teams: set[str] = field(default_factory=set)
     dirty_partitions: set[int] = field(default_factory=set)
 
@@ -84,6 +86,7 @@ class EngineOutput(Generic[Ref]):
         self.late += other.late
         self.late_counts += other.late_counts
         self.employee_comments += other.employee_comments
+        self.replayed += other.replayed
         self.dirty_teams |= other.dirty_teams
         self.dirty_partitions |= other.dirty_partitions
 
@@ -138,6 +141,17 @@ class MirrorEngine(Generic[Ref]):
             start = window_start_for(record.occurred_at, window_ms)
             end = start + window_ms
             team = self.teams.get(record.team_id)
+            position = item.position
+            if position is not None:
+                if team is not None and position <= team.applied.get(side, -1):
+                    # Already in this team's state: read again after a crash or a rebalance,
+                    # because its offset was not committed when the state was saved.
+                    out.replayed += 1
+                    continue
+                if team is None:
+                    team = self.teams[record.team_id] = TeamState(partition=item.partition)
+                team.applied[side] = position
+                out.dirty_teams.add(record.team_id)
             if self._is_late(end, clock, team):
                 out.late.append(item)
                 key = (record.team_id, start, side)

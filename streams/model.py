@@ -78,6 +78,22 @@ class LateEventCount:
 
 
 @dataclass(frozen=True, slots=True)
+class LateEvent:
+    """One event that arrived after its team-window had closed, by its source coordinates.
+
+    Carries no answers and no reference: the row exists so that a replayed batch counts each
+    late event once (ClickHouse keeps one row per source coordinate).
+    """
+
+    team_id: str
+    window_start: int
+    side: str  # "customer" | "employee"
+    source_topic: str
+    source_partition: int
+    source_offset: int
+
+
+@dataclass(frozen=True, slots=True)
 class EmployeeComment:
     """An employee comment released with its team-window (opt-in; ≥ 10 respondents)."""
 
@@ -102,7 +118,7 @@ class SinkBatch:
         default_factory=list
     )  # (row, late)
     dead_letters: list[DeadLetter] = field(default_factory=list)
-    late_events: list[LateEventCount] = field(default_factory=list)
+    late_events: list[LateEvent] = field(default_factory=list)
     employee_comments: list[EmployeeComment] = field(default_factory=list)
 
     def is_empty(self) -> bool:

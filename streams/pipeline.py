@@ -23,9 +23,9 @@ from schemas.records import (
 )
 from streams.engine import EngineOutput, Inbound, MirrorEngine
 from streams.errors import DecodeError
-from streams.model import DeadLetter, SinkBatch
+from streams.model import DeadLetter, LateEvent, SinkBatch
 from streams.privacy import customer_row_for_storage
-from streams.windows import PartitionClock, TeamState
+from streams.windows import PartitionClock, TeamState, window_start_for
 
 TEAM_KEY_PREFIX = "team:"
 CLOCK_KEY_PREFIX = "partition:"
@@ -135,7 +135,7 @@ class BatchPreparer:
             except DecodeError as e:
                 self._dead_letter(prepared, message, e.reason, e.kind)
                 continue
-            inbound.append(Inbound(message.partition, record, message))
+            inbound.append(Inbound(message.partition, record, message, message.offset))
         self._collect(prepared, self.engine.process(inbound))
         return prepared
 
@@ -194,7 +194,19 @@ class BatchPreparer:
                     self.employee_topic,
                 )
                 prepared.dead_letter_records.append(dead_letter_record(item.ref, letter))
-        sink.late_events.extend(out.late_counts)
+        sink.late_events.extend(
+            LateEvent(
+                team_id=item.record.team_id,
+                window_start=window_start_for(
+                    item.record.occurred_at, self.engine.config.window_ms
+                ),
+                side="customer" if isinstance(item.record, CustomerFeedback) else "employee",
+                source_topic=item.ref.topic,
+                source_partition=item.ref.partition,
+                source_offset=item.ref.offset,
+            )
+            for item in out.late
+        )
         sink.employee_comments.extend(out.employee_comments)
         sink.team_windows.extend(out.closed)
         sink.alerts.extend(out.alerts)

@@ -100,6 +100,9 @@ class TeamState:
     # Employee comments of open windows, held only when storing them is enabled; released at
     # close for windows with enough respondents, dropped otherwise.
     comments: dict[int, list[str]] = field(default_factory=dict)
+    # Highest source offset applied to this state, per side (each side is one topic-partition,
+    # since a team's key always lands on the same partition): replays below it are skipped.
+    applied: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -108,6 +111,8 @@ class TeamState:
             "closed_through": self.closed_through,
             "history": [team_window_to_dict(m) for m in self.history],
         }
+        if self.applied:
+            data["applied"] = dict(self.applied)
         if self.comments:
             data["comments"] = {str(start): texts for start, texts in self.comments.items()}
         return data
@@ -121,6 +126,9 @@ class TeamState:
             },
             closed_through=data.get("closed_through"),
             history=[team_window_from_dict(m) for m in data.get("history", [])],
+            applied={
+                str(side): int(offset) for side, offset in (data.get("applied") or {}).items()
+            },
             comments={
                 int(start): list(texts) for start, texts in (data.get("comments") or {}).items()
             },

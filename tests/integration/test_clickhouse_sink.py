@@ -25,7 +25,7 @@ from streams.errors import ConfigError, SinkError, SinkUnavailable, StoreLockedE
 from streams.model import (
     DeadLetter,
     EmployeeComment,
-    LateEventCount,
+    LateEvent,
     SideMetrics,
     SinkBatch,
     TeamWindowMetrics,
@@ -160,7 +160,9 @@ def _full_batch(token: str = "customer-feedback:0:0-99") -> SinkBatch:
                 error_kind="undecodable",
             )
         ],
-        late_events=[LateEventCount("team-a", WINDOW_START - 86_400_000, "customer", 1)],
+        late_events=[
+            LateEvent("team-a", WINDOW_START - 86_400_000, "customer", "customer-feedback", 2, 40)
+        ],
     )
 
 
@@ -182,7 +184,7 @@ def test_open_creates_every_table_and_is_idempotent(sink_factory: SinkFactory) -
     )
     assert sorted(name for name, _, _ in rows) == sorted(TABLES)
     engines = {name: engine for name, engine, _ in rows}
-    assert engines["late_events"] == "SummingMergeTree"
+    assert engines["late_events"] == "ReplacingMergeTree"
     assert {engines[t] for t in TABLES if t != "late_events"} == {"ReplacingMergeTree"}
     assert all(comment for _, _, comment in rows)
     _, undocumented = second.query(
@@ -267,21 +269,24 @@ def test_rewriting_the_same_batch_token_is_deduplicated(sink: ClickHouseSink) ->
     # engine tracks tokens per partition, so the row goes to the partition already written) ...
     earlier_window = batch.late_events[0].window_start
     other_rows = SinkBatch(
-        token=batch.token, late_events=[LateEventCount("team-z", earlier_window, "employee", 7)]
+        token=batch.token,
+        late_events=[LateEvent("team-z", earlier_window, "employee", "employee-pulse", 1, 7)],
     )
     sink.write(other_rows)
-    # ... and the same rows under a new token are a new batch (summed, not replaced).
+    # ... and the same rows under a new token are written again, but a late event is one row
+    # per source coordinate, so FINAL still counts it once.
     sink.write(SinkBatch(token="customer-feedback:0:200-299", late_events=batch.late_events))
-    _, late = sink.query("SELECT team_id, sum(events) FROM late_events GROUP BY team_id")
-    assert late == [("team-a", 2)]
+    _, late = sink.query("SELECT team_id, sum(events) FROM late_events FINAL GROUP BY team_id")
+    assert late == [("team-a", 1)]
 
 
 def test_batches_without_token_are_not_mistaken_for_duplicates(sink: ClickHouseSink) -> None:
     # Identical blocks would be dropped by hash-based deduplication; a one-off token keeps them.
-    count = LateEventCount("team-a", WINDOW_START, "customer", 1)
-    sink.write(SinkBatch(late_events=[count]))
-    sink.write(SinkBatch(late_events=[count]))
-    _, [(events,)] = sink.query("SELECT sum(events) FROM late_events")
+    first = LateEvent("team-a", WINDOW_START, "customer", "customer-feedback", 0, 1)
+    second = LateEvent("team-a", WINDOW_START, "customer", "customer-feedback", 0, 2)
+    sink.write(SinkBatch(late_events=[first]))
+    sink.write(SinkBatch(late_events=[second]))
+    _, [(events,)] = sink.query("SELECT sum(events) FROM late_events FINAL")
     assert events == 2
 
 

@@ -122,10 +122,9 @@ def test_late_events_are_kept_and_counted_but_employee_ones_stay_off_clickhouse(
         [message(CUSTOMER, 2, customer(2_000)), message(EMPLOYEE, 2, pulse(2_000))]
     )
     assert [(r.event_id, late) for r, late in prepared.sink.customer_feedback] == [("c2000", True)]
-    assert sorted((c.side, c.window_start, c.events) for c in prepared.sink.late_events) == [
-        ("customer", 0, 1),
-        ("employee", 0, 1),
-    ]
+    assert sorted(
+        (e.side, e.window_start, e.source_topic, e.source_offset) for e in prepared.sink.late_events
+    ) == [("customer", 0, CUSTOMER, 2), ("employee", 0, EMPLOYEE, 2)]
     assert [dict(r.headers)["miroir.error.kind"] for r in prepared.dead_letter_records] == [b"late"]
     assert prepared.sink.dead_letters == []  # no individual pulse row for ClickHouse
 
@@ -145,6 +144,34 @@ def test_state_updates_round_trip_through_the_changelog_form() -> None:
     assert teams["team"].open_windows[0].customer_n == 1
     assert clocks[2].max_event_time == {"customer": 1_000, "employee": 1_000}
     assert state_from_items(items, {0, 1}, now_wall_ms=0.0) == ({}, {})  # not our partitions
+
+
+def test_an_event_already_in_the_state_is_not_counted_twice_after_a_restart() -> None:
+    first = preparer()
+    first.prepare(
+        [
+            message(CUSTOMER, 0, customer(1_000)),
+            message(EMPLOYEE, 0, pulse(1_000)),
+            message(CUSTOMER, 1, customer(2_000)),
+        ]
+    )
+    saved = {t: s.to_dict() for t, s in first.engine.teams.items()}
+    # The worker crashed before committing offsets: the same records come again, plus a new one.
+    second = preparer()
+    teams, _ = state_from_items(
+        [(TEAM_KEY_PREFIX + t, d) for t, d in saved.items()], {0}, now_wall_ms=0.0
+    )
+    second.engine.load(teams, {})
+    again = second.prepare(
+        [
+            message(CUSTOMER, 0, customer(1_000)),
+            message(EMPLOYEE, 0, pulse(1_000)),
+            message(CUSTOMER, 1, customer(2_000)),
+            message(CUSTOMER, 2, customer(3_000)),
+        ]
+    )
+    assert [r.event_id for r, _ in again.sink.customer_feedback] == ["c3000"]
+    assert second.engine.teams["team"].open_windows[0].customer_n == 3
 
 
 def test_batch_token_names_the_offset_ranges_deterministically() -> None:

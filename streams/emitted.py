@@ -1,0 +1,86 @@
+"""Which alerts are already on the alerts topic, so a worker restarted after a crash does not
+publish an alert twice.
+
+Alerts are keyed by ``team_id``, and the alerts topic has as many partitions as the source
+topics, so the alerts of the teams of source partition *p* all live in alerts partition *p*.
+When a worker is assigned *p*, it reads the tail of that partition once and remembers the
+alert ids it finds; an alert is only published if its id is not among them. Only alerts closed
+in the last moments before a crash can be re-produced, so a bounded tail is enough.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Iterable
+
+from kafka import KafkaConsumer, TopicPartition
+
+from schemas.codec import decode_alert
+from streams.engine import partition_for
+from streams.errors import DecodeError
+
+log = logging.getLogger("miroir.emitted")
+
+DEFAULT_LOOKBACK = 20_000  # alerts per partition read back at assignment
+
+
+class EmittedAlerts:
+    """Alert ids known to be on the alerts topic, per partition, bounded."""
+
+    def __init__(
+        self, bootstrap: str, topic: str, partitions: int, lookback: int = DEFAULT_LOOKBACK
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.partitions = partitions
+        self.lookback = lookback
+        self._ids: dict[int, OrderedDict[str, None]] = {}
+
+    def seen(self, team_id: str, alert_id: str) -> bool:
+        return alert_id in self._ids.get(partition_for(team_id, self.partitions), ())
+
+    def add(self, team_id: str, alert_id: str) -> None:
+        ids = self._ids.setdefault(partition_for(team_id, self.partitions), OrderedDict())
+        ids[alert_id] = None
+        while len(ids) > self.lookback:
+            ids.popitem(last=False)
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        for partition in partitions:
+            self._ids.pop(partition, None)
+
+    def load(self, partitions: Iterable[int]) -> int:
+        """Read the tail of these alerts partitions (blocking: run it in a thread)."""
+        wanted = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+        if not wanted:
+            return 0
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.bootstrap.split(","),
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            consumer_timeout_ms=1000,
+        )
+        found = 0
+        try:
+            consumer.assign(wanted)
+            ends = consumer.end_offsets(wanted)
+            starts = consumer.beginning_offsets(wanted)
+            for tp in wanted:
+                consumer.seek(tp, max(starts[tp], ends[tp] - self.lookback))
+                self._ids.setdefault(tp.partition, OrderedDict())
+            while any(consumer.position(tp) < ends[tp] for tp in wanted):
+                batches = consumer.poll(timeout_ms=1000)
+                if not batches:
+                    break
+                for tp, records in batches.items():
+                    ids = self._ids[tp.partition]
+                    for record in records:
+                        try:
+                            ids[decode_alert(record.value).alert_id] = None
+                            found += 1
+                        except DecodeError:
+                            log.warning("unreadable record on %s at offset %d", tp, record.offset)
+        finally:
+            consumer.close()
+        return found
