@@ -116,12 +116,22 @@ class PipelineRunner:
         actives = self.app.assignor.assigned_actives()
         return frozenset(tp.partition for tp in actives if tp.topic in self.source_topics)
 
+    def _table_ready(self) -> bool:
+        """Whether the state table is fully recovered. The idle timer runs during rebalances
+        too; loading a half-recovered table would resurrect an older state of a team and lose
+        the events absorbed since (their offsets are already committed)."""
+        app = self.app
+        recovery = app.tables.recovery  # type: ignore[attr-defined]
+        return not (app.rebalancing or app.in_recovery or not recovery.completed.is_set())
+
     async def _sync_assignment(self) -> bool:
         """Reload engine state from the changelog-backed table when the assignment changed,
         and learn which alerts of the new partitions are already published.
 
         Returns whether this worker owns any partition.
         """
+        if not self._table_ready():
+            return False
         partitions = self._assigned_partitions()
         if partitions != self._loaded_partitions:
             previous = self._loaded_partitions or frozenset()

@@ -45,6 +45,13 @@ class Settings(BaseSettings):
         "share it: they are co-partitioned by team_id).",
     )
     create_topics: bool = Field(True, description="Create missing topics at start-up.")
+    session_timeout_seconds: float = Field(
+        30.0,
+        ge=6,
+        le=300,
+        description="Consumer-group session timeout: how long a worker that "
+        "died without leaving holds its partitions before the group gives them to another.",
+    )
 
     # -- ClickHouse ----------------------------------------------------------------------
     clickhouse_dsn: str = Field(
