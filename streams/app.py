@@ -31,7 +31,7 @@ def faust_config(settings: Settings) -> dict[str, Any]:
         "processing_guarantee": "at_least_once",
         "web_enabled": settings.web_port > 0,
         "web_port": settings.web_port or 6066,
-        "web_bind": "127.0.0.1",
+        "web_bind": settings.web_bind,
         # Offsets are committed only for acked events, and events are acked only after their
         # batch is durable (see streams.pipeline), so a frequent commit loses nothing.
         "broker_commit_every": 10_000,
