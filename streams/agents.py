@@ -21,6 +21,7 @@ from streams.detectors import load_detectors
 from streams.emitted import EmittedAlerts
 from streams.engine import EngineConfig, MirrorEngine
 from streams.errors import SinkUnavailable
+from streams.observability import PipelineMetrics, faust_highwater, register_metrics_page
 from streams.pipeline import BatchPreparer, PreparedBatch, RawMessage, state_from_items
 from streams.settings import Settings
 
@@ -70,17 +71,12 @@ class PipelineRunner:
         # ClickHouse clients are blocking; one thread keeps a single owner of the chDB store.
         self._sink_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="miroir-sink")
         self._lock = asyncio.Lock()
+        self.metrics = PipelineMetrics()
+        self.metrics.follow_highwaters(faust_highwater(app))
         self.emitted = EmittedAlerts(
             settings.kafka_bootstrap or "", settings.topic_alerts, settings.topic_partitions
         )
         self._loaded_partitions: frozenset[int] | None = None
-        self.counters = {
-            "consumed": 0,
-            "dead_letters": 0,
-            "alerts": 0,
-            "windows_closed": 0,
-            "late": 0,
-        }
 
     # -- entry points -----------------------------------------------------------------------
     async def handle_events(self, events: Sequence[EventT]) -> None:
@@ -95,6 +91,7 @@ class PipelineRunner:
             for e in events
         ]
         log.debug("batch of %d events", len(messages))
+        self.metrics.observe_messages(messages)
         async with self._lock:
             await self._sync_assignment()
             prepared = self.preparer.prepare(messages)
@@ -182,7 +179,7 @@ class PipelineRunner:
             state.append(self.state.send_changelog(partition, key, value))
         if state:
             await asyncio.gather(*state)
-        self._count(prepared)
+        self._account(prepared)
 
     async def _write_sink(self, prepared: PreparedBatch) -> None:
         """Back-pressure: while ClickHouse is down we keep retrying and do not consume more."""
@@ -190,22 +187,22 @@ class PipelineRunner:
         delay = 0.5
         while True:
             try:
-                await loop.run_in_executor(self._sink_thread, self.sink.write, prepared.sink)
+                with self.metrics.timed_sink_write():
+                    await loop.run_in_executor(self._sink_thread, self.sink.write, prepared.sink)
+                self.metrics.sink_paused.set(0)
                 return
             except SinkUnavailable as e:
+                self.metrics.sink_failures.inc()
+                self.metrics.sink_paused.set(1)
                 delay = min(max(delay * 2, e.retry_after), MAX_SINK_BACKOFF_SECONDS)
                 log.warning(
                     "ClickHouse unavailable (%s); consumption paused, retrying in %.1fs", e, delay
                 )
                 await asyncio.sleep(delay)
 
-    def _count(self, prepared: PreparedBatch) -> None:
+    def _account(self, prepared: PreparedBatch) -> None:
         sink = prepared.sink
-        self.counters["consumed"] += prepared.consumed
-        self.counters["dead_letters"] += len(sink.dead_letters)
-        self.counters["alerts"] += len(sink.alerts)
-        self.counters["windows_closed"] += len(sink.team_windows)
-        self.counters["late"] += len(sink.late_events)
+        self.metrics.observe_batch(prepared, self.engine.open_window_count())
         for alert in sink.alerts:
             log.info(
                 "ALERT %s %s team=%s window=%d %s",
@@ -243,6 +240,8 @@ def _text(key: Any) -> str:
 def register_pipeline(app: faust.App, settings: Settings, sink: Sink) -> PipelineRunner:
     """Declare the source topic, the state table, the agent and the idle timer on ``app``."""
     runner = PipelineRunner(app, settings, sink)
+    if settings.web_port:
+        register_metrics_page(app, runner.metrics)
     # One topic object over both names: Faust assigns partition p of both topics (and of the
     # state changelog) to the same worker, so a team's two sides meet in one place.
     source = app.topic(

@@ -1,0 +1,139 @@
+"""Prometheus metrics of a worker, served at ``/metrics`` by the worker's web server."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+if TYPE_CHECKING:
+    import faust
+
+    from streams.pipeline import PreparedBatch, RawMessage
+
+
+class PipelineMetrics:
+    """Counters and gauges of one worker process, in their own registry (no global state)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.consumed = Counter(
+            "miroir_events_consumed", "Source records consumed.", ["topic"], registry=r
+        )
+        self.dead_letters = Counter(
+            "miroir_dead_letters",
+            "Records sent to the dead letters.",
+            ["topic", "kind"],
+            registry=r,
+        )
+        self.late = Counter(
+            "miroir_late_events",
+            "Events that arrived after their window closed.",
+            ["side"],
+            registry=r,
+        )
+        self.alerts = Counter("miroir_alerts", "Alerts raised.", ["kind", "severity"], registry=r)
+        self.windows_closed = Counter("miroir_windows_closed", "Team-windows closed.", registry=r)
+        self.windows_open = Gauge("miroir_windows_open", "Team-windows open right now.", registry=r)
+        self.lag = Gauge(
+            "miroir_consumer_lag",
+            "Records between the last one processed and the end of the partition.",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.sink_seconds = Histogram(
+            "miroir_sink_write_seconds",
+            "ClickHouse batch write time.",
+            registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.sink_failures = Counter(
+            "miroir_sink_failures", "ClickHouse writes that failed and were retried.", registry=r
+        )
+        self.sink_paused = Gauge(
+            "miroir_sink_paused",
+            "1 while consumption is paused because ClickHouse is unavailable.",
+            registry=r,
+        )
+        self._positions: dict[tuple[str, int], int] = {}
+        self._highwater: Callable[[str, int], int | None] | None = None
+
+    # -- updates ---------------------------------------------------------------------------
+    def observe_messages(self, messages: list[RawMessage]) -> None:
+        counts: dict[str, int] = {}
+        for message in messages:
+            counts[message.topic] = counts.get(message.topic, 0) + 1
+            key = (message.topic, message.partition)
+            if message.offset >= self._positions.get(key, -1):
+                self._positions[key] = message.offset
+        for topic, count in counts.items():
+            self.consumed.labels(topic).inc(count)
+
+    def observe_batch(self, prepared: PreparedBatch, open_windows: int) -> None:
+        sink = prepared.sink
+        for letter in sink.dead_letters:
+            self.dead_letters.labels(letter.topic, letter.error_kind).inc()
+        for event in sink.late_events:
+            self.late.labels(event.side).inc()
+        for alert in sink.alerts:
+            self.alerts.labels(alert.kind, alert.severity).inc()
+        self.windows_closed.inc(len(sink.team_windows))
+        self.windows_open.set(open_windows)
+
+    @contextmanager
+    def timed_sink_write(self) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.sink_seconds.observe(time.perf_counter() - started)
+
+    def follow_highwaters(self, highwater: Callable[[str, int], int | None]) -> None:
+        """Where partitions end (asked at scrape time, so lag is current)."""
+        self._highwater = highwater
+
+    # -- exposition ------------------------------------------------------------------------
+    def render(self) -> bytes:
+        if self._highwater is not None:
+            for (topic, partition), offset in self._positions.items():
+                end = self._highwater(topic, partition)
+                if end is not None and end >= 0:
+                    self.lag.labels(topic, str(partition)).set(max(end - offset - 1, 0))
+        return generate_latest(self.registry)
+
+
+def register_metrics_page(app: faust.App, metrics: PipelineMetrics) -> None:
+    """Serve the metrics at ``/metrics`` on the worker's web server."""
+    from faust.web import Request, Response, View
+
+    @app.page("/metrics")
+    class MetricsView(View):
+        async def get(self, request: Request) -> Response:
+            body = metrics.render()
+            return self.bytes(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    del MetricsView
+
+
+def faust_highwater(app: faust.App) -> Callable[[str, int], int | None]:
+    def highwater(topic: str, partition: int) -> int | None:
+        from faust.types import TP
+
+        try:
+            value: Any = app.consumer.highwater(TP(topic, partition))
+        except Exception:  # noqa: BLE001 - not assigned (any more): no lag to report
+            return None
+        return int(value) if value is not None else None
+
+    return highwater
