@@ -28,6 +28,7 @@ from streams.settings import Settings
 log = logging.getLogger("miroir.pipeline")
 
 MAX_SINK_BACKOFF_SECONDS = 30.0
+STOP_GRACE_SECONDS = 30.0  # a stopping worker waits this long for its batch to become durable
 
 
 class PipelineRunner:
@@ -217,6 +218,31 @@ class PipelineRunner:
         self._sink_thread.shutdown(wait=True)
 
 
+async def _durably(work: Awaitable[None]) -> None:
+    """Run one batch to the end before Faust may acknowledge it.
+
+    A graceful stop cancels the agent mid-batch, and ``take_events`` acknowledges the batch in a
+    ``finally`` clause: so the batch is shielded from the cancellation and given time to become
+    durable first. If it cannot (or anything unexpected fails), the worker exits without
+    acknowledging it (see ``_stop_without_ack``).
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=STOP_GRACE_SECONDS)
+        except BaseException as e:  # noqa: BLE001 - any failure here must not be acknowledged
+            _stop_without_ack(
+                e
+                if not isinstance(e, asyncio.CancelledError)
+                else TimeoutError("stopped before the batch was durable")
+            )
+        raise
+    except BaseException as e:  # noqa: BLE001 - see _stop_without_ack
+        _stop_without_ack(e)
+
+
 def _stop_without_ack(error: BaseException) -> None:
     """An unexpected failure while making a batch durable must not let Faust acknowledge it.
 
@@ -226,8 +252,6 @@ def _stop_without_ack(error: BaseException) -> None:
     read again (outputs are idempotent). Bad *input* never gets here — it goes to the dead
     letters; this is for bugs and unrecoverable infrastructure errors.
     """
-    if isinstance(error, asyncio.CancelledError):
-        raise error
     log.critical("batch failed, exiting without acknowledging it: %r", error, exc_info=error)
     logging.shutdown()
     os._exit(70)  # EX_SOFTWARE
@@ -258,10 +282,7 @@ def register_pipeline(app: faust.App, settings: Settings, sink: Sink) -> Pipelin
         # only once the whole batch is durable.
         batches = stream.take_events(settings.batch_size, settings.batch_seconds)  # type: ignore[attr-defined]
         async for events in batches:
-            try:
-                await runner.handle_events(events)
-            except BaseException as e:  # noqa: BLE001 - see _stop_without_ack
-                _stop_without_ack(e)
+            await _durably(runner.handle_events(events))
 
     @app.timer(interval=min(1.0, settings.idle_close_seconds))
     async def close_idle_windows() -> None:
