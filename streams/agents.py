@@ -24,6 +24,7 @@ from streams.errors import SinkUnavailable
 from streams.observability import PipelineMetrics, faust_highwater, register_metrics_page
 from streams.pipeline import BatchPreparer, PreparedBatch, RawMessage, state_from_items
 from streams.settings import Settings
+from streams.webhooks import register_webhooks
 
 log = logging.getLogger("miroir.pipeline")
 
@@ -264,6 +265,8 @@ def _text(key: Any) -> str:
 def register_pipeline(app: faust.App, settings: Settings, sink: Sink) -> PipelineRunner:
     """Declare the source topic, the state table, the agent and the idle timer on ``app``."""
     runner = PipelineRunner(app, settings, sink)
+    if settings.webhook_urls:
+        register_webhooks(app, settings, sink)
     if settings.web_port:
         register_metrics_page(app, runner.metrics)
     # One topic object over both names: Faust assigns partition p of both topics (and of the

@@ -1,0 +1,209 @@
+"""The webhook sink's pure parts: the Slack-compatible payload, signatures, severity, backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from schemas.codec import alert_to_json
+from schemas.records import MirrorAlert
+from sinks.webhook import (
+    ALERT_ID_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    WebhookSink,
+    backoff_delays,
+    body,
+    payload,
+    redact_url,
+    severity_at_least,
+    sign,
+    verify,
+)
+from streams.errors import ConfigError
+from streams.settings import load_settings
+
+ALERT = MirrorAlert(
+    alert_id="a-1",
+    team_id="team-lyon",
+    window_start=1_700_000_000_000,
+    window_end=1_700_086_400_000,
+    kind="mirror_decline",
+    severity="critical",
+    detector="mirror_change",
+    detector_version="1",
+    message="Employees and customers of team-lyon both report less trust than usual.",
+    created_at=1_700_086_401_000,
+    dimension="trust",
+    customer_n=120,
+    employee_n=14,
+    customer_index=61.5,
+    employee_index=48.0,
+    customer_baseline=70.25,
+    employee_baseline=60.0,
+    customer_delta=-8.75,
+    employee_delta=-12.0,
+    customer_z=-2.6,
+    employee_z=-2.1,
+    evidence={"customer_se": 2.4, "employee_se": 5.0},
+)
+SECRET = "s3cret-for-tests"
+
+
+def test_payload_is_slack_compatible_and_carries_the_whole_alert() -> None:
+    message = payload(ALERT)
+    first, second = message["text"].split("\n")
+    assert first == (
+        "[CRITICAL] mirror_decline · team team-lyon · window 2023-11-14T22:13:20Z – "
+        "2023-11-15T22:13:20Z · dimension trust"
+    )
+    assert second == ALERT.message
+    assert message["blocks"][0] == {
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": message["text"]},
+    }
+    context = message["blocks"][1]["elements"][0]["text"]
+    assert "customers n=120" in context and "employees n=14" in context
+    assert "z -2.1" in context
+    assert message["miroir"] == alert_to_json(ALERT)
+    # The signed bytes are that payload, as compact UTF-8 JSON.
+    assert json.loads(body(ALERT)) == message
+
+
+def test_payload_without_dimension_escapes_slack_controls_and_drops_non_finite_figures() -> None:
+    alert = replace(
+        ALERT,
+        team_id="<!channel>&co",
+        dimension=None,
+        severity="warning",
+        employee_n=None,
+        evidence={"odd": float("nan")},
+    )
+    message = payload(alert)
+    assert message["text"].startswith("[WARNING] mirror_decline · team &lt;!channel&gt;&amp;co ·")
+    assert "dimension" not in message["text"].split("\n")[0]
+    assert "employees: suppressed" in message["blocks"][1]["elements"][0]["text"]
+    assert message["miroir"]["evidence"] == {"odd": None}
+    assert message["miroir"]["team_id"] == "<!channel>&co"  # the machine copy is verbatim
+    json.loads(body(alert))  # valid JSON (no NaN)
+
+
+def test_signature_round_trip() -> None:
+    data = body(ALERT)
+    signature = sign(data, SECRET, 1_700_000_000)
+    assert signature.startswith("sha256=") and len(signature) == len("sha256=") + 64
+    assert verify(data, SECRET, "1700000000", signature, now=1_700_000_010)
+    assert verify(data, SECRET.encode(), 1_700_000_000, signature, now=1_700_000_010)
+
+
+def test_signature_rejects_tampering_replay_and_malformed_headers() -> None:
+    data = body(ALERT)
+    signature = sign(data, SECRET, 1_700_000_000)
+    now = 1_700_000_010
+    assert not verify(data + b" ", SECRET, "1700000000", signature, now=now)  # body changed
+    assert not verify(data, "other-secret", "1700000000", signature, now=now)  # wrong key
+    assert not verify(data, SECRET, "1700000001", signature, now=now)  # timestamp changed
+    assert not verify(data, SECRET, "1700000000", signature, now=now + 3600)  # replayed late
+    assert not verify(data, SECRET, None, signature, now=now)
+    assert not verify(data, SECRET, "soon", signature, now=now)
+    assert not verify(data, SECRET, "1700000000", None, now=now)
+    assert not verify(data, SECRET, "1700000000", signature.removeprefix("sha256="), now=now)
+
+
+def test_the_headers_are_signed_with_the_current_time() -> None:
+    sink = WebhookSink(["http://127.0.0.1:9/hook"], SECRET, clock=lambda: 1_700_000_000.7)
+    data = body(ALERT)
+    headers = sink.headers(ALERT, data, attempt=2)
+    assert headers[ALERT_ID_HEADER] == "a-1"
+    assert headers[TIMESTAMP_HEADER] == "1700000000"
+    assert verify(
+        data, SECRET, headers[TIMESTAMP_HEADER], headers[SIGNATURE_HEADER], now=1_700_000_001
+    )
+    assert headers["X-Miroir-Attempt"] == "2"
+
+
+@pytest.mark.parametrize(
+    ("severity", "minimum", "expected"),
+    [
+        ("info", "info", True),
+        ("info", "warning", False),
+        ("warning", "warning", True),
+        ("critical", "warning", True),
+        ("warning", "critical", False),
+        ("critical", "critical", True),
+        ("CRITICAL", "warning", True),
+        ("urgent", "critical", True),  # a plug-in's own word is never filtered out
+    ],
+)
+def test_severity_filter(severity: str, minimum: str, expected: bool) -> None:
+    assert severity_at_least(severity, minimum) is expected
+    sink = WebhookSink(["http://127.0.0.1:9/"], SECRET, min_severity=minimum)
+    assert sink.qualifies(replace(ALERT, severity=severity)) is expected
+
+
+def test_an_alert_below_the_threshold_is_skipped_without_any_request() -> None:
+    async def go() -> None:
+        async with WebhookSink(["http://127.0.0.1:9/"], SECRET, min_severity="critical") as sink:
+            result = await sink.deliver(replace(ALERT, severity="warning"))
+        assert result.skipped and result.delivered and result.outcomes == ()
+        assert result.dead_letters == ()
+
+    asyncio.run(go())
+
+
+def test_backoff_doubles_and_is_capped() -> None:
+    assert backoff_delays(5, 0.5) == [0.5, 1.0, 2.0, 4.0]
+    assert backoff_delays(1, 0.5) == []
+    assert backoff_delays(10, 1.0)[-3:] == [60.0, 60.0, 60.0]
+
+
+def test_urls_are_shown_without_credentials() -> None:
+    assert redact_url("https://user:pw@hooks.example.com:8443/a/b/c?token=x#f") == (
+        "https://hooks.example.com:8443/a/***?***"
+    )
+    assert redact_url("https://hooks.slack.com/services/T0/B0/XXXX") == (
+        "https://hooks.slack.com/services/***"
+    )
+    assert redact_url("http://127.0.0.1:8080/hook") == "http://127.0.0.1:8080/hook"
+    sink = WebhookSink(["https://u:pw@example.com/services/T0/SECRET"], SECRET)
+    assert "pw" not in repr(sink) and "SECRET" not in repr(sink) and SECRET not in repr(sink)
+
+
+def test_from_settings_and_bad_configuration() -> None:
+    settings = load_settings(
+        webhook_urls="http://127.0.0.1:9/a, http://127.0.0.1:9/b",
+        webhook_min_severity="critical",
+        webhook_attempts=3,
+        topic_alerts="alerts-x",
+    )
+    sink = WebhookSink.from_settings(settings)
+    assert sink.urls == ("http://127.0.0.1:9/a", "http://127.0.0.1:9/b")
+    assert (sink.min_severity, sink.attempts, sink.alerts_topic) == ("critical", 3, "alerts-x")
+    with pytest.raises(ConfigError, match="MIROIR_WEBHOOK_URLS"):
+        WebhookSink(["ftp://example.com/x"], SECRET)
+    with pytest.raises(ConfigError, match="min_severity"):
+        WebhookSink(["http://example.com/x"], SECRET, min_severity="loud")
+    with pytest.raises(ConfigError, match="attempts"):
+        WebhookSink(["http://example.com/x"], SECRET, attempts=0)
+
+
+def test_the_documented_receiver_snippet_verifies_our_signature() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text()
+    code = docs.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "docs/webhooks.md", "exec"), namespace)  # noqa: S102 - our own docs
+    verify_miroir = namespace["verify_miroir"]
+    sink = WebhookSink(["http://127.0.0.1:9/"], SECRET)
+    data = body(ALERT)
+    headers = sink.headers(ALERT, data)
+    assert verify_miroir(data, headers, SECRET)
+    assert not verify_miroir(data + b"x", headers, SECRET)
+    assert not verify_miroir(data, headers, "wrong")
+    stale = sink.headers(ALERT, data) | {TIMESTAMP_HEADER: "1000"}
+    stale[SIGNATURE_HEADER] = sign(data, SECRET, 1000)
+    assert not verify_miroir(data, stale, SECRET)
