@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import faust
-from faust.types import EventT
+from faust.types import TP, EventT
 
 from schemas.codec import SignalCodec, load_writer_schemas
 from sinks.base import Sink
@@ -79,6 +79,7 @@ class PipelineRunner:
             settings.kafka_bootstrap or "", settings.topic_alerts, settings.topic_partitions
         )
         self._loaded_partitions: frozenset[int] | None = None
+        self._next_offsets: dict[tuple[str, int], int] = {}  # per source topic-partition
 
     # -- entry points -----------------------------------------------------------------------
     async def handle_events(self, events: Sequence[EventT]) -> None:
@@ -94,6 +95,9 @@ class PipelineRunner:
         ]
         log.debug("batch of %d events", len(messages))
         self.metrics.observe_messages(messages)
+        for message in messages:
+            key = (message.topic, message.partition)
+            self._next_offsets[key] = max(self._next_offsets.get(key, 0), message.offset + 1)
         async with self._lock:
             await self._sync_assignment()
             prepared = self.preparer.prepare(messages)
@@ -103,7 +107,7 @@ class PipelineRunner:
         async with self._lock:
             if not await self._sync_assignment():
                 return
-            prepared = self.preparer.prepare_tick()
+            prepared = self.preparer.prepare_tick(await self._caught_up_partitions())
             if prepared.sink.is_empty() and not prepared.alert_records:
                 # Still persist the clocks now and then? Not needed: clocks are rebuilt from
                 # events, and the wall-clock anchor is deliberately not persisted.
@@ -114,6 +118,31 @@ class PipelineRunner:
     def _assigned_partitions(self) -> frozenset[int]:
         actives = self.app.assignor.assigned_actives()
         return frozenset(tp.partition for tp in actives if tp.topic in self.source_topics)
+
+    async def _caught_up_partitions(self) -> set[int]:
+        """Partitions whose records (both topics) have all been processed: the only ones whose
+        silence may be the sources going quiet rather than this worker being behind."""
+        consumer = self.app.consumer
+        committed = getattr(consumer, "_committed_offset", {})
+        caught_up: set[int] = set()
+        for partition in self._loaded_partitions or ():
+            behind = False
+            for topic in self.source_topics:
+                tp = TP(topic, partition)
+                try:
+                    end = consumer.highwater(tp)
+                except Exception:  # noqa: BLE001 - not known yet: assume we are behind
+                    end = None
+                if end is None or end < 0:
+                    behind = True
+                    break
+                done = max(self._next_offsets.get((topic, partition), 0), committed.get(tp) or 0)
+                if done < end:
+                    behind = True
+                    break
+            if not behind:
+                caught_up.add(partition)
+        return caught_up
 
     def _table_ready(self) -> bool:
         """Whether the state table is fully recovered. The idle timer runs during rebalances

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -169,7 +169,7 @@ class MirrorEngine(Generic[Ref]):
                 elif record.comment and self.config.store_employee_comments:
                     team.comments.setdefault(start, []).append(record.comment)
             if clock.observe(side, record.occurred_at, now):
-                clock.advance(now, lateness, idle)
+                clock.advance(now, lateness, idle, allow_idle=False)
             out.dirty_partitions.add(item.partition)
         out.late_counts = [
             LateEventCount(team_id, window_start, side, events)
@@ -178,11 +178,18 @@ class MirrorEngine(Generic[Ref]):
         out.extend(self._close_ready())
         return out
 
-    def tick(self) -> EngineOutput[Ref]:
-        """Advance idle partitions with the wall clock and close what that makes ready."""
+    def tick(self, caught_up: Collection[int] | None = None) -> EngineOutput[Ref]:
+        """Advance idle partitions with the wall clock and close what that makes ready.
+
+        ``caught_up``: the partitions whose every source record has been processed (None: all).
+        Only those can be idle; the others are waiting on us, not on their sources.
+        """
         now = self._wall_clock_ms()
-        for clock in self.clocks.values():
-            clock.advance(now, self.config.allowed_lateness_ms, self.config.idle_close_ms)
+        for partition, clock in self.clocks.items():
+            if caught_up is None or partition in caught_up:
+                clock.advance(now, self.config.allowed_lateness_ms, self.config.idle_close_ms)
+            else:
+                clock.touch(now)
         out: EngineOutput[Ref] = self._close_ready()
         out.dirty_partitions |= set(self.clocks)
         return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,10 +139,10 @@ class BatchPreparer:
         self._collect(prepared, self.engine.process(inbound))
         return prepared
 
-    def prepare_tick(self) -> PreparedBatch:
+    def prepare_tick(self, caught_up: Collection[int] | None = None) -> PreparedBatch:
         """Idle-partition progress: windows closed by the wall clock, no source messages."""
         prepared = PreparedBatch(sink=SinkBatch())
-        out = self.engine.tick()
+        out = self.engine.tick(caught_up)
         if out.closed:
             first = out.closed[0]
             # Deterministic per set of closed windows, so a retried tick is deduplicated.

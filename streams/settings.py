@@ -143,26 +143,34 @@ class Settings(BaseSettings):
 
     # -- Web, webhooks / misc --------------------------------------------------------------
     web_port: int = Field(
-        6066, ge=0, le=65535, description="Port of the worker's web server (live page, "
-        "/metrics); 0 turns it off.",
+        6066,
+        ge=0,
+        le=65535,
+        description="Port of the worker's web server (live page, /metrics); 0 turns it off.",
     )
     web_bind: str = Field("127.0.0.1", description="Address the web server listens on.")
     webhook_urls: Annotated[tuple[str, ...], NoDecode] = Field(
-        (), description="Webhook endpoints (Slack-compatible JSON), comma-separated; empty: none.",
+        (),
+        description="Webhook endpoints (Slack-compatible JSON), comma-separated; empty: none.",
     )
     webhook_min_severity: Literal["info", "warning", "critical"] = Field(
-        "warning", description="Alerts at or above this severity go to the webhooks.",
+        "warning",
+        description="Alerts at or above this severity go to the webhooks.",
     )
     webhook_secret: SecretStr = Field(
         SecretStr("miroir-demo-webhook-secret"),
         description="Key of the HMAC-SHA256 signature header of webhook requests. Set it.",
     )
     webhook_attempts: int = Field(
-        5, ge=1, le=50, description="Delivery attempts per alert and endpoint before it becomes "
-        "a dead letter.",
+        5,
+        ge=1,
+        le=50,
+        description="Delivery attempts per alert and endpoint before it becomes a dead letter.",
     )
     webhook_backoff_seconds: float = Field(
-        0.5, gt=0, description="Wait before the first retry; doubles each time (capped at 60 s).",
+        0.5,
+        gt=0,
+        description="Wait before the first retry; doubles each time (capped at 60 s).",
     )
     webhook_timeout_seconds: float = Field(5.0, gt=0, description="HTTP timeout of one attempt.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(

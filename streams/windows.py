@@ -52,12 +52,26 @@ class PartitionClock:
             return True
         return False
 
-    def advance(self, now_wall_ms: float, lateness_ms: int, idle_ms: int) -> int | None:
-        """Recompute the watermark from the sides' progress and idleness; return it."""
+    def touch(self, now_wall_ms: float) -> None:
+        """Count every side as just seen: this partition still has records waiting to be
+        processed, so silence here is our own delay (back-pressure, a rebalance, a backlog),
+        not the sources going quiet."""
+        self.last_seen_wall_ms = dict.fromkeys(SIDES, now_wall_ms)
+
+    def advance(
+        self, now_wall_ms: float, lateness_ms: int, idle_ms: int, *, allow_idle: bool = True
+    ) -> int | None:
+        """Recompute the watermark from the sides' progress and idleness; return it.
+
+        With ``allow_idle`` False every side counts as active (used while reading records:
+        only the idle timer, which knows whether the partition is caught up, may declare a
+        side idle).
+        """
         active = [
             side
             for side in SIDES
-            if now_wall_ms - self.last_seen_wall_ms.get(side, self.created_wall_ms) <= idle_ms
+            if not allow_idle
+            or now_wall_ms - self.last_seen_wall_ms.get(side, self.created_wall_ms) <= idle_ms
         ]
         if active:
             progress = [self.max_event_time.get(side) for side in active]
