@@ -62,9 +62,8 @@ class DeadLetter:
     payload_sha256: str
     key: bytes | None = None
     seen_at: int = 0  # epoch ms, wall clock
-    error_kind: str = (
-        "invalid"  # undecodable | schema | range | no_score | late | oversize | invalid
-    )
+    # undecodable | schema | range | no_score | oversize | invalid | future | late | webhook
+    error_kind: str = "invalid"
 
 
 @dataclass(frozen=True, slots=True)
