@@ -87,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     alerts.add_argument("--from-beginning", action="store_true", help="with --follow")
     alerts.add_argument("--limit", type=int, default=50)
     alerts.add_argument("--team", default=None, help="only this team")
+    alerts.add_argument("--kind", default=None, help="only this kind, e.g. mirror_decline")
+    alerts.add_argument(
+        "--min-severity",
+        choices=SEVERITIES,
+        default="info",
+        help="only alerts at or above this severity",
+    )
     alerts.add_argument("--json", action="store_true", help="JSON lines")
     alerts.add_argument("--no-colour", action="store_true")
 
@@ -97,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 BUILTIN_SCENARIOS = ("demo", "steady")
+SEVERITIES = ("info", "warning", "critical")  # ascending
 
 # Command-line flags that override a setting for one run: flag -> (setting, type).
 OVERRIDES: dict[str, tuple[str, type]] = {
@@ -297,12 +305,19 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     settings = load_settings()
     if args.follow:
         return _follow(args, _require_bootstrap(settings.kafka_bootstrap), settings.topic_alerts)
-    where = "WHERE team_id = {team:String}" if args.team else ""
+    conditions = ["severity IN {severities:Array(String)}"]
+    parameters: dict[str, Any] = {"severities": _severities_from(args.min_severity)}
+    if args.team:
+        conditions.append("team_id = {team:String}")
+        parameters["team"] = args.team
+    if args.kind:
+        conditions.append("kind = {kind:String}")
+        parameters["kind"] = args.kind
     sql = (
-        f"SELECT {ALERT_COLUMNS} FROM mirror_alerts FINAL {where} "
+        f"SELECT {ALERT_COLUMNS} FROM mirror_alerts FINAL WHERE {' AND '.join(conditions)} "
         f"ORDER BY window_start DESC, team_id LIMIT {int(args.limit)}"
     )
-    columns, rows = _query(settings, sql, {"team": args.team} if args.team else None)
+    columns, rows = _query(settings, sql, parameters)
     if args.json:
         for row in rows:
             print(json.dumps(dict(zip(columns, row, strict=True)), default=str))
@@ -329,8 +344,14 @@ def _follow(args: argparse.Namespace, bootstrap: str, topic: str) -> int:
 
     colour = _colour(args)
 
+    severities = set(_severities_from(args.min_severity))
+
     def show(alert: Any) -> None:
         if args.team and alert.team_id != args.team:
+            return
+        if args.kind and alert.kind != args.kind:
+            return
+        if alert.severity in SEVERITIES and alert.severity not in severities:
             return
         print(
             json.dumps(alert_to_json(alert)) if args.json else format_alert(alert, colour),
@@ -343,6 +364,10 @@ def _follow(args: argparse.Namespace, bootstrap: str, topic: str) -> int:
     except KeyboardInterrupt:
         stop.set()
     return 0
+
+
+def _severities_from(minimum: str) -> list[str]:
+    return list(SEVERITIES[SEVERITIES.index(minimum) :])
 
 
 def cmd_query(args: argparse.Namespace) -> int:
