@@ -25,13 +25,16 @@ DEMO_DEFAULTS: dict[str, object] = {
     "allowed_lateness_seconds": 1.0,
     "idle_close_seconds": 3.0,
     "batch_seconds": 0.2,
-    "web_port": 0,
 }
 
 
 def demo_settings() -> Settings:
     """Demo defaults, except where the user set the variable explicitly."""
     overrides = {k: v for k, v in DEMO_DEFAULTS.items() if f"MIROIR_{k.upper()}" not in os.environ}
+    if "MIROIR_WEB_PORT" not in os.environ:
+        from streams.kafka_broker import free_port
+
+        overrides["web_port"] = free_port()  # the default 6066 may be taken by a real worker
     return load_settings(**overrides)
 
 
@@ -65,6 +68,11 @@ def run_demo(duration: float, teams: int, colour: bool) -> int:
 
         ensure_topics(bootstrap, required_topics(settings))
         worker = stack.enter_context(_worker_process(settings, say))
+        if settings.web_port:
+            say(
+                f"demo: live page http://{settings.web_bind}:{settings.web_port}/ "
+                f"(metrics at /metrics)"
+            )
 
         seen: list[MirrorAlert] = []
         stop = threading.Event()
