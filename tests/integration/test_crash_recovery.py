@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import shutil
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from streams.replay import replay
 from streams.settings import load_settings
 from streams.simulator import Simulator, TeamPlan
 from streams.topics import ensure_topics
-from tests.integration.harness import PipelineEnv, WorkerProcess, read_alerts, wait_until
+from tests.integration.harness import REPO, PipelineEnv, WorkerProcess, read_alerts, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -113,21 +114,27 @@ def test_ten_kill_minus_nine_restarts_lose_nothing_and_duplicate_nothing(
         assert final.stop() == 0, final.log()[-4000:]
     print(f"killed after {kills} s")
 
-    on_topic = published()
-    found = {a.alert_id: (a.team_id, a.window_start, a.kind) for a in on_topic}
-    missing = sorted(v for k, v in expected_alerts.items() if k not in found)
-    extra = sorted(v for k, v in found.items() if k not in expected_alerts)
-    assert (missing, extra) == ([], []), f"kills after {kills} s"
-    assert len(on_topic) == len(found), "an alert was published twice"
-    stored = crash_env.query("SELECT alert_id FROM mirror_alerts FINAL")
-    assert sorted(r["alert_id"] for r in stored) == sorted(expected_alerts)
-    windows = crash_env.query(
-        "SELECT team_id, toUnixTimestamp64Milli(window_start) AS start, customer_n, employee_n "
-        "FROM team_window_metrics FINAL"
-    )
-    assert (
-        sorted((r["team_id"], r["start"], r["customer_n"], r["employee_n"]) for r in windows)
-        == expected_windows
-    )  # no event lost or counted twice
-    customers = crash_env.query("SELECT count() AS n FROM customer_feedback FINAL")
-    assert customers[0]["n"] == sum(1 for e in events if type(e).__name__ == "CustomerFeedback")
+    try:
+        on_topic = published()
+        found = {a.alert_id: (a.team_id, a.window_start, a.kind) for a in on_topic}
+        missing = sorted(v for k, v in expected_alerts.items() if k not in found)
+        extra = sorted(v for k, v in found.items() if k not in expected_alerts)
+        assert (missing, extra) == ([], []), f"kills after {kills} s"
+        assert len(on_topic) == len(found), "an alert was published twice"
+        stored = crash_env.query("SELECT alert_id FROM mirror_alerts FINAL")
+        assert sorted(r["alert_id"] for r in stored) == sorted(expected_alerts)
+        windows = crash_env.query(
+            "SELECT team_id, toUnixTimestamp64Milli(window_start) AS start, customer_n, employee_n "
+            "FROM team_window_metrics FINAL"
+        )
+        assert (
+            sorted((r["team_id"], r["start"], r["customer_n"], r["employee_n"]) for r in windows)
+            == expected_windows
+        )  # no event lost or counted twice
+        customers = crash_env.query("SELECT count() AS n FROM customer_feedback FINAL")
+        assert customers[0]["n"] == sum(1 for e in events if type(e).__name__ == "CustomerFeedback")
+    except AssertionError:
+        # Keep the evidence (worker logs, the chDB store) where pytest's rotation won't delete it.
+        target = REPO / "test-artifacts" / f"crash-recovery-{time.time_ns()}"
+        shutil.copytree(crash_env.tmp, target, dirs_exist_ok=True)
+        raise
