@@ -1,0 +1,55 @@
+"""The live web page of a Miroir worker, served by the worker's own (Faust/aiohttp) web server.
+
+``register_web(app, settings, runner)`` adds the routes (see ``streams.web.routes``) to the
+worker's web server: the live alert page fed from the alerts topic over server-sent events,
+the team index, and a page per team with E and C on one server-rendered SVG chart. Pages read
+ClickHouse through the worker's own sink (in embedded mode the worker owns chDB). No asset
+comes from outside the worker.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import faust
+from aiohttp import web
+
+from streams.errors import ConfigError
+from streams.settings import Settings
+from streams.web.live import AlertHub, kafka_alert_source
+from streams.web.routes import WebContext, add_routes
+from streams.web.store import as_queryable
+
+if TYPE_CHECKING:
+    from streams.agents import PipelineRunner
+
+__all__ = ["register_web", "web_url"]
+
+
+def register_web(app: faust.App, settings: Settings, runner: PipelineRunner) -> None:
+    """Add the live page's routes to ``app``'s web server (call before the worker starts)."""
+    web_app = getattr(app.web, "web_app", None)
+    if not isinstance(web_app, web.Application):
+        raise ConfigError(
+            "The live page needs Faust's aiohttp web driver (the default); "
+            f"this app's web server is {type(app.web).__name__}"
+        )
+    source = (
+        kafka_alert_source(settings.kafka_bootstrap, settings.topic_alerts)
+        if settings.kafka_bootstrap
+        else None
+    )
+    context = WebContext(as_queryable(runner.sink), AlertHub(source), settings.k_anonymity)
+    add_routes(web_app, context)
+
+
+def web_url(settings: Settings) -> str | None:
+    """The URL of the live page of a worker started with ``settings`` (None when off)."""
+    if not settings.web_port:
+        return None
+    host = settings.web_bind
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.web_port}/"

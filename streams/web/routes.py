@@ -1,0 +1,264 @@
+"""The worker's web routes, on Faust's own aiohttp server (same process, same event loop).
+
+| route | what |
+|---|---|
+| ``GET /`` | the live page |
+| ``GET /alerts/stream`` | server-sent events: ``alert`` (JSON), ``resync``, heartbeat comments |
+| ``GET /api/alerts?limit=&team=&kind=`` | recent alerts from ClickHouse, newest first |
+| ``GET /api/teams?q=&offset=&limit=`` | teams with their latest alert, filtered and paged |
+| ``GET /teams?q=&offset=`` | the team index (HTML) |
+| ``GET /teams/{team_id}?windows=`` | a team's chart and alerts |
+| ``GET /static/{name}`` | the page's stylesheet and scripts |
+| ``GET /healthz`` | liveness, and the live feed's state |
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable
+from dataclasses import asdict
+from importlib import resources
+from typing import Final, TypeVar
+
+from aiohttp import web
+
+from schemas.records import MirrorAlert
+from streams.errors import MiroirError
+from streams.web.chart import AlertMark, format_time, render_chart
+from streams.web.describe import alert_payload, kind_label
+from streams.web.live import CLOSE, RESYNC, AlertHub, HubFull
+from streams.web.store import AlertStore, Queryable
+from streams.web.templates import live_page, message_page, team_page, teams_index
+
+__all__ = ["HEARTBEAT_SECONDS", "STATIC_FILES", "WebContext", "add_routes"]
+
+log = logging.getLogger("miroir.web")
+
+HEARTBEAT_SECONDS: Final = 15.0
+DEFAULT_CHART_WINDOWS: Final = 30
+STATIC_FILES: Final = {
+    "style.css": "text/css",
+    "live.js": "text/javascript",
+    "team.js": "text/javascript",
+}
+_HEADERS: Final = {
+    # Everything the pages use is served from here: no CDN, no inline script.
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+    "style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+T = TypeVar("T")
+
+
+class WebContext:
+    """What the handlers share: the store reader, the live hub, and the k-anonymity k."""
+
+    def __init__(self, reader: Queryable | None, hub: AlertHub, k_anonymity: int) -> None:
+        self.store = AlertStore(reader) if reader is not None else None
+        self.hub = hub
+        self.k_anonymity = k_anonymity
+        self.static = {
+            name: resources.files("streams.web").joinpath("static", name).read_bytes()
+            for name in STATIC_FILES
+        }
+
+
+def add_routes(web_app: web.Application, context: WebContext) -> None:
+    """Register the routes and tie the live hub to the server's start and stop."""
+    handlers = _Handlers(context)
+    router = web_app.router
+    router.add_get("/", handlers.live)
+    router.add_get("/alerts/stream", handlers.stream)
+    router.add_get("/api/alerts", handlers.api_alerts)
+    router.add_get("/api/teams", handlers.api_teams)
+    router.add_get("/teams", handlers.teams)
+    router.add_get("/teams/{team_id:.+}", handlers.team)
+    router.add_get("/static/{name}", handlers.static)
+    router.add_get("/healthz", handlers.health)
+
+    async def start_hub(_: web.Application) -> None:
+        await context.hub.start()
+
+    async def stop_hub(_: web.Application) -> None:
+        # on_shutdown runs before the server waits for open handlers: end the streams first.
+        await context.hub.stop()
+
+    web_app.on_startup.append(start_hub)
+    web_app.on_shutdown.append(stop_hub)
+
+
+class _Handlers:
+    def __init__(self, context: WebContext) -> None:
+        self.context = context
+
+    # -- pages ------------------------------------------------------------------------------
+    async def live(self, request: web.Request) -> web.StreamResponse:
+        return _html(live_page())
+
+    async def teams(self, request: web.Request) -> web.StreamResponse:
+        store = self._store()
+        query = request.query.get("q", "")[:200]
+        page = await _reading(store.teams(query, _int(request, "offset", 0), 25))
+        return _html(teams_index(page, query))
+
+    async def team(self, request: web.Request) -> web.StreamResponse:
+        store = self._store()
+        team_id = request.match_info["team_id"]
+        windows = _int(request, "windows", DEFAULT_CHART_WINDOWS)
+        points = await _reading(store.team_windows(team_id, windows))
+        if not points:
+            return _html(
+                message_page("Team not found", f"No closed window for team {team_id!r} yet."),
+                status=404,
+            )
+        alerts = await _reading(store.team_alerts(team_id, since_ms=points[0].window_start))
+        marks = [_mark(alert) for alert in alerts]
+        chart = render_chart(
+            points,
+            marks,
+            k_anonymity=self.context.k_anonymity,
+            title=f"Team {team_id}: employee index E and customer index C",
+        )
+        return _html(team_page(team_id, chart, points, alerts, self.context.k_anonymity))
+
+    async def static(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        if name not in STATIC_FILES:
+            raise web.HTTPNotFound()
+        return web.Response(
+            body=self.context.static[name],
+            content_type=STATIC_FILES[name],
+            charset="utf-8",
+            headers={**_HEADERS, "Cache-Control": "no-cache"},
+        )
+
+    # -- JSON -------------------------------------------------------------------------------
+    async def api_alerts(self, request: web.Request) -> web.StreamResponse:
+        store = self._store()
+        alerts = await _reading(
+            store.recent_alerts(
+                _int(request, "limit", 200),
+                team=request.query.get("team", "")[:200],
+                kind=request.query.get("kind", "")[:100],
+            )
+        )
+        return _json({"alerts": [alert_payload(a) for a in alerts]})
+
+    async def api_teams(self, request: web.Request) -> web.StreamResponse:
+        store = self._store()
+        page = await _reading(
+            store.teams(
+                request.query.get("q", "")[:200],
+                _int(request, "offset", 0),
+                _int(request, "limit", 25),
+            )
+        )
+        return _json(
+            {
+                "teams": [asdict(team) for team in page.teams],
+                "total": page.total,
+                "offset": page.offset,
+                "limit": page.limit,
+            }
+        )
+
+    async def health(self, request: web.Request) -> web.StreamResponse:
+        return _json({"status": "ok", "live": self.context.hub.status()})
+
+    # -- live -------------------------------------------------------------------------------
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        try:
+            subscription, recent = self.context.hub.subscribe()
+        except HubFull as e:
+            return _json({"error": str(e)}, status=503)
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream; charset=utf-8",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",  # a proxy in front must not buffer the stream
+            }
+        )
+        try:
+            await response.prepare(request)
+            await response.write(b"retry: 3000\n\n")
+            for alert in recent:
+                await response.write(_event(alert))
+            while True:
+                try:
+                    item = await asyncio.wait_for(subscription.get(), HEARTBEAT_SECONDS)
+                except TimeoutError:
+                    await response.write(b": heartbeat\n\n")
+                    continue
+                if item == CLOSE:
+                    break
+                if item == RESYNC:
+                    await response.write(b"event: resync\ndata: {}\n\n")
+                elif isinstance(item, MirrorAlert):
+                    await response.write(_event(item))
+        except ConnectionError:
+            pass  # the browser went away
+        finally:
+            self.context.hub.unsubscribe(subscription)
+        return response
+
+    def _store(self) -> AlertStore:
+        if self.context.store is None:
+            raise _unavailable("this worker's sink cannot answer queries")
+        return self.context.store
+
+
+def _event(alert: MirrorAlert) -> bytes:
+    data = json.dumps(alert_payload(alert), ensure_ascii=False, separators=(",", ":"))
+    return f"id: {alert.alert_id}\nevent: alert\ndata: {data}\n\n".encode()
+
+
+def _mark(alert: MirrorAlert) -> AlertMark:
+    label = f"{alert.severity}: {kind_label(alert.kind)}"
+    if alert.dimension:
+        label += f" ({alert.dimension})"
+    label += f", window {format_time(alert.window_start)} UTC. {alert.message}"
+    return AlertMark(alert.window_start, alert.kind, alert.severity, label)
+
+
+async def _reading(query: Awaitable[T]) -> T:
+    try:
+        return await query
+    except MiroirError as e:
+        log.warning("web: store read failed: %s", e)
+        raise _unavailable(f"the store could not be read ({e}); try again shortly") from e
+
+
+def _unavailable(reason: str) -> web.HTTPServiceUnavailable:
+    return web.HTTPServiceUnavailable(
+        text=json.dumps({"error": reason}), content_type="application/json"
+    )
+
+
+def _int(request: web.Request, name: str, default: int) -> int:
+    try:
+        return int(request.query.get(name, default))
+    except ValueError as e:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": f"{name} must be an integer"}),
+            content_type="application/json",
+        ) from e
+
+
+def _html(text: str, status: int = 200) -> web.Response:
+    return web.Response(
+        text=text, content_type="text/html", charset="utf-8", status=status, headers=_HEADERS
+    )
+
+
+def _json(value: object, status: int = 200) -> web.Response:
+    return web.Response(
+        text=json.dumps(value, ensure_ascii=False),
+        content_type="application/json",
+        charset="utf-8",
+        status=status,
+        headers={**_HEADERS, "Cache-Control": "no-store"},
+    )

@@ -1,0 +1,188 @@
+"""What the web pages read from ClickHouse, through the worker's own sink.
+
+In embedded mode the worker owns the chDB store, so the pages must read through its sink
+(thread-safe, blocking): every query here runs in an executor thread, never on the loop.
+Tables are read with ``FINAL`` (ReplacingMergeTree). Every value from a request is bound as a
+query parameter, never pasted into SQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Protocol, runtime_checkable
+
+from schemas.records import MirrorAlert
+from streams.web.chart import WindowPoint
+
+__all__ = [
+    "MAX_ALERTS",
+    "MAX_TEAMS_PAGE",
+    "MAX_WINDOWS",
+    "AlertStore",
+    "Queryable",
+    "TeamSummary",
+    "TeamsPage",
+]
+
+MAX_ALERTS: Final = 500
+MAX_WINDOWS: Final = 200
+MAX_TEAMS_PAGE: Final = 100
+
+_ALERT_COLUMNS: Final = (
+    "alert_id, team_id, toUnixTimestamp64Milli(window_start) AS window_start, "
+    "toUnixTimestamp64Milli(window_end) AS window_end, kind, severity, detector, "
+    "detector_version, message, toUnixTimestamp64Milli(created_at) AS created_at, dimension, "
+    "customer_n, employee_n, customer_index, employee_index, customer_baseline, "
+    "employee_baseline, customer_delta, employee_delta, customer_z, employee_z, evidence"
+)
+
+
+@runtime_checkable
+class Queryable(Protocol):
+    """A blocking, thread-safe reader: ``ClickHouseSink.query``."""
+
+    def query(
+        self, sql: str, parameters: Mapping[str, Any] | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TeamSummary:
+    """A team in the index: its windows and its latest alert, if any."""
+
+    team_id: str
+    windows: int
+    last_window_end: int  # epoch ms
+    alerts: int
+    latest_kind: str | None
+    latest_severity: str | None
+    latest_window_start: int | None
+    latest_message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TeamsPage:
+    teams: list[TeamSummary]
+    total: int
+    offset: int
+    limit: int
+
+
+class AlertStore:
+    """Async reads for the pages; each call is one or two bounded queries."""
+
+    def __init__(self, reader: Queryable) -> None:
+        self._reader = reader
+
+    async def _rows(self, sql: str, parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
+        loop = asyncio.get_running_loop()
+        columns, rows = await loop.run_in_executor(None, self._reader.query, sql, parameters)
+        return [dict(zip(columns, row, strict=True)) for row in rows]
+
+    async def recent_alerts(
+        self, limit: int = 200, team: str = "", kind: str = ""
+    ) -> list[MirrorAlert]:
+        """Newest first (by firing time); ``team`` matches a part of the id, ``kind`` exactly."""
+        rows = await self._rows(
+            f"SELECT {_ALERT_COLUMNS} FROM mirror_alerts FINAL "
+            "WHERE ({team:String} = '' OR positionCaseInsensitiveUTF8(team_id, {team:String}) > 0) "
+            "AND ({kind:String} = '' OR kind = {kind:String}) "
+            "ORDER BY created_at DESC, window_start DESC, alert_id LIMIT {limit:UInt32}",
+            {"team": team, "kind": kind, "limit": _clamp(limit, 1, MAX_ALERTS)},
+        )
+        return [_alert(row) for row in rows]
+
+    async def team_windows(self, team_id: str, windows: int = 30) -> list[WindowPoint]:
+        """The team's latest ``windows`` closed windows, oldest first."""
+        rows = await self._rows(
+            "SELECT toUnixTimestamp64Milli(window_start) AS window_start, customer_index, "
+            "employee_index, employee_suppressed FROM team_window_metrics FINAL "
+            "WHERE team_id = {team:String} ORDER BY window_start DESC LIMIT {limit:UInt32}",
+            {"team": team_id, "limit": _clamp(windows, 1, MAX_WINDOWS)},
+        )
+        return [
+            WindowPoint(
+                window_start=int(r["window_start"]),
+                customer_index=r["customer_index"],
+                employee_index=r["employee_index"],
+                employee_suppressed=bool(r["employee_suppressed"]),
+            )
+            for r in reversed(rows)
+        ]
+
+    async def team_alerts(
+        self, team_id: str, since_ms: int = 0, limit: int = 200
+    ) -> list[MirrorAlert]:
+        """The team's alerts of windows starting at ``since_ms`` or later, newest window first."""
+        rows = await self._rows(
+            f"SELECT {_ALERT_COLUMNS} FROM mirror_alerts FINAL "
+            "WHERE team_id = {team:String} "
+            "AND window_start >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') "
+            "ORDER BY window_start DESC, kind LIMIT {limit:UInt32}",
+            {"team": team_id, "since": since_ms, "limit": _clamp(limit, 1, MAX_ALERTS)},
+        )
+        return [_alert(row) for row in rows]
+
+    async def teams(self, query: str = "", offset: int = 0, limit: int = 25) -> TeamsPage:
+        """Teams whose id contains ``query``: those with the latest alerts first, then by id."""
+        limit = _clamp(limit, 1, MAX_TEAMS_PAGE)
+        offset = max(0, offset)
+        matching = "({q:String} = '' OR positionCaseInsensitiveUTF8(team_id, {q:String}) > 0)"
+        parameters = {"q": query, "offset": offset, "limit": limit}
+        total = await self._rows(
+            "SELECT uniqExact(team_id) AS n FROM team_window_metrics FINAL WHERE " + matching,
+            parameters,
+        )
+        rows = await self._rows(
+            "SELECT w.team_id AS team_id, w.windows AS windows, w.last_end AS last_end, "
+            "a.alerts AS alerts, a.kind AS kind, a.severity AS severity, "
+            "a.latest_start AS alert_start, a.message AS message "
+            "FROM (SELECT team_id, count() AS windows, "
+            "toUnixTimestamp64Milli(max(window_end)) AS last_end "
+            f"FROM team_window_metrics FINAL WHERE {matching} GROUP BY team_id) AS w "
+            "LEFT JOIN (SELECT team_id, count() AS alerts, "
+            "argMax(kind, (window_start, created_at)) AS kind, "
+            "argMax(severity, (window_start, created_at)) AS severity, "
+            "toUnixTimestamp64Milli(max(window_start)) AS latest_start, "
+            "argMax(message, (window_start, created_at)) AS message "
+            f"FROM mirror_alerts FINAL WHERE {matching} GROUP BY team_id) AS a "
+            "ON w.team_id = a.team_id "
+            "ORDER BY a.alerts > 0 DESC, a.latest_start DESC, w.team_id "
+            "LIMIT {limit:UInt32} OFFSET {offset:UInt32}",
+            parameters,
+        )
+        teams = [
+            TeamSummary(
+                team_id=r["team_id"],
+                windows=int(r["windows"]),
+                last_window_end=int(r["last_end"]),
+                alerts=int(r["alerts"] or 0),
+                latest_kind=r["kind"] or None,
+                latest_severity=r["severity"] or None,
+                latest_window_start=int(r["alert_start"]) if r["alerts"] else None,
+                latest_message=r["message"] or None,
+            )
+            for r in rows
+        ]
+        return TeamsPage(teams, int(total[0]["n"]) if total else 0, offset, limit)
+
+
+def _alert(row: Mapping[str, Any]) -> MirrorAlert:
+    values = dict(row)
+    values["evidence"] = {k: float(v) for k, v in (values.get("evidence") or {}).items()}
+    for name in ("window_start", "window_end", "created_at", "customer_n"):
+        values[name] = int(values[name])
+    if values.get("employee_n") is not None:
+        values["employee_n"] = int(values["employee_n"])
+    return MirrorAlert(**values)
+
+
+def _clamp(value: int, low: int, high: int) -> int:
+    return max(low, min(high, value))
+
+
+def as_queryable(sink: object) -> Queryable | None:
+    """The sink if it can answer queries (the ClickHouse sink can), else None."""
+    return sink if isinstance(sink, Queryable) else None

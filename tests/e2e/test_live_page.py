@@ -1,0 +1,293 @@
+"""The live page in a real browser: Debian's Chromium driven by Playwright, against a real worker
+(its own web server on loopback), a real Apache Kafka broker and the real ClickHouse engine.
+
+Proves: the page loads from the worker with no external asset; an alert fired *during* the test
+shows up without a reload (SSE fed from the alerts topic), coloured by severity, with its
+evidence in plain words; the filters work; the list survives a reload (read back from
+ClickHouse); the team page draws E and C with the alert marked; text from data is escaped.
+Screenshots go to test-artifacts/ at the repository root.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from streams.kafka_broker import free_port
+from streams.publish import SignalPublisher
+from streams.simulator import Simulator, TeamPlan
+from streams.topics import ensure_topics
+from tests.integration.harness import REPO, PipelineEnv, WorkerProcess, wait_until
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+ARTIFACTS = REPO / "test-artifacts"
+WINDOW_MS = 10_000
+ODD_TEAM = '<b>odd</b> & "co"'  # a team id that must come out as text, never as markup
+PLANS = [
+    TeamPlan("steady-a"),
+    TeamPlan("decline", "mirror_decline"),
+    TeamPlan("inner", "inner_warning"),
+    TeamPlan("outer", "outer_warning"),
+    TeamPlan(ODD_TEAM),
+]
+ALERT_TIMEOUT_MS = 120_000
+
+
+def _browser_or_skip() -> None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:  # pragma: no cover - a dev dependency
+        pytest.fail("the playwright package is missing: pip install -e '.[dev]'")
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing in CI; .ci/run installs it with apt-get")
+        pytest.skip(
+            f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)"
+        )
+
+
+def _get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback
+            return response.status, response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def _json(url: str) -> Any:
+    status, body = _get(url)
+    assert status == 200, (url, status, body[:500])
+    return json.loads(body)
+
+
+def _feed_connected(base: str) -> bool:
+    try:
+        return bool(_json(base + "healthz")["live"]["connected"])
+    except (OSError, AssertionError, ValueError):
+        return False
+
+
+class LiveWorker:
+    def __init__(self, env: PipelineEnv, worker: WorkerProcess, base: str) -> None:
+        self.env, self.worker, self.base = env, worker, base
+        self.simulator: Simulator | None = None
+
+    def publish_planted_windows(self) -> None:
+        """Five windows of history a little in the past: the planted effects fire on the last
+        window, which closes on the idle timer a few seconds after this returns."""
+        if self.simulator is not None:
+            return  # once per worker: the tests share it
+        now = int(time.time() * 1000)
+        base = now - now % WINDOW_MS - 100 * WINDOW_MS
+        self.simulator = Simulator(PLANS, WINDOW_MS, base, seed=12)
+        events = [e for index in range(5) for e in self.simulator.window(index)]
+        with SignalPublisher(
+            self.env.bootstrap, self.env.customer_topic, self.env.employee_topic
+        ) as publisher:
+            publisher.send_all(events)
+
+
+@pytest.fixture(scope="module")
+def live_worker(kafka_broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveWorker]:
+    _browser_or_skip()
+    port = free_port()
+    env = PipelineEnv(
+        kafka_broker.bootstrap,
+        tmp_path_factory.mktemp("live-page"),
+        f"web-{uuid.uuid4().hex[:8]}",
+        extra={"MIROIR_WEB_PORT": str(port), "MIROIR_WEB_BIND": "127.0.0.1"},
+    )
+    ensure_topics(
+        env.bootstrap,
+        {t: 4 for t in (env.customer_topic, env.employee_topic, env.alerts_topic)}
+        | {env.dead_letter_topic: 4},
+    )
+    worker = WorkerProcess(env).start()
+    base = f"http://127.0.0.1:{port}/"
+    try:
+        wait_until(lambda: _feed_connected(base), 90, "the live page's alert feed", worker)
+        yield LiveWorker(env, worker, base)
+    finally:
+        assert worker.stop() == 0, worker.log()[-4000:]
+
+
+@pytest.fixture(scope="module")
+def browser_context(live_worker: LiveWorker, tmp_path_factory: pytest.TempPathFactory):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),  # a fresh user-data dir
+            executable_path=str(CHROMIUM),
+            args=CHROMIUM_ARGS,
+            headless=True,
+            viewport={"width": 1280, "height": 900},
+        )
+        # Offline on purpose: anything not served by the worker on loopback is refused.
+        external: list[str] = []
+
+        def only_loopback(route: Any) -> None:
+            if route.request.url.startswith(live_worker.base):
+                route.continue_()
+            else:
+                external.append(route.request.url)
+                route.abort()
+
+        context.route("**/*", only_loopback)
+        try:
+            yield context
+        finally:
+            context.close()
+        assert not external, f"the pages asked for assets outside the worker: {external}"
+
+
+def test_alert_fired_during_the_test_appears_without_reload(
+    live_worker: LiveWorker, browser_context
+) -> None:
+    from playwright.sync_api import expect
+
+    page = browser_context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(live_worker.base)
+    expect(page.locator("h1")).to_have_text("Live alerts")
+    expect(page.locator("#status")).to_have_text("live")  # the SSE connection is open
+    assert page.locator("li.alert").count() == 0
+    page.evaluate("window.__sameDocument = true")
+
+    live_worker.publish_planted_windows()  # the planted alerts fire while the page is open
+
+    decline = page.locator('li.alert[data-team="decline"]')
+    expect(decline).to_be_visible(timeout=ALERT_TIMEOUT_MS)
+    expect(page.locator("li.alert")).to_have_count(3, timeout=30_000)
+    assert page.evaluate("window.__sameDocument") is True, "the page was reloaded"
+    expect(decline).to_have_class("alert sev-critical new")
+    expect(decline.locator(".badge")).to_have_text("critical")
+    expect(decline.locator(".kind")).to_have_text("mirror decline")
+    expect(decline.locator(".message")).to_contain_text("decline")
+    expect(decline.locator(".evidence li").first).to_contain_text("Customers: n = ")
+    expect(decline.locator(".evidence")).to_contain_text("Employees: n = ")
+    colour = decline.evaluate("e => getComputedStyle(e).borderLeftColor")
+    assert colour == "rgb(198, 40, 40)"  # critical red
+    warning = page.locator('li.alert[data-team="inner"]')
+    expect(warning).to_have_class("alert sev-warning new")
+    # Newest first: each row fired no earlier than the one below it.
+    fired = [
+        int(v)
+        for v in page.locator("li.alert").evaluate_all("rows => rows.map(r => r.dataset.createdAt)")
+    ]
+    assert fired == sorted(fired, reverse=True)
+    # The team finder (searched and paged by the server) follows the new alerts.
+    expect(page.locator("#teams li a").first).to_have_text("decline", timeout=40_000)
+    page.wait_for_timeout(2_600)  # let the "new" highlight fade for the screenshot
+    page.screenshot(path=str(ARTIFACTS / "live-page.png"), full_page=True)
+
+    # Filters: by team (part of the id) and by kind.
+    page.fill("#filter-team", "inn")
+    expect(page.locator("li.alert:visible")).to_have_count(1)
+    expect(page.locator("li.alert:visible")).to_have_attribute("data-team", "inner")
+    page.fill("#filter-team", "")
+    page.select_option("#filter-kind", "outer_warning")
+    expect(page.locator("li.alert:visible")).to_have_count(1)
+    expect(page.locator("li.alert:visible")).to_have_attribute("data-team", "outer")
+    page.select_option("#filter-kind", "")
+    expect(page.locator("li.alert:visible")).to_have_count(3)
+
+    # After a reload the list comes back from ClickHouse (mirror_alerts FINAL).
+    page.reload()
+    expect(page.locator("li.alert")).to_have_count(3)
+    expect(page.locator('li.alert[data-team="decline"]')).not_to_have_class("new")
+    # The team finder is searched by the server; odd ids stay text.
+    page.fill("#team-search", "odd")
+    expect(page.locator("#teams li a")).to_have_text([ODD_TEAM])
+    assert not errors, errors
+
+
+def test_team_page_draws_both_series_with_the_alert_marked(
+    live_worker: LiveWorker, browser_context
+) -> None:
+    from playwright.sync_api import expect
+
+    live_worker.publish_planted_windows()  # unless the first test did (run alone)
+    wait_until(
+        lambda: len(_json(live_worker.base + "api/alerts?team=decline")["alerts"]) == 1,
+        ALERT_TIMEOUT_MS / 1000,
+        "the decline alert in ClickHouse",
+        live_worker.worker,
+    )
+    page = browser_context.new_page()
+    page.goto(live_worker.base + "teams/decline")
+    chart = page.locator("svg.team-chart")
+    expect(chart).to_be_visible()
+    for side in ("employee", "customer"):
+        expect(chart.locator(f'path[data-series="{side}"]')).to_have_count(1)
+        expect(chart.locator(f"circle.point-{side}")).to_have_count(5)
+    marker = chart.locator("g.alert-marker")
+    expect(marker).to_have_count(1)
+    expect(marker).to_have_attribute("data-kind", "mirror_decline")
+    expect(marker).to_have_attribute("data-severity", "critical")
+    box = chart.bounding_box()
+    assert box is not None and box["width"] > 400 and box["height"] > 150
+    row = page.locator("tr.alert-row")
+    expect(row).to_have_count(1)
+    expect(row).to_have_class("alert-row sev-critical")
+    expect(row.locator(".evidence")).to_contain_text("Customers: n = ")
+    expect(row.locator(".evidence")).to_contain_text("against a baseline of")
+    expect(row.locator(".dimension")).not_to_be_empty()
+    page.screenshot(path=str(ARTIFACTS / "team-page.png"), full_page=True)
+
+    # A team id that looks like markup is shown as text, on its own page too.
+    odd = browser_context.new_page()
+    odd.goto(live_worker.base + "teams/" + quote(ODD_TEAM, safe=""))
+    expect(odd.locator("h1 .team-id")).to_have_text(ODD_TEAM)
+    assert odd.locator("b", has_text="odd").count() == 0
+    expect(odd.locator("svg.team-chart path[data-series='customer']")).to_have_count(1)
+
+
+def test_team_index_api_and_health(live_worker: LiveWorker) -> None:
+    base = live_worker.base
+    live_worker.publish_planted_windows()  # unless an earlier test did (run alone)
+    wait_until(
+        lambda: _json(base + "api/teams")["total"] == len(PLANS),
+        60,
+        "every team's windows in ClickHouse",
+        live_worker.worker,
+    )
+    teams = _json(base + "api/teams?limit=2")
+    assert teams["total"] == len(PLANS) and len(teams["teams"]) == 2
+    assert all(t["alerts"] == 1 for t in teams["teams"])  # teams with alerts come first
+    found = _json(base + "api/teams?q=DECL")
+    assert [t["team_id"] for t in found["teams"]] == ["decline"]
+    assert found["teams"][0]["latest_kind"] == "mirror_decline"
+    status, html = _get(base + "teams?q=" + quote("<b>"))
+    assert status == 200 and ODD_TEAM.encode() not in html
+    assert b"&lt;b&gt;odd&lt;/b&gt; &amp; &quot;co&quot;" in html
+    assert _get(base + "teams/nobody")[0] == 404
+    assert _get(base + "api/alerts?limit=x")[0] == 400
+    health = _json(base + "healthz")
+    assert health["status"] == "ok" and health["live"]["connected"] is True
+    status, css = _get(base + "static/style.css")
+    assert status == 200 and b"--critical" in css
+    assert _get(base + "static/../app.py")[0] == 404
