@@ -22,8 +22,15 @@ from streams.emitted import EmittedAlerts
 from streams.engine import EngineConfig, MirrorEngine
 from streams.errors import SinkUnavailable
 from streams.observability import PipelineMetrics, faust_highwater, register_metrics_page
-from streams.pipeline import BatchPreparer, PreparedBatch, RawMessage, state_from_items
+from streams.pipeline import (
+    CLOCK_KEY_PREFIX,
+    BatchPreparer,
+    PreparedBatch,
+    RawMessage,
+    state_from_items,
+)
 from streams.settings import Settings
+from streams.web import register_web
 from streams.webhooks import register_webhooks
 
 log = logging.getLogger("miroir.pipeline")
@@ -204,12 +211,16 @@ class PipelineRunner:
             await self._write_sink(prepared)
         if outputs:
             await asyncio.gather(*outputs)
-        state: list[Awaitable[Any]] = []
-        for partition, key, value in prepared.state_updates:
-            self.state.data[key] = value
-            state.append(self.state.send_changelog(partition, key, value))
-        if state:
-            await asyncio.gather(*state)
+        # Teams before clocks: a restored watermark must never be ahead of a restored team,
+        # or that team's re-read records would be taken for late ones.
+        for clocks in (False, True):
+            state: list[Awaitable[Any]] = []
+            for partition, key, value in prepared.state_updates:
+                if key.startswith(CLOCK_KEY_PREFIX) == clocks:
+                    self.state.data[key] = value
+                    state.append(self.state.send_changelog(partition, key, value))
+            if state:
+                await asyncio.gather(*state)
         self._account(prepared)
 
     async def _write_sink(self, prepared: PreparedBatch) -> None:
@@ -298,6 +309,8 @@ def register_pipeline(app: faust.App, settings: Settings, sink: Sink) -> Pipelin
         register_webhooks(app, settings, sink)
     if settings.web_port:
         register_metrics_page(app, runner.metrics)
+    if settings.web_port:
+        register_web(app, settings, runner)
     # One topic object over both names: Faust assigns partition p of both topics (and of the
     # state changelog) to the same worker, so a team's two sides meet in one place.
     source = app.topic(

@@ -145,8 +145,12 @@ class MirrorEngine(Generic[Ref]):
             if position is not None:
                 if team is not None and position <= team.applied.get(side, -1):
                     # Already in this team's state: read again after a crash or a rebalance,
-                    # because its offset was not committed when the state was saved.
+                    # because its offset was not committed when the state was saved. It still
+                    # moves the clock, exactly as it did the first time.
                     out.replayed += 1
+                    if clock.observe(side, record.occurred_at, now):
+                        clock.advance(now, lateness, idle, allow_idle=False)
+                    out.dirty_partitions.add(item.partition)
                     continue
                 if team is None:
                     team = self.teams[record.team_id] = TeamState(partition=item.partition)
