@@ -307,9 +307,8 @@ def register_pipeline(app: faust.App, settings: Settings, sink: Sink) -> Pipelin
     runner = PipelineRunner(app, settings, sink)
     if settings.webhook_urls:
         register_webhooks(app, settings, sink)
-    if settings.web_port:
+    if settings.web_port:  # the live page, the team pages and /metrics
         register_metrics_page(app, runner.metrics)
-    if settings.web_port:
         register_web(app, settings, runner)
     # One topic object over both names: Faust assigns partition p of both topics (and of the
     # state changelog) to the same worker, so a team's two sides meet in one place.
