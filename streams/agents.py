@@ -114,11 +114,15 @@ class PipelineRunner:
         async with self._lock:
             if not await self._sync_assignment():
                 return
-            prepared = self.preparer.prepare_tick(await self._caught_up_partitions())
+            caught_up = await self._caught_up_partitions()
+            prepared = self.preparer.prepare_tick(caught_up)
             if prepared.sink.is_empty() and not prepared.alert_records:
-                # Still persist the clocks now and then? Not needed: clocks are rebuilt from
-                # events, and the wall-clock anchor is deliberately not persisted.
-                return
+                return  # clocks that only moved in memory need no changelog write
+            log.info(
+                "idle close: %d team-windows closed by the wall clock (caught-up partitions %s)",
+                len(prepared.sink.team_windows),
+                sorted(caught_up),
+            )
             await self._make_durable(prepared)
 
     # -- internals --------------------------------------------------------------------------
@@ -244,6 +248,8 @@ class PipelineRunner:
 
     def _account(self, prepared: PreparedBatch) -> None:
         sink = prepared.sink
+        if sink.late_events:
+            log.info("%d late events (their windows had closed)", len(sink.late_events))
         self.metrics.observe_batch(prepared, self.engine.open_window_count())
         for alert in sink.alerts:
             log.info(
