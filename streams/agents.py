@@ -250,6 +250,15 @@ class PipelineRunner:
         sink = prepared.sink
         if sink.late_events:
             log.info("%d late events (their windows had closed)", len(sink.late_events))
+        for window in sink.team_windows:
+            log.info(
+                "closed team=%s window=%d customers=%d employees=%s alerts=%s",
+                window.team_id,
+                window.window_start,
+                window.customer.n,
+                "suppressed" if window.employee is None else window.employee.n,
+                ",".join(window.alert_kinds) or "-",
+            )
         self.metrics.observe_batch(prepared, self.engine.open_window_count())
         for alert in sink.alerts:
             log.info(
