@@ -102,7 +102,8 @@ def framed(schema_id: int, body: bytes) -> bytes:
     return b"\x00" + schema_id.to_bytes(4, "big") + body
 
 
-def _reads_whole(data: bytes, schema: dict[str, Any]) -> bool:
+def reads_whole(data: bytes, schema: dict[str, Any]) -> bool:
+    """Whether fastavro reads ``data`` as exactly one record of ``schema``."""
     buffer = io.BytesIO(data)
     try:
         fastavro.schemaless_reader(buffer, schema, None)
@@ -115,8 +116,8 @@ def never_a_record(side: str, data: bytes) -> bytes:
     """``data``, with bytes appended until neither the plain nor the framed reading takes it as
     one whole record (random bytes almost never are; this makes "hostile" certain)."""
     schema = WIRE[side]
-    while _reads_whole(data, schema) or (
-        data[:1] == b"\x00" and len(data) >= 5 and _reads_whole(data[5:], schema)
+    while reads_whole(data, schema) or (
+        data[:1] == b"\x00" and len(data) >= 5 and reads_whole(data[5:], schema)
     ):
         data += b"\x01"
     return data
@@ -253,7 +254,7 @@ def _wrong_topic(rng: random.Random, record: Signal) -> tuple[str, str, bytes | 
     # checked with fastavro to be no pulse.
     other = EMPLOYEE if isinstance(record, CustomerFeedback) else CUSTOMER
     data = encode(record)
-    if other == EMPLOYEE and _reads_whole(data, WIRE[EMPLOYEE]):
+    if other == EMPLOYEE and reads_whole(data, WIRE[EMPLOYEE]):
         data += b"\x01"
     return "the other signal's schema", other, data, "undecodable"
 

@@ -189,3 +189,42 @@ def wait_until(
 
 def alert_keys(alerts: Iterable[MirrorAlert]) -> list[tuple[str, int, str]]:
     return sorted((a.team_id, a.window_start, a.kind) for a in alerts)
+
+
+def create_topics(env: PipelineEnv, partitions: int = 4) -> PipelineEnv:
+    """Create the pipeline's four topics with ``partitions`` partitions each."""
+    from streams.topics import ensure_topics
+
+    names = (env.customer_topic, env.employee_topic, env.alerts_topic, env.dead_letter_topic)
+    ensure_topics(env.bootstrap, dict.fromkeys(names, partitions))
+    return env
+
+
+def publish(env: PipelineEnv, events: Iterable[Any]) -> None:
+    """Produce signal records to the pipeline's topics (keyed by team, flushed)."""
+    from streams.publish import SignalPublisher
+
+    with SignalPublisher(env.bootstrap, env.customer_topic, env.employee_topic) as publisher:
+        publisher.send_all(events)
+
+
+def committed_offsets(env: PipelineEnv, partitions: int = 4) -> int:
+    """Source offsets the worker's consumer group has committed (read without joining it)."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=env.bootstrap, group_id=env.prefix, enable_auto_commit=False
+    )
+    try:
+        tps = [
+            TopicPartition(topic, p)
+            for topic in (env.customer_topic, env.employee_topic)
+            for p in range(partitions)
+        ]
+        return sum(consumer.committed(tp) or 0 for tp in tps)
+    finally:
+        consumer.close()
+
+
+def recent_base_ms(window_ms: int, windows_back: int = 100) -> int:
+    """An aligned event-time origin a little in the past (a replay of recent history)."""
+    now = int(time.time() * 1000)
+    return now - now % window_ms - windows_back * window_ms

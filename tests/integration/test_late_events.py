@@ -18,7 +18,6 @@ import pytest
 
 from schemas.codec import encode, record_to_json, topic_of
 from schemas.records import CustomerFeedback, EmployeePulse, MirrorAlert, Signal
-from streams.publish import SignalPublisher
 from streams.replay import replay
 from streams.settings import load_settings
 from streams.simulator import Simulator, TeamPlan
@@ -26,8 +25,11 @@ from streams.topics import ensure_topics
 from tests.integration.harness import (
     PipelineEnv,
     WorkerProcess,
+    committed_offsets,
+    publish,
     read_alerts,
     read_topic,
+    recent_base_ms,
     wait_until,
 )
 
@@ -37,12 +39,6 @@ WINDOW_MS = 10_000
 LATENESS_MS = 2_000
 PARTITIONS = 4
 LATE_COMMENT = "late pulse zq7-marker"  # must never reach ClickHouse
-
-
-def _base_ms() -> int:
-    """An aligned event-time origin a little in the past (a replay of recent history)."""
-    now = int(time.time() * 1000)
-    return now - now % WINDOW_MS - 100 * WINDOW_MS
 
 
 @pytest.fixture
@@ -97,32 +93,9 @@ def _pulse(event_id: str, team: str, at: int, comment: str | None = None) -> Emp
     )
 
 
-def _publish(env: PipelineEnv, events: Iterable[Signal]) -> None:
-    with SignalPublisher(env.bootstrap, env.customer_topic, env.employee_topic) as publisher:
-        publisher.send_all(events)
-
-
-def _committed(env: PipelineEnv) -> int:
-    """Source offsets the worker's consumer group has committed (read without joining it)."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(
-        bootstrap_servers=env.bootstrap, group_id=env.prefix, enable_auto_commit=False
-    )
-    try:
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in (env.customer_topic, env.employee_topic)
-            for p in range(PARTITIONS)
-        ]
-        return sum(consumer.committed(tp) or 0 for tp in partitions)
-    finally:
-        consumer.close()
-
-
 def _wait_consumed(env: PipelineEnv, total: int, worker: WorkerProcess, what: str) -> None:
     """Committed offsets reach ``total``: every output of those events is durable."""
-    wait_until(lambda: _committed(env) >= total, 60, what, worker)
+    wait_until(lambda: committed_offsets(env) >= total, 60, what, worker)
 
 
 def _metrics(env: PipelineEnv) -> dict[tuple[str, int], tuple[int, int | None]]:
@@ -144,7 +117,7 @@ def _late_counts(env: PipelineEnv) -> dict[tuple[str, int, str], int]:
 def test_out_of_order_events_within_the_lateness_count_in_their_window(
     pipeline: PipelineEnv,
 ) -> None:
-    base = _base_ms()
+    base = recent_base_ms(WINDOW_MS)
     teams = ("ooo-a", "ooo-b")
     phase1: list[Signal] = []
     expected: dict[tuple[str, int], tuple[int, int | None]] = {}
@@ -172,11 +145,11 @@ def test_out_of_order_events_within_the_lateness_count_in_their_window(
     ]
     customers = [e.event_id for e in phase1 + phase2 if isinstance(e, CustomerFeedback)]
 
-    _publish(pipeline, phase1)
+    publish(pipeline, phase1)
     worker = WorkerProcess(pipeline).start()
     try:
         _wait_consumed(pipeline, len(phase1), worker, "the first phase to be processed")
-        _publish(pipeline, phase2)
+        publish(pipeline, phase2)
         _wait_consumed(pipeline, len(phase1) + len(phase2), worker, "the far-later events")
     finally:
         assert worker.stop() == 0, worker.log()[-4000:]
@@ -195,7 +168,7 @@ def test_events_beyond_the_lateness_are_kept_counted_and_never_re_fire(
     pipeline: PipelineEnv,
 ) -> None:
     plans = [TeamPlan("decline", "mirror_decline", effect_from_window=4), TeamPlan("steady")]
-    simulator = Simulator(plans, WINDOW_MS, _base_ms(), seed=12)
+    simulator = Simulator(plans, WINDOW_MS, recent_base_ms(WINDOW_MS), seed=12)
     base = simulator.start_ms
     closed = base + 4 * WINDOW_MS  # the window the late events belong to; it raised an alert
     phase1: list[Signal] = [e for index in range(5) for e in simulator.window(index)]
@@ -238,14 +211,14 @@ def test_events_beyond_the_lateness_are_kept_counted_and_never_re_fire(
         if w.window_start < far
     }
 
-    _publish(pipeline, phase1)
+    publish(pipeline, phase1)
     worker = WorkerProcess(pipeline).start()
     try:
         _wait_consumed(pipeline, len(phase1), worker, "the first five windows")
-        _publish(pipeline, phase2)
+        publish(pipeline, phase2)
         _wait_consumed(pipeline, len(phase1) + len(phase2), worker, "the far-later events")
         alerts_before = read_alerts(pipeline.bootstrap, pipeline.alerts_topic)
-        _publish(pipeline, phase3)
+        publish(pipeline, phase3)
         total = len(phase1) + len(phase2) + len(phase3)
         _wait_consumed(pipeline, total, worker, "the late events")
         time.sleep(2)  # room for a re-fired alert to show up

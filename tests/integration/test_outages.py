@@ -16,12 +16,19 @@ import pytest
 
 from schemas.codec import record_to_json, topic_of
 from schemas.records import Signal
-from streams.publish import SignalPublisher
 from streams.replay import ReplayResult, replay
 from streams.settings import load_settings
 from streams.simulator import Simulator, TeamPlan
 from streams.topics import ensure_topics
-from tests.integration.harness import PipelineEnv, WorkerProcess, read_alerts, wait_until
+from tests.integration.harness import (
+    PipelineEnv,
+    WorkerProcess,
+    committed_offsets,
+    publish,
+    read_alerts,
+    recent_base_ms,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -42,12 +49,6 @@ PLANTED = [
 BULK = [TeamPlan(f"bulk-{i:02d}", customers=400, employees=20) for i in range(10)]
 
 Metrics = dict[tuple[str, int], tuple[int, int | None]]
-
-
-def _base_ms() -> int:
-    """An aligned event-time origin a little in the past (a replay of recent history)."""
-    now = int(time.time() * 1000)
-    return now - now % WINDOW_MS - 100 * WINDOW_MS
 
 
 def _env(bootstrap: str, tmp: Path, prefix: str, **extra: str) -> PipelineEnv:
@@ -73,29 +74,6 @@ def _windows(simulator: Simulator, first: int, last: int) -> list[Signal]:
     return [e for index in range(first, last) for e in simulator.window(index)]
 
 
-def _publish(env: PipelineEnv, events: Sequence[Signal]) -> None:
-    with SignalPublisher(env.bootstrap, env.customer_topic, env.employee_topic) as publisher:
-        publisher.send_all(events)
-
-
-def _committed(env: PipelineEnv) -> int:
-    """Source offsets the worker's consumer group has committed (read without joining it)."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(
-        bootstrap_servers=env.bootstrap, group_id=env.prefix, enable_auto_commit=False
-    )
-    try:
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in (env.customer_topic, env.employee_topic)
-            for p in range(PARTITIONS)
-        ]
-        return sum(consumer.committed(tp) or 0 for tp in partitions)
-    finally:
-        consumer.close()
-
-
 def _clean_run(events: Sequence[Signal]) -> ReplayResult:
     """What the pipeline computes when nothing goes wrong (same engine, same settings)."""
     settings = load_settings(
@@ -116,7 +94,7 @@ def _expected_windows(clean: ReplayResult) -> Metrics:
 
 def _wait_done(env: PipelineEnv, total: int, clean: ReplayResult, worker: WorkerProcess) -> None:
     """Everything consumed and the clean run's alerts out; then the last windows close idle."""
-    wait_until(lambda: _committed(env) >= total, 90, "every event to be consumed", worker)
+    wait_until(lambda: committed_offsets(env) >= total, 90, "every event to be consumed", worker)
     # The clean run's alert count, if it comes: a shortfall is reported by the comparison.
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and worker.alive():
@@ -213,7 +191,7 @@ def test_clickhouse_outage_pauses_consumption_in_bounded_memory_and_loses_nothin
         unique_name("chdown"),
         MIROIR_CLICKHOUSE_FAULT_FILE=str(fault),
     )
-    simulator = Simulator(PLANTED + BULK, WINDOW_MS, _base_ms(), seed=12)
+    simulator = Simulator(PLANTED + BULK, WINDOW_MS, recent_base_ms(WINDOW_MS), seed=12)
     before = _windows(simulator, 0, 4)
     during = [simulator.window(index) for index in range(4, 8)]  # the stream goes on
     events = before + [e for chunk in during for e in chunk]
@@ -222,8 +200,8 @@ def test_clickhouse_outage_pauses_consumption_in_bounded_memory_and_loses_nothin
 
     worker = WorkerProcess(env).start()
     try:
-        _publish(env, before)
-        wait_until(lambda: _committed(env) >= len(before), 90, "the first part", worker)
+        publish(env, before)
+        wait_until(lambda: committed_offsets(env) >= len(before), 90, "the first part", worker)
         assert worker.process is not None
         sampler = _RssSampler(worker.process.pid)
         rss_at_outage = sampler.rss_mb()
@@ -233,10 +211,10 @@ def test_clickhouse_outage_pauses_consumption_in_bounded_memory_and_loses_nothin
         committed: list[tuple[float, int]] = []
 
         def sample_committed() -> None:
-            committed.append((time.monotonic() - down_at, _committed(env)))
+            committed.append((time.monotonic() - down_at, committed_offsets(env)))
 
         actions: dict[float, Callable[[], Any]] = {
-            1.5 * i: (lambda chunk=chunk: _publish(env, chunk)) for i, chunk in enumerate(during)
+            1.5 * i: (lambda chunk=chunk: publish(env, chunk)) for i, chunk in enumerate(during)
         }
         actions |= {offset: sample_committed for offset in (5.0, 8.0, 11.0, 14.5)}
         _during(OUTAGE_SECONDS, actions)
@@ -244,7 +222,7 @@ def test_clickhouse_outage_pauses_consumption_in_bounded_memory_and_loses_nothin
         fault.unlink()
         up_at = time.monotonic()
         stuck = committed[-1][1]
-        wait_until(lambda: _committed(env) > stuck, 60, "consumption to resume", worker)
+        wait_until(lambda: committed_offsets(env) > stuck, 60, "consumption to resume", worker)
         resumed_after = time.monotonic() - up_at
         _wait_done(env, len(events), clean, worker)
         sampler.stop()
@@ -274,19 +252,19 @@ def test_a_broker_restart_mid_stream_loses_nothing(
 ) -> None:
     broker = dedicated_kafka_broker
     env = _env(broker.bootstrap, tmp_path, unique_name("restart"))
-    simulator = Simulator(PLANTED, WINDOW_MS, _base_ms(), seed=12)
+    simulator = Simulator(PLANTED, WINDOW_MS, recent_base_ms(WINDOW_MS), seed=12)
     before, after = _windows(simulator, 0, 4), _windows(simulator, 4, 8)
     clean = _clean_run(before + after)
     assert {a.kind for a in clean.alerts} >= {"mirror_decline", "inner_warning", "outer_warning"}
 
     worker = WorkerProcess(env).start()
     try:
-        _publish(env, before)
-        wait_until(lambda: _committed(env) >= len(before), 90, "the first part", worker)
+        publish(env, before)
+        wait_until(lambda: committed_offsets(env) >= len(before), 90, "the first part", worker)
         stopped_at = time.monotonic()
         broker.restart()
         restart_seconds = time.monotonic() - stopped_at
-        _publish(env, after)
+        publish(env, after)
         _wait_done(env, len(before) + len(after), clean, worker)
         assert worker.alive(), worker.log()[-4000:]
     finally:

@@ -19,7 +19,10 @@ from tests.integration.harness import (
     PipelineEnv,
     WorkerProcess,
     alert_keys,
+    committed_offsets,
+    publish,
     read_alerts,
+    recent_base_ms,
     wait_until,
 )
 
@@ -33,12 +36,6 @@ PLANTED = [
     TeamPlan("inner", "inner_warning"),
     TeamPlan("outer", "outer_warning"),
 ]
-
-
-def _base_ms() -> int:
-    """An aligned event-time origin a little in the past (a replay of recent history)."""
-    now = int(time.time() * 1000)
-    return now - now % WINDOW_MS - 100 * WINDOW_MS
 
 
 @pytest.fixture
@@ -56,18 +53,13 @@ def pipeline(kafka_broker, tmp_path: Path, unique_name) -> PipelineEnv:
     return env
 
 
-def _publish(env: PipelineEnv, events) -> None:
-    with SignalPublisher(env.bootstrap, env.customer_topic, env.employee_topic) as publisher:
-        publisher.send_all(events)
-
-
 def _windows(simulator: Simulator, first: int, last: int) -> list:
     return [e for index in range(first, last) for e in simulator.window(index)]
 
 
 def test_planted_effects_give_exactly_the_expected_alerts(pipeline: PipelineEnv) -> None:
-    simulator = Simulator(PLANTED, WINDOW_MS, _base_ms(), seed=12)
-    _publish(pipeline, _windows(simulator, 0, 5))
+    simulator = Simulator(PLANTED, WINDOW_MS, recent_base_ms(WINDOW_MS), seed=12)
+    publish(pipeline, _windows(simulator, 0, 5))
     base = simulator.start_ms
     expected = [
         ("decline", base + 4 * WINDOW_MS, "mirror_decline"),
@@ -108,7 +100,9 @@ def test_planted_effects_give_exactly_the_expected_alerts(pipeline: PipelineEnv)
 def test_malformed_records_go_to_dead_letters_and_good_ones_are_processed(
     pipeline: PipelineEnv,
 ) -> None:
-    simulator = Simulator([TeamPlan("alpha"), TeamPlan("beta")], WINDOW_MS, _base_ms(), seed=5)
+    simulator = Simulator(
+        [TeamPlan("alpha"), TeamPlan("beta")], WINDOW_MS, recent_base_ms(WINDOW_MS), seed=5
+    )
     good = _windows(simulator, 0, 3)
     base = simulator.start_ms
     valid = encode(
@@ -204,21 +198,23 @@ def test_a_restart_mid_stream_loses_no_window_and_emits_none_twice(pipeline: Pip
         TeamPlan("two"),
         TeamPlan("three"),
     ]
-    simulator = Simulator(teams, WINDOW_MS, _base_ms(), seed=9)
-    _publish(pipeline, _windows(simulator, 0, 3))
+    simulator = Simulator(teams, WINDOW_MS, recent_base_ms(WINDOW_MS), seed=9)
+    publish(pipeline, _windows(simulator, 0, 3))
     worker = WorkerProcess(pipeline).start()
     try:
         # Wait until the first windows were processed: no alert yet, so watch the worker's
         # committed offsets instead.
         wait_until(
-            lambda: _committed(pipeline) >= 3 * sum(p.employees + p.customers for p in teams),
+            lambda: (
+                committed_offsets(pipeline) >= 3 * sum(p.employees + p.customers for p in teams)
+            ),
             90,
             "the first half to be consumed",
             worker,
         )
     finally:
         assert worker.stop() == 0, worker.log()[-4000:]
-    _publish(pipeline, _windows(simulator, 3, 6))
+    publish(pipeline, _windows(simulator, 3, 6))
     second = WorkerProcess(pipeline, "worker-2").start()
     try:
         wait_until(
@@ -239,21 +235,3 @@ def test_a_restart_mid_stream_loses_no_window_and_emits_none_twice(pipeline: Pip
     alerts = read_alerts(pipeline.bootstrap, pipeline.alerts_topic)
     assert len({a.alert_id for a in alerts}) == len(alerts)
     assert ("one", simulator.start_ms + 4 * WINDOW_MS, "mirror_decline") in alert_keys(alerts)
-
-
-def _committed(env: PipelineEnv) -> int:
-    """Source offsets the worker's consumer group has committed (read without joining it)."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(
-        bootstrap_servers=env.bootstrap, group_id=env.prefix, enable_auto_commit=False
-    )
-    try:
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in (env.customer_topic, env.employee_topic)
-            for p in range(4)
-        ]
-        return sum(consumer.committed(tp) or 0 for tp in partitions)
-    finally:
-        consumer.close()

@@ -37,6 +37,7 @@ from schemas.records import (
     MirrorAlert,
 )
 from streams.errors import ConfigError, DecodeError
+from tests.samples import sample_alert
 
 FEEDBACK = CustomerFeedback(
     event_id="cf-0001",
@@ -73,30 +74,7 @@ PULSE = EmployeePulse(
     customer_proximity=4,
     workload=2,
 )
-ALERT = MirrorAlert(
-    alert_id="a-1",
-    team_id="team-lyon",
-    window_start=1_700_000_000_000,
-    window_end=1_700_086_400_000,
-    kind="mirror_decline",
-    severity="critical",
-    detector="mirror",
-    detector_version="1.0",
-    message="Employees and customers of team-lyon both report less trust than usual.",
-    created_at=1_700_086_401_000,
-    dimension="trust",
-    customer_n=120,
-    employee_n=14,
-    customer_index=61.5,
-    employee_index=48.0,
-    customer_baseline=70.25,
-    employee_baseline=60.0,
-    customer_delta=-8.75,
-    employee_delta=-12.0,
-    customer_z=-2.6,
-    employee_z=-2.1,
-    evidence={"customer_se": 2.4, "employee_se": 5.0},
-)
+ALERT = sample_alert(detector="mirror", detector_version="1.0")
 
 
 def feedback(**changes: Any) -> CustomerFeedback:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -30,6 +29,7 @@ import fastavro
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from benchmarks.hostile_input import avro_body, framed, reads_whole
 from schemas.codec import (
     CUSTOMER_FEEDBACK_SCHEMA,
     DEFAULT_MAX_RECORD_BYTES,
@@ -106,27 +106,6 @@ def preparer() -> BatchPreparer:
 
 
 # --- bytes ------------------------------------------------------------------------------------
-
-
-def avro_body(schema: dict[str, Any], values: dict[str, Any]) -> bytes:
-    """A schemaless body written by fastavro directly, bypassing every check of the codec."""
-    buffer = io.BytesIO()
-    fastavro.schemaless_writer(buffer, schema, values)
-    return buffer.getvalue()
-
-
-def framed(schema_id: int, body: bytes) -> bytes:
-    return b"\x00" + schema_id.to_bytes(4, "big") + body
-
-
-def reads_whole(data: bytes, schema: dict[str, Any]) -> bool:
-    """Whether fastavro reads ``data`` as exactly one record of ``schema``."""
-    buffer = io.BytesIO(data)
-    try:
-        fastavro.schemaless_reader(buffer, schema, None)
-    except Exception:
-        return False
-    return buffer.tell() == len(data)
 
 
 def _garbage_kind(topic: str, data: bytes) -> str | None:

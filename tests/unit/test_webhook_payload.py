@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from schemas.codec import alert_to_json
-from schemas.records import MirrorAlert
 from sinks.webhook import (
     ALERT_ID_HEADER,
     SIGNATURE_HEADER,
@@ -27,31 +26,9 @@ from sinks.webhook import (
 )
 from streams.errors import ConfigError
 from streams.settings import load_settings
+from tests.samples import sample_alert
 
-ALERT = MirrorAlert(
-    alert_id="a-1",
-    team_id="team-lyon",
-    window_start=1_700_000_000_000,
-    window_end=1_700_086_400_000,
-    kind="mirror_decline",
-    severity="critical",
-    detector="mirror_change",
-    detector_version="1",
-    message="Employees and customers of team-lyon both report less trust than usual.",
-    created_at=1_700_086_401_000,
-    dimension="trust",
-    customer_n=120,
-    employee_n=14,
-    customer_index=61.5,
-    employee_index=48.0,
-    customer_baseline=70.25,
-    employee_baseline=60.0,
-    customer_delta=-8.75,
-    employee_delta=-12.0,
-    customer_z=-2.6,
-    employee_z=-2.1,
-    evidence={"customer_se": 2.4, "employee_se": 5.0},
-)
+ALERT = sample_alert()
 SECRET = "s3cret-for-tests"
 
 
