@@ -30,6 +30,7 @@ from streams.pipeline import (
     state_from_items,
 )
 from streams.settings import Settings
+from streams.state_reader import read_latest_state
 from streams.web import register_web
 from streams.webhooks import register_webhooks
 
@@ -174,12 +175,24 @@ class PipelineRunner:
         partitions = self._assigned_partitions()
         if partitions != self._loaded_partitions:
             previous = self._loaded_partitions or frozenset()
-            items = ((_text(k), v) for k, v in self.state.data.items())
-            teams, clocks = state_from_items(items, set(partitions), time.time() * 1000)
-            self.engine.load(teams, clocks)
-            self.emitted.forget(previous - partitions)
+            added = partitions - previous
             loop = asyncio.get_running_loop()
-            known = await loop.run_in_executor(None, self.emitted.load, partitions - previous)
+            # Newly assigned partitions come from the changelog itself, read to its end (see
+            # streams.state_reader); partitions kept across a rebalance keep their in-memory
+            # state, which is the newest there is.
+            latest = await loop.run_in_executor(
+                None,
+                read_latest_state,
+                self.settings.kafka_bootstrap or "",
+                self.state.changelog_topic.get_topic_name(),
+                added,
+            )
+            teams, clocks = state_from_items(latest.items(), set(added), time.time() * 1000)
+            kept_teams = {t: s for t, s in self.engine.teams.items() if s.partition in partitions}
+            kept_clocks = {p: c for p, c in self.engine.clocks.items() if p in partitions}
+            self.engine.load({**kept_teams, **teams}, {**kept_clocks, **clocks})
+            self.emitted.forget(previous - partitions)
+            known = await loop.run_in_executor(None, self.emitted.load, added)
             self._loaded_partitions = partitions
             log.info(
                 "assignment: partitions %s, %d teams restored, %d open windows, "
@@ -311,10 +324,6 @@ def _stop_without_ack(error: BaseException) -> None:
     log.critical("batch failed, exiting without acknowledging it: %r", error, exc_info=error)
     logging.shutdown()
     os._exit(70)  # EX_SOFTWARE
-
-
-def _text(key: Any) -> str:
-    return key.decode() if isinstance(key, bytes | bytearray) else str(key)
 
 
 def register_pipeline(app: faust.App, settings: Settings, sink: Sink) -> PipelineRunner:

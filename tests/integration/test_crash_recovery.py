@@ -4,6 +4,7 @@ ten times, and restarted; the end result equals a single clean run over the same
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import shutil
 import time
@@ -16,7 +17,14 @@ from streams.replay import replay
 from streams.settings import load_settings
 from streams.simulator import Simulator, TeamPlan
 from streams.topics import ensure_topics
-from tests.integration.harness import REPO, PipelineEnv, WorkerProcess, read_alerts, wait_until
+from tests.integration.harness import (
+    REPO,
+    PipelineEnv,
+    WorkerProcess,
+    read_alerts,
+    read_topic,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -144,4 +152,20 @@ def test_ten_kill_minus_nine_restarts_lose_nothing_and_duplicate_nothing(
         # Keep the evidence (worker logs, the chDB store) where pytest's rotation won't delete it.
         target = REPO / "test-artifacts" / f"crash-recovery-{time.time_ns()}"
         shutil.copytree(crash_env.tmp, target, dirs_exist_ok=True)
+        with (target / "changelog.jsonl").open("w") as out:
+            for record in read_topic(
+                crash_env.bootstrap, f"{crash_env.prefix}-window-state-changelog"
+            ):
+                out.write(
+                    json.dumps(
+                        {
+                            "partition": record.partition,
+                            "offset": record.offset,
+                            "timestamp": record.timestamp,
+                            "key": record.key.decode(errors="replace"),
+                            "value": json.loads(record.value),
+                        }
+                    )
+                    + "\n"
+                )
         raise
