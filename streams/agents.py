@@ -107,7 +107,11 @@ class PipelineRunner:
             key = (message.topic, message.partition)
             self._next_offsets[key] = max(self._next_offsets.get(key, 0), message.offset + 1)
         async with self._lock:
-            await self._sync_assignment()
+            # Records flowing means the assignment is settled; their partitions must have their
+            # state loaded before a single one is processed.
+            await self._sync_assignment(
+                during_rebalance_too=True, with_partitions={m.partition for m in messages}
+            )
             prepared = self.preparer.prepare(messages)
             await self._make_durable(prepared)
 
@@ -157,22 +161,23 @@ class PipelineRunner:
         return caught_up
 
     def _table_ready(self) -> bool:
-        """Whether the state table is fully recovered. The idle timer runs during rebalances
-        too; loading a half-recovered table would resurrect an older state of a team and lose
-        the events absorbed since (their offsets are already committed)."""
+        """Whether Faust has settled the assignment (no rebalance or recovery under way): the
+        idle timer runs during rebalances too, and must not act on a passing assignment."""
         app = self.app
         recovery = app.tables.recovery  # type: ignore[attr-defined]
         return not (app.rebalancing or app.in_recovery or not recovery.completed.is_set())
 
-    async def _sync_assignment(self) -> bool:
+    async def _sync_assignment(
+        self, *, during_rebalance_too: bool = False, with_partitions: set[int] | None = None
+    ) -> bool:
         """Reload engine state from the changelog-backed table when the assignment changed,
         and learn which alerts of the new partitions are already published.
 
         Returns whether this worker owns any partition.
         """
-        if not self._table_ready():
-            return False
-        partitions = self._assigned_partitions()
+        if not during_rebalance_too and not self._table_ready():
+            return False  # the idle timer waits; records never arrive before the state is read
+        partitions = self._assigned_partitions() | frozenset(with_partitions or ())
         if partitions != self._loaded_partitions:
             previous = self._loaded_partitions or frozenset()
             added = partitions - previous

@@ -37,6 +37,10 @@ def read_latest_state(
         consumer_timeout_ms=1000,
     )
     try:
+        # topics() fetches fresh metadata: a consumer that has not asked yet reports no
+        # partitions for a topic that exists, which would silently restore nothing.
+        if changelog_topic not in consumer.topics():
+            return latest  # no state written yet
         existing = consumer.partitions_for_topic(changelog_topic) or set()
         wanted = [tp for tp in wanted if tp.partition in existing]
         if not wanted:
