@@ -170,4 +170,33 @@ def test_ten_kill_minus_nine_restarts_lose_nothing_and_duplicate_nothing(
                     )
                     + "\n"
                 )
+        _dump_offsets(crash_env, target / "offsets.json")
         raise
+
+
+def _dump_offsets(env: PipelineEnv, path: Path) -> None:
+    """Committed offsets of the worker's group and the ends of the source partitions."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=env.bootstrap, group_id=env.prefix, enable_auto_commit=False
+    )
+    try:
+        tps = [
+            TopicPartition(t, p) for t in (env.customer_topic, env.employee_topic) for p in range(4)
+        ]
+        ends = consumer.end_offsets(tps)
+        path.write_text(
+            json.dumps(
+                {
+                    f"{tp.topic}/{tp.partition}": {
+                        "committed": consumer.committed(tp),
+                        "end": ends[tp],
+                    }
+                    for tp in tps
+                },
+                indent=1,
+            )
+        )
+    finally:
+        consumer.close()
