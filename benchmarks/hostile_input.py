@@ -75,7 +75,7 @@ CUSTOMER, EMPLOYEE = "customer", "employee"
 WORKER_SETTINGS = {"MIROIR_IDLE_CLOSE_SECONDS": "3"}
 
 
-def _wire(schema: dict[str, Any], **field_types: Any) -> dict[str, Any]:
+def wire_schema(schema: dict[str, Any], **field_types: Any) -> dict[str, Any]:
     """``schema`` as the codec reads it (occurred_at a plain long), some field types replaced."""
     field_types = {"occurred_at": "long", **field_types}
     fields = [{**f, "type": field_types.get(f["name"], f["type"])} for f in schema["fields"]]
@@ -83,9 +83,12 @@ def _wire(schema: dict[str, Any], **field_types: Any) -> dict[str, Any]:
     return parsed
 
 
-WIRE = {CUSTOMER: _wire(CUSTOMER_FEEDBACK_SCHEMA), EMPLOYEE: _wire(EMPLOYEE_PULSE_SCHEMA)}
+WIRE = {
+    CUSTOMER: wire_schema(CUSTOMER_FEEDBACK_SCHEMA),
+    EMPLOYEE: wire_schema(EMPLOYEE_PULSE_SCHEMA),
+}
 _CHANNEL = next(f["type"] for f in CUSTOMER_FEEDBACK_SCHEMA["fields"] if f["name"] == "channel")
-EXTRA_CHANNELS_WIRE = _wire(
+EXTRA_CHANNELS_WIRE = wire_schema(
     CUSTOMER_FEEDBACK_SCHEMA,
     channel={**_CHANNEL, "symbols": [*CHANNELS, *(f"x{i}" for i in range(50))]},
 )

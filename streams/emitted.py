@@ -14,11 +14,10 @@ import logging
 from collections import OrderedDict
 from collections.abc import Iterable
 
-from kafka import KafkaConsumer, TopicPartition
-
 from schemas.codec import decode_alert
 from streams.engine import partition_for
 from streams.errors import DecodeError
+from streams.kafka_read import read_to_end
 
 log = logging.getLogger("miroir.emitted")
 
@@ -52,35 +51,19 @@ class EmittedAlerts:
 
     def load(self, partitions: Iterable[int]) -> int:
         """Read the tail of these alerts partitions (blocking: run it in a thread)."""
-        wanted = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-        if not wanted:
-            return 0
-        consumer = KafkaConsumer(
-            bootstrap_servers=self.bootstrap.split(","),
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-            consumer_timeout_ms=1000,
-        )
+        wanted = sorted(partitions)
+        for partition in wanted:
+            self._ids.setdefault(partition, OrderedDict())
         found = 0
-        try:
-            consumer.assign(wanted)
-            ends = consumer.end_offsets(wanted)
-            starts = consumer.beginning_offsets(wanted)
-            for tp in wanted:
-                consumer.seek(tp, max(starts[tp], ends[tp] - self.lookback))
-                self._ids.setdefault(tp.partition, OrderedDict())
-            while any(consumer.position(tp) < ends[tp] for tp in wanted):
-                batches = consumer.poll(timeout_ms=1000)
-                if not batches:
-                    break
-                for tp, records in batches.items():
-                    ids = self._ids[tp.partition]
-                    for record in records:
-                        try:
-                            ids[decode_alert(record.value).alert_id] = None
-                            found += 1
-                        except DecodeError:
-                            log.warning("unreadable record on %s at offset %d", tp, record.offset)
-        finally:
-            consumer.close()
+        for record in read_to_end(self.bootstrap, self.topic, wanted, last=self.lookback):
+            try:
+                self._ids[record.partition][decode_alert(record.value).alert_id] = None
+                found += 1
+            except DecodeError:
+                log.warning(
+                    "unreadable alert at %s/%d offset %d",
+                    self.topic,
+                    record.partition,
+                    record.offset,
+                )
         return found

@@ -9,6 +9,7 @@ agent (``streams.agents``) and the replay command wrap it with I/O.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -265,9 +266,11 @@ class MirrorEngine(Generic[Ref]):
         out.dirty_teams.add(team_id)
 
 
+@functools.lru_cache(maxsize=65_536)
 def partition_for(team_id: str, partitions: int) -> int:
     """The partition Kafka's default partitioner gives a ``team_id`` key (murmur2), so offline
-    replay sees the same per-partition watermarks as the worker."""
+    replay sees the same per-partition watermarks as the worker. Cached: it runs per event in
+    replay, and murmur2 is pure Python."""
     from kafka.partitioner.default import murmur2  # local: keep the engine import-light
 
     return (murmur2(team_id.encode("utf-8")) & 0x7FFFFFFF) % partitions

@@ -25,11 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import fastavro
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from benchmarks.hostile_input import avro_body, framed, reads_whole
+from benchmarks.hostile_input import avro_body, framed, reads_whole, wire_schema
 from schemas.codec import (
     CUSTOMER_FEEDBACK_SCHEMA,
     DEFAULT_MAX_RECORD_BYTES,
@@ -68,19 +67,13 @@ NOW_MS = int(time.time() * 1000)
 BASE_MS = NOW_MS - NOW_MS % WINDOW_MS - 1_000 * WINDOW_MS  # recent history
 
 
-def _wire(schema: dict[str, Any], **field_types: Any) -> dict[str, Any]:
-    """``schema`` parsed with occurred_at as a plain long (as the codec reads it), and any
-    field types replaced."""
-    field_types = {"occurred_at": "long", **field_types}
-    fields = [{**f, "type": field_types.get(f["name"], f["type"])} for f in schema["fields"]]
-    parsed: dict[str, Any] = fastavro.parse_schema({**schema, "fields": fields})
-    return parsed
-
-
-WIRE = {CUSTOMER: _wire(CUSTOMER_FEEDBACK_SCHEMA), EMPLOYEE: _wire(EMPLOYEE_PULSE_SCHEMA)}
+WIRE = {
+    CUSTOMER: wire_schema(CUSTOMER_FEEDBACK_SCHEMA),
+    EMPLOYEE: wire_schema(EMPLOYEE_PULSE_SCHEMA),
+}
 # Our customer schema with 200 more channel symbols: writes enum indexes we do not know.
 _CHANNEL = next(f["type"] for f in CUSTOMER_FEEDBACK_SCHEMA["fields"] if f["name"] == "channel")
-_EXTRA_CHANNELS_WIRE = _wire(
+_EXTRA_CHANNELS_WIRE = wire_schema(
     CUSTOMER_FEEDBACK_SCHEMA,
     channel={**_CHANNEL, "symbols": [*CHANNELS, *(f"x{i}" for i in range(200))]},
 )
