@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import faust
-from faust.types import TP, EventT
+from faust.types import TP, ConsumerT, EventT
 
 from schemas.codec import SignalCodec, load_writer_schemas
 from sinks.base import Sink
@@ -21,6 +21,7 @@ from streams.detectors import load_detectors
 from streams.emitted import EmittedAlerts
 from streams.engine import EngineConfig, MirrorEngine
 from streams.errors import SinkUnavailable
+from streams.kafka_read import read_ranges
 from streams.observability import PipelineMetrics, faust_highwater, register_metrics_page
 from streams.pipeline import (
     CLOCK_KEY_PREFIX,
@@ -29,6 +30,8 @@ from streams.pipeline import (
     RawMessage,
     state_from_items,
 )
+from streams.positions import check_delivery, with_gaps_filled
+from streams.resume import resume_at_saved_positions
 from streams.settings import Settings
 from streams.state_reader import read_latest_state
 from streams.web import register_web
@@ -38,6 +41,9 @@ log = logging.getLogger("miroir.pipeline")
 
 MAX_SINK_BACKOFF_SECONDS = 30.0
 STOP_GRACE_SECONDS = 30.0  # a stopping worker waits this long for its batch to become durable
+# A partition silent this long while Faust's read offset is past the saved position had its
+# last records skipped by the consumer: they are read directly (see streams.positions).
+SKIPPED_TAIL_SECONDS = 10.0
 
 
 class PipelineRunner:
@@ -87,10 +93,18 @@ class PipelineRunner:
             settings.kafka_bootstrap or "", settings.topic_alerts, settings.topic_partitions
         )
         self._loaded_partitions: frozenset[int] | None = None
-        self._next_offsets: dict[tuple[str, int], int] = {}  # per source topic-partition
+        # The consumer generation the loaded state belongs to: a partition is only "kept"
+        # across a rebalance when no generation in between could have given it to another
+        # worker.
+        self._loaded_generation: int | None = None
+        self._assignment_lock = asyncio.Lock()
+        self._reported_resumes: set[tuple[TP, int]] = set()
+        self._last_delivery: dict[tuple[str, int], float] = {}  # monotonic time per source TP
+        self._topic_of_side = {side: topic for topic, side in self.preparer.side_of_topic.items()}
 
     # -- entry points -----------------------------------------------------------------------
     async def handle_events(self, events: Sequence[EventT]) -> None:
+        generation = self.app.consumer_generation_id
         messages = [
             RawMessage(
                 topic=e.message.topic,
@@ -100,25 +114,37 @@ class PipelineRunner:
                 value=e.message.value,
             )
             for e in events
+            # Fetched before the latest rebalance: the partition has since been sought to
+            # where its saved state resumes, so these records come again (or go to their
+            # new owner). Handling them now would run ahead of that position.
+            if e.message.generation_id == generation
         ]
+        if len(messages) < len(events):
+            log.info(
+                "%d records fetched before a rebalance left for re-reading",
+                len(events) - len(messages),
+            )
+        if not messages:
+            return
         log.debug("batch of %d events", len(messages))
-        self.metrics.observe_messages(messages)
+        now = time.monotonic()
         for message in messages:
-            key = (message.topic, message.partition)
-            self._next_offsets[key] = max(self._next_offsets.get(key, 0), message.offset + 1)
+            self._last_delivery[(message.topic, message.partition)] = now
         async with self._lock:
             # Records flowing means the assignment is settled; their partitions must have their
             # state loaded before a single one is processed.
             await self._sync_assignment(
                 during_rebalance_too=True, with_partitions={m.partition for m in messages}
             )
-            prepared = self.preparer.prepare(messages)
-            await self._make_durable(prepared)
+            await self._process(await self._in_order(messages))
 
     async def handle_tick(self) -> None:
         async with self._lock:
             if not await self._sync_assignment():
                 return
+            skipped = self._skipped_tails()
+            if skipped:
+                await self._process(await self._read_skipped(skipped, []))
             caught_up = await self._caught_up_partitions()
             prepared = self.preparer.prepare_tick(caught_up)
             if prepared.sink.is_empty() and not prepared.alert_records:
@@ -131,6 +157,79 @@ class PipelineRunner:
             await self._make_durable(prepared)
 
     # -- internals --------------------------------------------------------------------------
+    async def _process(self, messages: list[RawMessage]) -> None:
+        if not messages:
+            return
+        self.metrics.observe_messages(messages)
+        prepared = self.preparer.prepare(messages)
+        await self._make_durable(prepared)
+
+    def _position_of(self, topic: str, partition: int) -> int | None:
+        """The next offset of this source partition the saved state expects (None: no state
+        saved for the partition yet, so the consumer's position stands)."""
+        clock = self.engine.clocks.get(partition)
+        side = self.preparer.side_of_topic.get(topic)
+        if clock is None or not clock.resume_offsets or side is None:
+            return None
+        return clock.resume_offsets.get(side, 0)  # a side never read starts at the beginning
+
+    async def _in_order(self, messages: list[RawMessage]) -> list[RawMessage]:
+        """The batch checked against the saved positions (see streams.positions): records
+        already absorbed dropped, records the consumer skipped read directly and put back."""
+        check = check_delivery(messages, self._position_of)
+        if check.already_absorbed:
+            log.debug("%d records already absorbed, dropped", check.already_absorbed)
+        if not check.gaps:
+            return check.fresh
+        return await self._read_skipped(check.gaps, check.fresh)
+
+    async def _read_skipped(
+        self, gaps: dict[tuple[str, int], tuple[int, int]], fresh: list[RawMessage]
+    ) -> list[RawMessage]:
+        log.warning(
+            "the consumer skipped source records %s; reading them directly",
+            ", ".join(f"{t}/{p} [{a}, {b})" for (t, p), (a, b) in sorted(gaps.items())),
+        )
+        self.metrics.skipped_records_read.inc()
+        loop = asyncio.get_running_loop()
+        filled = await loop.run_in_executor(None, self._read_ranges, gaps)
+        return with_gaps_filled(fresh, filled)
+
+    def _read_ranges(self, gaps: dict[tuple[str, int], tuple[int, int]]) -> list[RawMessage]:
+        # The same isolation as Faust's consumer under at-least-once, so the same records.
+        return [
+            RawMessage(r.topic, r.partition, r.offset, r.key, r.value)
+            for r in read_ranges(
+                self.settings.kafka_bootstrap or "", gaps, isolation_level="read_uncommitted"
+            )
+        ]
+
+    def _skipped_tails(self) -> dict[tuple[str, int], tuple[int, int]]:
+        """Ranges the consumer says it delivered but this worker never got, at the end of a
+        partition (no later record shows the gap): nothing of the partition arrived for
+        ``SKIPPED_TAIL_SECONDS`` while Faust's read offset is past the saved position."""
+        consumer = self.app.consumer
+        read_offsets = getattr(consumer, "_read_offset", {})
+        now = time.monotonic()
+        tails: dict[tuple[str, int], tuple[int, int]] = {}
+        for partition in self._loaded_partitions or ():
+            for topic in self._topic_of_side.values():
+                position = self._position_of(topic, partition)
+                delivered = read_offsets.get(TP(topic, partition))
+                if position is None or delivered is None or delivered < position:
+                    continue
+                quiet_since = self._last_delivery.setdefault((topic, partition), now)
+                if now - quiet_since < SKIPPED_TAIL_SECONDS:
+                    continue
+                try:
+                    end = min(delivered + 1, consumer.highwater(TP(topic, partition)))
+                except Exception:  # noqa: BLE001 - highwater unknown yet: look again later
+                    continue
+                if end > position:
+                    tails[(topic, partition)] = (position, end)
+                    self._last_delivery[(topic, partition)] = now
+        return tails
+
     def _assigned_partitions(self) -> frozenset[int]:
         actives = self.app.assignor.assigned_actives()
         return frozenset(tp.partition for tp in actives if tp.topic in self.source_topics)
@@ -139,11 +238,11 @@ class PipelineRunner:
         """Partitions whose records (both topics) have all been processed: the only ones whose
         silence may be the sources going quiet rather than this worker being behind."""
         consumer = self.app.consumer
-        committed = getattr(consumer, "_committed_offset", {})
         caught_up: set[int] = set()
         for partition in self._loaded_partitions or ():
+            clock = self.engine.clocks.get(partition)
             behind = False
-            for topic in self.source_topics:
+            for side, topic in self._topic_of_side.items():
                 tp = TP(topic, partition)
                 try:
                     end = consumer.highwater(tp)
@@ -152,7 +251,7 @@ class PipelineRunner:
                 if end is None or end < 0:
                     behind = True
                     break
-                done = max(self._next_offsets.get((topic, partition), 0), committed.get(tp) or 0)
+                done = clock.resume_offsets.get(side, 0) if clock is not None else 0
                 if done < end:
                     behind = True
                     break
@@ -167,24 +266,68 @@ class PipelineRunner:
         recovery = app.tables.recovery  # type: ignore[attr-defined]
         return not (app.rebalancing or app.in_recovery or not recovery.completed.is_set())
 
+    async def resume_positions(self, consumer: ConsumerT) -> None:
+        """Right after Faust sought the assigned partitions to their committed offsets (each
+        rebalance, before records flow): load their state and seek every source partition to
+        where that state resumes (see streams.resume for why not the committed offset)."""
+        partitions = frozenset(
+            tp.partition for tp in consumer.assignment() if tp.topic in self.source_topics
+        )
+        await self._load_partitions(partitions)
+        committed = getattr(consumer, "_committed_offset", {})
+        for partition in sorted(partitions):
+            clock = self.engine.clocks.get(partition)
+            if clock is None or not clock.resume_offsets:
+                continue  # nothing saved yet: the committed offset (or the reset policy) rules
+            for side, topic in self._topic_of_side.items():
+                tp = TP(topic, partition)
+                # A side never read starts at the beginning (the broker's reset policy applies
+                # when that offset is gone): nothing of it is in the state.
+                position = clock.resume_offsets.get(side, 0)
+                ahead = (committed.get(tp) or 0) > position
+                if ahead and (tp, position) not in self._reported_resumes:
+                    self._reported_resumes.add((tp, position))  # Faust seeks repeatedly
+                    log.warning(
+                        "%s/%d: the group's committed offset %s is ahead of the saved state; "
+                        "resuming at %d",
+                        topic,
+                        partition,
+                        committed.get(tp),
+                        position,
+                    )
+                await consumer.seek(tp, position)
+
     async def _sync_assignment(
         self, *, during_rebalance_too: bool = False, with_partitions: set[int] | None = None
     ) -> bool:
-        """Reload engine state from the changelog-backed table when the assignment changed,
-        and learn which alerts of the new partitions are already published.
-
-        Returns whether this worker owns any partition.
-        """
+        """Make sure the state of the assigned partitions is loaded (normally done already by
+        ``resume_positions``). Returns whether this worker owns any partition."""
         if not during_rebalance_too and not self._table_ready():
             return False  # the idle timer waits; records never arrive before the state is read
         partitions = self._assigned_partitions() | frozenset(with_partitions or ())
-        if partitions != self._loaded_partitions:
-            previous = self._loaded_partitions or frozenset()
-            added = partitions - previous
+        await self._load_partitions(partitions)
+        return bool(partitions)
+
+    async def _load_partitions(self, partitions: frozenset[int]) -> None:
+        """Load engine state for ``partitions`` and learn which of their alerts are published.
+
+        Partitions held continuously since the last load keep their in-memory state (the
+        newest there is); the others are read from the changelog itself, to its end (see
+        streams.state_reader), since another worker may have written them meanwhile.
+        """
+        async with self._assignment_lock:
+            generation = self.app.consumer_generation_id
+            loaded = self._loaded_partitions or frozenset()
+            continuous = (
+                self._loaded_generation is not None
+                and 0 <= generation - self._loaded_generation <= 1
+            )
+            self._loaded_generation = generation
+            if continuous and partitions == loaded:
+                return
+            kept = loaded & partitions if continuous else frozenset()
+            added = partitions - kept
             loop = asyncio.get_running_loop()
-            # Newly assigned partitions come from the changelog itself, read to its end (see
-            # streams.state_reader); partitions kept across a rebalance keep their in-memory
-            # state, which is the newest there is.
             latest = await loop.run_in_executor(
                 None,
                 read_latest_state,
@@ -193,21 +336,21 @@ class PipelineRunner:
                 added,
             )
             teams, clocks = state_from_items(latest.items(), set(added), time.time() * 1000)
-            kept_teams = {t: s for t, s in self.engine.teams.items() if s.partition in partitions}
-            kept_clocks = {p: c for p, c in self.engine.clocks.items() if p in partitions}
+            kept_teams = {t: s for t, s in self.engine.teams.items() if s.partition in kept}
+            kept_clocks = {p: c for p, c in self.engine.clocks.items() if p in kept}
             self.engine.load({**kept_teams, **teams}, {**kept_clocks, **clocks})
-            self.emitted.forget(previous - partitions)
+            self.emitted.forget(loaded - kept)
             known = await loop.run_in_executor(None, self.emitted.load, added)
             self._loaded_partitions = partitions
             log.info(
-                "assignment: partitions %s, %d teams restored, %d open windows, "
-                "%d published alerts known",
+                "assignment (generation %d): partitions %s, %d teams restored, "
+                "%d open windows, %d published alerts known",
+                generation,
                 sorted(partitions),
                 len(teams),
                 self.engine.open_window_count(),
                 known,
             )
-        return bool(partitions)
 
     async def _make_durable(self, prepared: PreparedBatch) -> None:
         """Write everything the batch produced; return only when all of it is durable.
@@ -334,6 +477,7 @@ def _stop_without_ack(error: BaseException) -> None:
 def register_pipeline(app: faust.App, settings: Settings, sink: Sink) -> PipelineRunner:
     """Declare the source topic, the state table, the agent and the idle timer on ``app``."""
     runner = PipelineRunner(app, settings, sink)
+    resume_at_saved_positions(app, runner.resume_positions)
     if settings.webhook_urls:
         register_webhooks(app, settings, sink)
     if settings.web_port:  # the live page, the team pages and /metrics

@@ -1,12 +1,13 @@
-"""Read some partitions of a topic up to their current end, without a consumer group.
+"""Read parts of topics directly, without a consumer group (blocking: run in a thread).
 
-Used at assignment time (window state, published alerts): blocking, run it in a thread.
+Used at assignment time (window state, published alerts) and to fetch source records the Faust
+consumer skipped (``streams.positions``).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
@@ -47,5 +48,44 @@ def read_to_end(
                 raise TimeoutError(f"reading {topic} to its end took over {timeout:.0f}s")
             for records in consumer.poll(timeout_ms=500).values():
                 yield from records
+    finally:
+        consumer.close()
+
+
+def read_ranges(
+    bootstrap: str,
+    ranges: Mapping[tuple[str, int], tuple[int, int]],
+    *,
+    isolation_level: str = "read_committed",
+    timeout: float = 60.0,
+) -> Iterator[Any]:
+    """Records of each (topic, partition) with offsets in [start, end), in offset order per
+    partition. Offsets that no longer exist (retention) are skipped; raises TimeoutError past
+    ``timeout`` seconds."""
+    if not ranges:
+        return
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap.split(","),
+        enable_auto_commit=False,
+        isolation_level=isolation_level,
+        auto_offset_reset="earliest",
+    )
+    try:
+        wanted = {TopicPartition(topic, p): bounds for (topic, p), bounds in ranges.items()}
+        consumer.assign(list(wanted))
+        ends = consumer.end_offsets(list(wanted))
+        for tp, (start, _) in wanted.items():
+            consumer.seek(tp, start)
+        stop = {tp: min(end, ends[tp]) for tp, (_, end) in wanted.items()}
+        deadline = time.monotonic() + timeout
+        while any(consumer.position(tp) < stop[tp] for tp in wanted):
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"reading {len(ranges)} partition range(s) took over {timeout:.0f}s"
+                )
+            for tp, records in consumer.poll(timeout_ms=500).items():
+                yield from (r for r in records if r.offset < stop[tp])
+                if consumer.position(tp) >= stop[tp]:
+                    consumer.pause(tp)
     finally:
         consumer.close()

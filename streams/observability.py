@@ -61,6 +61,11 @@ class PipelineMetrics:
         self.sink_failures = Counter(
             "miroir_sink_failures", "ClickHouse writes that failed and were retried.", registry=r
         )
+        self.skipped_records_read = Counter(
+            "miroir_skipped_ranges_read",
+            "Source ranges the Faust consumer skipped, read directly from Kafka instead.",
+            registry=r,
+        )
         self.sink_paused = Gauge(
             "miroir_sink_paused",
             "1 while consumption is paused because ClickHouse is unavailable.",

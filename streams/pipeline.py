@@ -123,6 +123,7 @@ class BatchPreparer:
             customer_topic: CUSTOMER_FEEDBACK_TOPIC,
             employee_topic: EMPLOYEE_PULSE_TOPIC,
         }
+        self.side_of_topic = {customer_topic: "customer", employee_topic: "employee"}
 
     def prepare(self, messages: Sequence[RawMessage]) -> PreparedBatch:
         sink = SinkBatch(token=batch_token(messages))
@@ -136,7 +137,15 @@ class BatchPreparer:
                 self._dead_letter(prepared, message, e.reason, e.kind)
                 continue
             inbound.append(Inbound(message.partition, record, message, message.offset))
-        self._collect(prepared, self.engine.process(inbound))
+        out = self.engine.process(inbound)
+        # Every message of the batch is handled once its outputs and state are durable, dead
+        # letters included: the clocks (written last) say where to resume after a restart.
+        for message in messages:
+            side = self.side_of_topic.get(message.topic)
+            if side is not None:
+                self.engine.clock(message.partition).absorb(side, message.offset)
+                out.dirty_partitions.add(message.partition)
+        self._collect(prepared, out)
         return prepared
 
     def prepare_tick(self, caught_up: Collection[int] | None = None) -> PreparedBatch:

@@ -40,6 +40,11 @@ class PartitionClock:
 
     max_event_time: dict[str, int] = field(default_factory=dict)  # side → max occurred_at
     watermark: int | None = None  # monotonic; never moves back
+    # side → the next source offset to read: every record before it is in the saved state or
+    # in the outputs. A restarted worker resumes here, not at the consumer group's committed
+    # offset, which Faust can move past records it skipped during a rebalance
+    # (see streams.resume).
+    resume_offsets: dict[str, int] = field(default_factory=dict)
     last_seen_wall_ms: dict[str, float] = field(default_factory=dict)  # not persisted
     created_wall_ms: float = 0.0  # not persisted
 
@@ -51,6 +56,11 @@ class PartitionClock:
             self.max_event_time[side] = occurred_at
             return True
         return False
+
+    def absorb(self, side: str, offset: int) -> None:
+        """Record that the source record at ``offset`` of ``side`` has been handled."""
+        if offset >= self.resume_offsets.get(side, 0):
+            self.resume_offsets[side] = offset + 1
 
     def touch(self, now_wall_ms: float) -> None:
         """Count every side as just seen: this partition still has records waiting to be
@@ -89,7 +99,13 @@ class PartitionClock:
         return self.watermark
 
     def to_dict(self) -> dict[str, Any]:
-        return {"max_event_time": dict(self.max_event_time), "watermark": self.watermark}
+        data: dict[str, Any] = {
+            "max_event_time": dict(self.max_event_time),
+            "watermark": self.watermark,
+        }
+        if self.resume_offsets:
+            data["resume_offsets"] = dict(self.resume_offsets)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], now_wall_ms: float) -> PartitionClock:
@@ -98,6 +114,10 @@ class PartitionClock:
         return cls(
             max_event_time={str(k): int(v) for k, v in (data.get("max_event_time") or {}).items()},
             watermark=data.get("watermark"),
+            resume_offsets={
+                str(side): int(offset)
+                for side, offset in (data.get("resume_offsets") or {}).items()
+            },
             last_seen_wall_ms=dict.fromkeys(SIDES, now_wall_ms),
             created_wall_ms=now_wall_ms,
         )

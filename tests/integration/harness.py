@@ -228,3 +228,35 @@ def recent_base_ms(window_ms: int, windows_back: int = 100) -> int:
     """An aligned event-time origin a little in the past (a replay of recent history)."""
     now = int(time.time() * 1000)
     return now - now % window_ms - windows_back * window_ms
+
+
+def clean_run(
+    events: list[Any], **settings: Any
+) -> tuple[dict[str, tuple[str, int, str]], list[tuple[str, int, int, int | None]]]:
+    """The reference a worker's result is compared with: the same engine over the same events,
+    once, in-process, without any crash. Returns the alerts by id and every team-window's
+    (team, start, customer n, employee n or None when suppressed)."""
+    from schemas.codec import record_to_json, topic_of
+    from streams.replay import replay
+    from streams.settings import load_settings
+
+    config = {"window_seconds": 10, "allowed_lateness_seconds": 2, "topic_partitions": 4}
+    result = replay(
+        ((topic_of(e), record_to_json(e)) for e in events),
+        load_settings(**{**config, **settings}),
+    )
+    alerts = {a.alert_id: (a.team_id, a.window_start, a.kind) for a in result.alerts}
+    windows = sorted(
+        (m.team_id, m.window_start, m.customer.n, None if m.employee is None else m.employee.n)
+        for m in result.windows
+    )
+    return alerts, windows
+
+
+def stored_windows(env: PipelineEnv) -> list[tuple[str, int, int, int | None]]:
+    """Every team-window in ClickHouse, in ``clean_run``'s form (the worker must have stopped)."""
+    rows = env.query(
+        "SELECT team_id, toUnixTimestamp64Milli(window_start) AS start, customer_n, employee_n "
+        "FROM team_window_metrics FINAL"
+    )
+    return sorted((r["team_id"], r["start"], r["customer_n"], r["employee_n"]) for r in rows)

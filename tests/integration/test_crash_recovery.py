@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 
 from streams.publish import SignalPublisher
-from streams.replay import replay
-from streams.settings import load_settings
 from streams.simulator import Simulator, TeamPlan
 from streams.topics import ensure_topics
 from tests.integration.harness import (
     REPO,
     PipelineEnv,
     WorkerProcess,
+    clean_run,
     read_alerts,
     read_topic,
+    stored_windows,
     wait_until,
 )
 
@@ -38,20 +38,6 @@ PLANS = [
     TeamPlan("outer", "outer_warning", effect_from_window=6, employees=14, customers=60),
     TeamPlan("small", employees=4, customers=30),  # employee side always suppressed (k = 5)
 ]
-
-
-def _clean_run(events: list) -> tuple[dict[str, tuple], list[tuple[str, int, int, int | None]]]:
-    """The reference: the same engine over the same events, once, without any crash."""
-    from schemas.codec import record_to_json, topic_of
-
-    settings = load_settings(window_seconds=10, allowed_lateness_seconds=2, topic_partitions=4)
-    result = replay(((topic_of(e), record_to_json(e)) for e in events), settings)
-    alerts = {a.alert_id: (a.team_id, a.window_start, a.kind) for a in result.alerts}
-    windows = sorted(
-        (m.team_id, m.window_start, m.customer.n, None if m.employee is None else m.employee.n)
-        for m in result.windows
-    )
-    return alerts, windows
 
 
 @pytest.fixture
@@ -93,7 +79,7 @@ def test_ten_kill_minus_nine_restarts_lose_nothing_and_duplicate_nothing(
     now = int(time.time() * 1000)
     simulator = Simulator(PLANS, WINDOW_MS, now - now % WINDOW_MS - 60 * WINDOW_MS, seed=17)
     events = [e for _, window in simulator.windows(9) for e in window]
-    expected_alerts, expected_windows = _clean_run(events)
+    expected_alerts, expected_windows = clean_run(events)
     assert expected_alerts, "the scenario must raise alerts to make the test meaningful"
 
     rng = random.Random(4)
@@ -140,14 +126,7 @@ def test_ten_kill_minus_nine_restarts_lose_nothing_and_duplicate_nothing(
         assert len(on_topic) == len(found), "an alert was published twice"
         stored = crash_env.query("SELECT alert_id FROM mirror_alerts FINAL")
         assert sorted(r["alert_id"] for r in stored) == sorted(expected_alerts)
-        windows = crash_env.query(
-            "SELECT team_id, toUnixTimestamp64Milli(window_start) AS start, customer_n, employee_n "
-            "FROM team_window_metrics FINAL"
-        )
-        assert (
-            sorted((r["team_id"], r["start"], r["customer_n"], r["employee_n"]) for r in windows)
-            == expected_windows
-        )  # no event lost or counted twice
+        assert stored_windows(crash_env) == expected_windows  # no event lost or counted twice
         customers = crash_env.query("SELECT count() AS n FROM customer_feedback FINAL")
         assert customers[0]["n"] == sum(1 for e in events if type(e).__name__ == "CustomerFeedback")
     except AssertionError:

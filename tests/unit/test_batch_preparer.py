@@ -146,6 +146,31 @@ def test_state_updates_round_trip_through_the_changelog_form() -> None:
     assert state_from_items(items, {0, 1}, now_wall_ms=0.0) == ({}, {})  # not our partitions
 
 
+def test_the_saved_clock_says_where_to_resume_each_side_dead_letters_included() -> None:
+    p = preparer()
+    prepared = p.prepare(
+        [
+            message(CUSTOMER, 4, customer(1_000), partition=1),
+            message(CUSTOMER, 5, b"\xffnot avro", partition=1),  # handled too: a dead letter
+            message(EMPLOYEE, 9, b"\x00garbage", partition=3),  # a partition with no signal
+        ]
+    )
+    clocks = {key: value for _, key, value in prepared.state_updates if key.startswith("part")}
+    assert clocks[CLOCK_KEY_PREFIX + "1"]["resume_offsets"] == {"customer": 6}
+    assert clocks[CLOCK_KEY_PREFIX + "3"]["resume_offsets"] == {"employee": 10}
+    # Written after the teams, so a restored position never runs ahead of a restored team.
+    keys = [key for _, key, _ in prepared.state_updates]
+    assert keys.index(TEAM_KEY_PREFIX + "team") < keys.index(CLOCK_KEY_PREFIX + "1")
+    # Re-read records never move the position back.
+    p.prepare([message(CUSTOMER, 4, customer(1_000), partition=1)])
+    assert p.engine.clocks[1].resume_offsets == {"customer": 6}
+    _, restored = state_from_items(
+        [(key, value) for _, key, value in prepared.state_updates], {1, 3}, now_wall_ms=0.0
+    )
+    assert restored[1].resume_offsets == {"customer": 6}
+    assert restored[3].resume_offsets == {"employee": 10}
+
+
 def test_an_event_already_in_the_state_is_not_counted_twice_after_a_restart() -> None:
     first = preparer()
     first.prepare(

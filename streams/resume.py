@@ -1,0 +1,56 @@
+"""Where a worker resumes reading: the source offsets its saved state has absorbed.
+
+Faust positions every assigned partition at the consumer group's committed offset after each
+rebalance. That offset can be *ahead* of the saved state: while a rebalance is under way, Faust
+skips the records it had already fetched (flow stopped, or fetched under the previous
+generation) and acknowledges them so that lag does not grow — and the next commit moves the
+group past records nobody processed. If the worker dies before it reads them again, they are
+lost (found by ``tests/integration/test_crash_recovery.py``: windows closed short of a few
+records after a kill -9, with nothing late).
+
+So the position is kept with the state, as stream processors with exactly-once state do: each
+partition clock records the next offset of both source topics (``PartitionClock.resume_offsets``,
+written to the changelog after everything the batch produced). This module lets the pipeline
+seek there right after Faust's own seek and before any record flows; the committed offset only
+decides where a partition starts when no state was ever saved for it, and feeds lag monitoring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import ClassVar
+
+import faust
+from faust.transport.drivers import aiokafka as aiokafka_driver
+from faust.types import ConsumerT
+
+ResumeHook = Callable[[ConsumerT], Awaitable[None]]
+
+
+class ResumingConsumer(aiokafka_driver.Consumer):
+    """Faust's Kafka consumer, with a hook after every seek to committed offsets."""
+
+    async def perform_seek(self) -> None:
+        await super().perform_seek()
+        hook = getattr(self.transport, "resume_hook", None)
+        if hook is not None:
+            await hook(self)
+
+
+class ResumingTransport(aiokafka_driver.Transport):
+    """Faust's Kafka transport, creating :class:`ResumingConsumer` consumers."""
+
+    Consumer: ClassVar[type[ConsumerT]] = ResumingConsumer
+    resume_hook: ResumeHook | None = None
+
+
+def resume_at_saved_positions(app: faust.App, hook: ResumeHook) -> None:
+    """Make ``app`` call ``hook(consumer)`` whenever Faust has sought its partitions to their
+    committed offsets (each assignment, before records flow); the hook seeks them where the
+    saved state resumes. Call before the worker starts, after the broker is configured."""
+    transport = ResumingTransport(app.conf.broker_consumer, app)
+    transport.resume_hook = hook
+    app.transport = transport
+
+
+__all__ = ["ResumeHook", "ResumingConsumer", "ResumingTransport", "resume_at_saved_positions"]
