@@ -77,9 +77,10 @@ WORKER_SETTINGS = {"MIROIR_IDLE_CLOSE_SECONDS": "3"}
 
 def wire_schema(schema: dict[str, Any], **field_types: Any) -> dict[str, Any]:
     """``schema`` as the codec reads it (occurred_at a plain long), some field types replaced."""
-    field_types = {"occurred_at": "long", **field_types}
-    fields = [{**f, "type": field_types.get(f["name"], f["type"])} for f in schema["fields"]]
-    parsed: dict[str, Any] = fastavro.parse_schema({**schema, "fields": fields})
+    types: dict[str, Any] = {"occurred_at": "long", **field_types}
+    fields = [{**f, "type": types.get(f["name"], f["type"])} for f in schema["fields"]]
+    parsed = fastavro.parse_schema({**schema, "fields": fields})
+    assert isinstance(parsed, dict)
     return parsed
 
 

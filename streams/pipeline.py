@@ -239,7 +239,7 @@ class BatchPreparer:
 
 
 def state_from_items(
-    items: Iterable[tuple[str, dict[str, Any]]], partitions: set[int], now_wall_ms: float
+    items: Iterable[tuple[str, dict[str, Any] | None]], partitions: set[int], now_wall_ms: float
 ) -> tuple[dict[str, TeamState], dict[int, PartitionClock]]:
     """Rebuild the engine's state from changelog-backed table items, for the given partitions."""
     teams: dict[str, TeamState] = {}

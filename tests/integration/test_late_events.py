@@ -122,13 +122,19 @@ def test_out_of_order_events_within_the_lateness_count_in_their_window(
     phase1: list[Signal] = []
     expected: dict[tuple[str, int], tuple[int, int | None]] = {}
     for team in teams:
-        in_order = [_customer(f"{team}-c{i}", team, base + 500 + 600 * i) for i in range(12)]
+        in_order: list[Signal] = [
+            _customer(f"{team}-c{i}", team, base + 500 + 600 * i) for i in range(12)
+        ]
         in_order += [_pulse(f"{team}-p{i}", team, base + 700 + 1_000 * i) for i in range(6)]
         # The next window starts: both sides reach base + 11 s, so the watermark is base + 9 s.
-        ahead = [_customer(f"{team}-c-next{i}", team, base + 10_500 + 250 * i) for i in range(3)]
+        ahead: list[Signal] = [
+            _customer(f"{team}-c-next{i}", team, base + 10_500 + 250 * i) for i in range(3)
+        ]
         ahead += [_pulse(f"{team}-p-next{i}", team, base + 10_600 + 400 * i) for i in range(2)]
         # Then, out of order but less than the allowed lateness behind: window 0 still open.
-        behind = [_customer(f"{team}-c-ooo{i}", team, base + 9_100 + 200 * i) for i in range(4)]
+        behind: list[Signal] = [
+            _customer(f"{team}-c-ooo{i}", team, base + 9_100 + 200 * i) for i in range(4)
+        ]
         behind += [_pulse(f"{team}-p-ooo{i}", team, base + 9_200 + 300 * i) for i in range(3)]
         assert max(e.occurred_at for e in ahead) - LATENESS_MS < min(e.occurred_at for e in behind)
         phase1 += sorted(in_order, key=lambda e: e.occurred_at) + ahead + behind

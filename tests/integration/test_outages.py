@@ -5,6 +5,7 @@ same engine in-process over the same events, in the order they were produced."""
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -214,7 +215,7 @@ def test_clickhouse_outage_pauses_consumption_in_bounded_memory_and_loses_nothin
             committed.append((time.monotonic() - down_at, committed_offsets(env)))
 
         actions: dict[float, Callable[[], Any]] = {
-            1.5 * i: (lambda chunk=chunk: publish(env, chunk)) for i, chunk in enumerate(during)
+            1.5 * i: functools.partial(publish, env, chunk) for i, chunk in enumerate(during)
         }
         actions |= {offset: sample_committed for offset in (5.0, 8.0, 11.0, 14.5)}
         _during(OUTAGE_SECONDS, actions)

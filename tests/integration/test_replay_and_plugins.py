@@ -4,6 +4,7 @@ detector from a separately installed package runs in both without editing Miroir
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -34,6 +35,8 @@ PLANS = [
 def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example detector package, pip-installed into its own directory (not into Miroir)."""
     target = tmp_path_factory.mktemp("plugin-site")
+    # Built from a copy: an in-tree build would leave build/ and egg-info in the repository.
+    source = shutil.copytree(PLUGIN, tmp_path_factory.mktemp("plugin-src") / PLUGIN.name)
     subprocess.run(
         [
             sys.executable,
@@ -45,7 +48,7 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--no-build-isolation",
             "--target",
             str(target),
-            str(PLUGIN),
+            str(source),
         ],
         check=True,
         stdin=subprocess.DEVNULL,

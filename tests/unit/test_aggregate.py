@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -12,11 +13,11 @@ from schemas.records import CustomerFeedback, EmployeePulse
 from streams.aggregate import WindowAggregate
 
 
-def customer(**scores: int) -> CustomerFeedback:
+def customer(**scores: Any) -> CustomerFeedback:
     return CustomerFeedback("c-1", 0, "team-a", "phone", "survey", **scores)
 
 
-def employee(**scores: int) -> EmployeePulse:
+def employee(**scores: Any) -> EmployeePulse:
     return EmployeePulse("e-1", 0, "team-a", "pulse", **scores)
 
 

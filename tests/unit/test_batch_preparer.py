@@ -155,7 +155,9 @@ def test_the_saved_clock_says_where_to_resume_each_side_dead_letters_included() 
             message(EMPLOYEE, 9, b"\x00garbage", partition=3),  # a partition with no signal
         ]
     )
-    clocks = {key: value for _, key, value in prepared.state_updates if key.startswith("part")}
+    clocks = {
+        key: value or {} for _, key, value in prepared.state_updates if key.startswith("part")
+    }
     assert clocks[CLOCK_KEY_PREFIX + "1"]["resume_offsets"] == {"customer": 6}
     assert clocks[CLOCK_KEY_PREFIX + "3"]["resume_offsets"] == {"employee": 10}
     # Written after the teams, so a restored position never runs ahead of a restored team.

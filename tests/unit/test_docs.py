@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from schemas.records import CustomerFeedback, EmployeePulse
 from streams.aggregate import WindowAggregate
 from streams.detectors import DetectionSettings, Detector
 from streams.metrics import compute_team_window
+from streams.model import TeamWindowMetrics
 from streams.settings import Settings
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
@@ -20,7 +22,7 @@ def test_every_setting_is_in_the_readme_table() -> None:
     assert expected - documented == set()
 
 
-def _window(team: str, start: int, trust: int, n: int = 30) -> object:
+def _window(team: str, start: int, trust: int, n: int = 30) -> TeamWindowMetrics:
     aggregate = WindowAggregate()
     for i in range(n):
         aggregate.add(
@@ -48,7 +50,7 @@ def _window(team: str, start: int, trust: int, n: int = 30) -> object:
 
 def test_the_readme_detector_example_runs_and_fires() -> None:
     code = README.split("# my_detectors/trust_drop.py\n", 1)[1].split("```", 1)[0]
-    namespace: dict[str, object] = {}
+    namespace: dict[str, Any] = {}
     exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own README
     detector = namespace["TrustDropDetector"]()
     assert isinstance(detector, Detector)

@@ -186,7 +186,7 @@ def _demo_events(windows: int = 8) -> list:
 
 def test_planted_effects_are_found_and_steady_teams_stay_quiet() -> None:
     alerts = _run(make_engine(), _demo_events(), batch=500)
-    first = {}
+    first: dict[str, tuple[int, str]] = {}
     for team, start, kind in alerts:
         first.setdefault(team, (start, kind))
     assert first["team-01"] == (4 * WINDOW, "mirror_decline")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -30,7 +31,7 @@ approx = pytest.approx
 
 
 def aggregate(
-    customers: Sequence[dict[str, int]] = (), employees: Sequence[dict[str, int]] = ()
+    customers: Sequence[dict[str, Any]] = (), employees: Sequence[dict[str, Any]] = ()
 ) -> WindowAggregate:
     agg = WindowAggregate()
     for i, scores in enumerate(customers):
