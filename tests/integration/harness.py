@@ -208,18 +208,22 @@ def publish(env: PipelineEnv, events: Iterable[Any]) -> None:
         publisher.send_all(events)
 
 
+def source_partitions(env: PipelineEnv, partitions: int = 4) -> list[TopicPartition]:
+    """Every partition of the pipeline's two source topics."""
+    return [
+        TopicPartition(topic, p)
+        for topic in (env.customer_topic, env.employee_topic)
+        for p in range(partitions)
+    ]
+
+
 def committed_offsets(env: PipelineEnv, partitions: int = 4) -> int:
     """Source offsets the worker's consumer group has committed (read without joining it)."""
     consumer = KafkaConsumer(
         bootstrap_servers=env.bootstrap, group_id=env.prefix, enable_auto_commit=False
     )
     try:
-        tps = [
-            TopicPartition(topic, p)
-            for topic in (env.customer_topic, env.employee_topic)
-            for p in range(partitions)
-        ]
-        return sum(consumer.committed(tp) or 0 for tp in tps)
+        return sum(consumer.committed(tp) or 0 for tp in source_partitions(env, partitions))
     finally:
         consumer.close()
 

@@ -16,14 +16,15 @@ import pytest
 
 from streams.publish import SignalPublisher
 from streams.simulator import Simulator, TeamPlan
-from streams.topics import ensure_topics
 from tests.integration.harness import (
     REPO,
     PipelineEnv,
     WorkerProcess,
     clean_run,
+    create_topics,
     read_alerts,
     read_topic,
+    source_partitions,
     stored_windows,
     wait_until,
 )
@@ -54,15 +55,7 @@ def crash_env(kafka_broker, tmp_path: Path, unique_name) -> PipelineEnv:
             "MIROIR_IDLE_CLOSE_SECONDS": "4",
         },
     )
-    ensure_topics(
-        env.bootstrap,
-        {
-            env.customer_topic: 4,
-            env.employee_topic: 4,
-            env.alerts_topic: 4,
-            env.dead_letter_topic: 4,
-        },
-    )
+    create_topics(env)
     return env
 
 
@@ -94,29 +87,14 @@ def test_ten_kill_minus_nine_restarts_lose_nothing_and_duplicate_nothing(
             kills.append(round(delay, 1))
     final = WorkerProcess(crash_env, "worker-final").start()
 
-    def published() -> list:
-        return read_alerts(crash_env.bootstrap, crash_env.alerts_topic)
-
     try:
-        with contextlib.suppress(AssertionError):  # compared (with a useful diff) below
-            wait_until(
-                lambda: {a.alert_id for a in published()} >= set(expected_alerts),
-                150,
-                "every alert",
-                final,
-            )
-        time.sleep(8)  # the idle timer closes the last windows; extra alerts would show up
+        _let_the_alerts_come(crash_env, expected_alerts, final)
     finally:
         assert final.stop() == 0, final.log()[-4000:]
     print(f"killed after {kills} s")
 
     try:
-        on_topic = published()
-        found = {a.alert_id: (a.team_id, a.window_start, a.kind) for a in on_topic}
-        missing = sorted(v for k, v in expected_alerts.items() if k not in found)
-        extra = sorted(v for k, v in found.items() if k not in expected_alerts)
-        assert (missing, extra) == ([], []), f"kills after {kills} s"
-        assert len(on_topic) == len(found), "an alert was published twice"
+        _assert_each_alert_once_on_topic(crash_env, expected_alerts)
         stored = crash_env.query("SELECT alert_id FROM mirror_alerts FINAL")
         assert sorted(r["alert_id"] for r in stored) == sorted(expected_alerts)
         assert stored_windows(crash_env) == expected_windows  # no event lost or counted twice
@@ -125,6 +103,34 @@ def test_ten_kill_minus_nine_restarts_lose_nothing_and_duplicate_nothing(
     except AssertionError:
         _keep_evidence(crash_env, "crash-recovery")
         raise
+
+
+def _let_the_alerts_come(
+    env: PipelineEnv, expected: dict[str, tuple[str, int, str]], worker: WorkerProcess
+) -> None:
+    """Wait for every expected alert, then a little more: the idle timer closes the last
+    windows, and extra alerts would show up. Differences are asserted afterwards, with a diff."""
+    with contextlib.suppress(AssertionError):
+        wait_until(
+            lambda: (
+                {a.alert_id for a in read_alerts(env.bootstrap, env.alerts_topic)} >= set(expected)
+            ),
+            150,
+            "every alert",
+            worker,
+        )
+    time.sleep(8)
+
+
+def _assert_each_alert_once_on_topic(
+    env: PipelineEnv, expected: dict[str, tuple[str, int, str]]
+) -> None:
+    on_topic = read_alerts(env.bootstrap, env.alerts_topic)
+    found = {a.alert_id: (a.team_id, a.window_start, a.kind) for a in on_topic}
+    missing = sorted(v for k, v in expected.items() if k not in found)
+    extra = sorted(v for k, v in found.items() if k not in expected)
+    assert (missing, extra) == ([], [])
+    assert len(on_topic) == len(found), "an alert was published twice"
 
 
 def _keep_evidence(env: PipelineEnv, name: str) -> None:
@@ -147,15 +153,13 @@ def _keep_evidence(env: PipelineEnv, name: str) -> None:
 
 def _dump_offsets(env: PipelineEnv, path: Path) -> None:
     """Committed offsets of the worker's group and the ends of the source partitions."""
-    from kafka import KafkaConsumer, TopicPartition
+    from kafka import KafkaConsumer
 
     consumer = KafkaConsumer(
         bootstrap_servers=env.bootstrap, group_id=env.prefix, enable_auto_commit=False
     )
     try:
-        tps = [
-            TopicPartition(t, p) for t in (env.customer_topic, env.employee_topic) for p in range(4)
-        ]
+        tps = source_partitions(env)
         ends = consumer.end_offsets(tps)
         path.write_text(
             json.dumps(
@@ -208,27 +212,12 @@ def test_workers_joining_and_leaving_mid_stream_lose_nothing_and_duplicate_nothi
                 else:
                     assert joiner.stop() == 0, joiner.log()[-4000:]
             publisher.send_all(chunks[rounds])
-        with contextlib.suppress(AssertionError):  # compared (with a useful diff) below
-            wait_until(
-                lambda: (
-                    {a.alert_id for a in read_alerts(crash_env.bootstrap, crash_env.alerts_topic)}
-                    >= set(expected_alerts)
-                ),
-                150,
-                "every alert",
-                steady,
-            )
-        time.sleep(8)  # the idle timer closes the last windows; extra alerts would show up
+        _let_the_alerts_come(crash_env, expected_alerts, steady)
     finally:
         assert steady.stop() == 0, steady.log()[-4000:]
 
     try:
-        on_topic = read_alerts(crash_env.bootstrap, crash_env.alerts_topic)
-        found = {a.alert_id: (a.team_id, a.window_start, a.kind) for a in on_topic}
-        missing = sorted(v for k, v in expected_alerts.items() if k not in found)
-        extra = sorted(v for k, v in found.items() if k not in expected_alerts)
-        assert (missing, extra) == ([], [])
-        assert len(on_topic) == len(found), "an alert was published twice"
+        _assert_each_alert_once_on_topic(crash_env, expected_alerts)
         # A window closed by both workers (one re-did the other's unsaved work) must agree.
         windows = set(stored_windows(crash_env)) | set(stored_windows(second_env))
         assert sorted(windows) == expected_windows

@@ -12,8 +12,13 @@ from schemas.records import CustomerFeedback
 from streams.kafka_broker import free_port
 from streams.publish import SignalPublisher
 from streams.simulator import Simulator, TeamPlan
-from streams.topics import ensure_topics
-from tests.integration.harness import PipelineEnv, WorkerProcess, read_alerts, wait_until
+from tests.integration.harness import (
+    PipelineEnv,
+    WorkerProcess,
+    create_topics,
+    read_alerts,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -38,15 +43,7 @@ def test_metrics_count_what_the_worker_did(kafka_broker, tmp_path: Path, unique_
     env = PipelineEnv(
         kafka_broker.bootstrap, tmp_path, unique_name("m"), extra={"MIROIR_WEB_PORT": str(port)}
     )
-    ensure_topics(
-        env.bootstrap,
-        {
-            env.customer_topic: 4,
-            env.employee_topic: 4,
-            env.alerts_topic: 4,
-            env.dead_letter_topic: 4,
-        },
-    )
+    create_topics(env)
     now = int(time.time() * 1000)
     simulator = Simulator(
         [TeamPlan("steady"), TeamPlan("decline", "mirror_decline")],

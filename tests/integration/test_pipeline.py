@@ -14,12 +14,12 @@ from schemas.codec import encode
 from schemas.records import CustomerFeedback
 from streams.publish import SignalPublisher
 from streams.simulator import Simulator, TeamPlan
-from streams.topics import ensure_topics
 from tests.integration.harness import (
     PipelineEnv,
     WorkerProcess,
     alert_keys,
     committed_offsets,
+    create_topics,
     publish,
     read_alerts,
     recent_base_ms,
@@ -41,15 +41,7 @@ PLANTED = [
 @pytest.fixture
 def pipeline(kafka_broker, tmp_path: Path, unique_name) -> PipelineEnv:
     env = PipelineEnv(kafka_broker.bootstrap, tmp_path, unique_name("p"))
-    ensure_topics(
-        env.bootstrap,
-        {
-            env.customer_topic: 4,
-            env.employee_topic: 4,
-            env.alerts_topic: 4,
-            env.dead_letter_topic: 4,
-        },
-    )
+    create_topics(env)
     return env
 
 

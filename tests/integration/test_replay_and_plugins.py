@@ -15,8 +15,14 @@ import pytest
 from schemas.codec import record_to_json, topic_of
 from streams.publish import SignalPublisher
 from streams.simulator import Simulator, TeamPlan
-from streams.topics import ensure_topics
-from tests.integration.harness import REPO, PipelineEnv, WorkerProcess, read_alerts, wait_until
+from tests.integration.harness import (
+    REPO,
+    PipelineEnv,
+    WorkerProcess,
+    create_topics,
+    read_alerts,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -90,15 +96,7 @@ def plugin_env(kafka_broker, tmp_path: Path, unique_name, plugin_site: Path) -> 
             "MIROIR_IDLE_CLOSE_SECONDS": "4",
         },
     )
-    ensure_topics(
-        env.bootstrap,
-        {
-            env.customer_topic: 4,
-            env.employee_topic: 4,
-            env.alerts_topic: 4,
-            env.dead_letter_topic: 4,
-        },
-    )
+    create_topics(env)
     return env
 
 

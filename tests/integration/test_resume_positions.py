@@ -8,18 +8,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 from kafka.structs import OffsetAndMetadata
 
 from streams.simulator import Simulator, TeamPlan
-from streams.topics import ensure_topics
 from tests.integration.harness import (
     PipelineEnv,
     WorkerProcess,
     clean_run,
     committed_offsets,
+    create_topics,
     publish,
     recent_base_ms,
+    source_partitions,
     stored_windows,
     wait_until,
 )
@@ -37,15 +38,7 @@ TEAMS = [
 @pytest.fixture
 def env(kafka_broker, tmp_path: Path, unique_name) -> PipelineEnv:
     env = PipelineEnv(kafka_broker.bootstrap, tmp_path, unique_name("r"))
-    ensure_topics(
-        env.bootstrap,
-        {
-            env.customer_topic: 4,
-            env.employee_topic: 4,
-            env.alerts_topic: 4,
-            env.dead_letter_topic: 4,
-        },
-    )
+    create_topics(env)
     return env
 
 
@@ -56,11 +49,7 @@ def _commit_at_end(env: PipelineEnv) -> int:
         bootstrap_servers=env.bootstrap, group_id=env.prefix, enable_auto_commit=False
     )
     try:
-        tps = [
-            TopicPartition(topic, p)
-            for topic in (env.customer_topic, env.employee_topic)
-            for p in range(4)
-        ]
+        tps = source_partitions(env)
         ends = consumer.end_offsets(tps)
         before = {tp: consumer.committed(tp) or 0 for tp in tps}
         consumer.commit({tp: OffsetAndMetadata(ends[tp], "", -1) for tp in tps})

@@ -29,9 +29,14 @@ from sinks.webhook import (
 from streams.publish import SignalPublisher
 from streams.settings import Settings, load_settings
 from streams.simulator import Simulator, TeamPlan
-from streams.topics import ensure_topics
 from streams.webhooks import WebhookRelay
-from tests.integration.harness import PipelineEnv, WorkerProcess, read_alerts, wait_until
+from tests.integration.harness import (
+    PipelineEnv,
+    WorkerProcess,
+    create_topics,
+    read_alerts,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -388,15 +393,7 @@ def test_the_worker_delivers_its_critical_alert(
             "MIROIR_WEBHOOK_BACKOFF_SECONDS": "0.1",
         },
     )
-    ensure_topics(
-        env.bootstrap,
-        {
-            env.customer_topic: 4,
-            env.employee_topic: 4,
-            env.alerts_topic: 4,
-            env.dead_letter_topic: 4,
-        },
-    )
+    create_topics(env)
     window_ms = 10_000
     now = int(time.time() * 1000)
     simulator = Simulator(
