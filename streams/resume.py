@@ -11,8 +11,10 @@ records after a kill -9, with nothing late).
 So the position is kept with the state, as stream processors with exactly-once state do: each
 partition clock records the next offset of both source topics (``PartitionClock.resume_offsets``,
 written to the changelog after everything the batch produced). This module lets the pipeline
-seek there right after Faust's own seek and before any record flows; the committed offset only
-decides where a partition starts when no state was ever saved for it, and feeds lag monitoring.
+seek there right after Faust's own seek on every assignment; the committed offset only decides
+where a partition starts when no state was ever saved for it, and feeds lag monitoring. Faust
+resumes the partitions slightly *before* that seek, so a few records can still be skipped around
+it: ``streams.positions`` checks every batch against the saved positions and reads those back.
 """
 
 from __future__ import annotations
