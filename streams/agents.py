@@ -127,9 +127,6 @@ class PipelineRunner:
         if not messages:
             return
         log.debug("batch of %d events", len(messages))
-        now = time.monotonic()
-        for message in messages:
-            self._last_delivery[(message.topic, message.partition)] = now
         async with self._lock:
             # Records flowing means the assignment is settled; their partitions must have their
             # state loaded before a single one is processed.
@@ -137,6 +134,11 @@ class PipelineRunner:
                 during_rebalance_too=True, with_partitions={m.partition for m in messages}
             )
             await self._process(await self._in_order(messages))
+            # Counted from the end of the batch: a batch held up by back-pressure does not make
+            # the records Faust buffered meanwhile look skipped (see _skipped_tails).
+            now = time.monotonic()
+            for message in messages:
+                self._last_delivery[(message.topic, message.partition)] = now
 
     async def handle_tick(self) -> None:
         async with self._lock:

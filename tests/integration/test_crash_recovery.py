@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import re
 import shutil
 import time
 from pathlib import Path
@@ -88,7 +89,7 @@ def test_ten_kill_minus_nine_restarts_lose_nothing_and_duplicate_nothing(
     final = WorkerProcess(crash_env, "worker-final").start()
 
     try:
-        _let_the_alerts_come(crash_env, expected_alerts, final)
+        _let_everything_come(crash_env, expected_alerts, expected_windows, final)
     finally:
         assert final.stop() == 0, final.log()[-4000:]
     print(f"killed after {kills} s")
@@ -105,21 +106,33 @@ def test_ten_kill_minus_nine_restarts_lose_nothing_and_duplicate_nothing(
         raise
 
 
-def _let_the_alerts_come(
-    env: PipelineEnv, expected: dict[str, tuple[str, int, str]], worker: WorkerProcess
+def _let_everything_come(
+    env: PipelineEnv,
+    expected_alerts: dict[str, tuple[str, int, str]],
+    expected_windows: list[tuple[str, int, int, int | None]],
+    worker: WorkerProcess,
 ) -> None:
-    """Wait for every expected alert, then a little more: the idle timer closes the last
-    windows, and extra alerts would show up. Differences are asserted afterwards, with a diff."""
+    """Wait until every expected alert is on the topic and every team-window was closed by
+    some worker life (the last ones by the idle timer, which can start late when a partition
+    came back from a killed member after its session timeout), then a little more: extra
+    alerts would show up. Differences are asserted afterwards, with a diff."""
+
+    def closed_windows() -> set[tuple[str, str]]:
+        logs = "".join(p.read_text(errors="replace") for p in env.tmp.rglob("*.log"))
+        return set(re.findall(r"closed team=(\S+) window=(\d+)", logs))
+
     with contextlib.suppress(AssertionError):
         wait_until(
             lambda: (
-                {a.alert_id for a in read_alerts(env.bootstrap, env.alerts_topic)} >= set(expected)
+                {a.alert_id for a in read_alerts(env.bootstrap, env.alerts_topic)}
+                >= set(expected_alerts)
+                and len(closed_windows()) >= len(expected_windows)
             ),
             150,
-            "every alert",
+            "every alert and every window",
             worker,
         )
-    time.sleep(8)
+    time.sleep(4)
 
 
 def _assert_each_alert_once_on_topic(
@@ -212,7 +225,7 @@ def test_workers_joining_and_leaving_mid_stream_lose_nothing_and_duplicate_nothi
                 else:
                     assert joiner.stop() == 0, joiner.log()[-4000:]
             publisher.send_all(chunks[rounds])
-        _let_the_alerts_come(crash_env, expected_alerts, steady)
+        _let_everything_come(crash_env, expected_alerts, expected_windows, steady)
     finally:
         assert steady.stop() == 0, steady.log()[-4000:]
 
