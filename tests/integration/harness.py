@@ -152,6 +152,8 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 5.0) -> list[Any]:
         partitions = [
             TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])
         ]
+        if not partitions:
+            return []  # the topic does not exist (yet)
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         ends = consumer.end_offsets(partitions)
