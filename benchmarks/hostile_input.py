@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import random
 import sys
@@ -63,7 +62,12 @@ from schemas.records import (  # noqa: E402
 from streams.publish import SignalPublisher  # noqa: E402
 from streams.simulator import Simulator, TeamPlan  # noqa: E402
 from streams.topics import ensure_topics  # noqa: E402
-from tests.integration.harness import PipelineEnv, WorkerProcess, read_topic  # noqa: E402
+from tests.integration.harness import (  # noqa: E402
+    PipelineEnv,
+    WorkerProcess,
+    all_windows_closed,
+    read_topic,
+)
 
 WINDOW_MS = 10_000  # PipelineEnv's MIROIR_WINDOW_SECONDS
 MAX_FUTURE_MS = 86_400_000  # PipelineEnv's MIROIR_MAX_FUTURE_SECONDS
@@ -365,19 +369,6 @@ def dead_letters_on_topic(env: PipelineEnv) -> set[tuple[str, int, int]]:
     return seen
 
 
-def windows_all_closed(env: PipelineEnv, traffic: Traffic) -> bool:
-    """Whether the worker's changelog-backed state has every team's windows closed through
-    the last one (the idle timer closes the last windows: no later event time arrives)."""
-    latest: dict[str, Any] = {}
-    for record in read_topic(env.bootstrap, f"{env.prefix}-window-state-changelog", timeout=60):
-        latest[json.loads(record.key)] = json.loads(record.value) if record.value else None
-    for team in traffic.teams:
-        state = latest.get(f"team:{team}")
-        if not state or state["open"] or state.get("closed_through") != traffic.last_window_end:
-            return False
-    return True
-
-
 def _wait(condition: Callable[[], bool], timeout: float, what: str, worker: WorkerProcess) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -424,7 +415,12 @@ def run_pipeline(env: PipelineEnv, traffic: Traffic, timeout: float = 240) -> Ou
             worker,
         )
         letters_done = time.monotonic() - started
-        _wait(lambda: windows_all_closed(env, traffic), timeout, "every window closed", worker)
+        _wait(
+            lambda: all_windows_closed(env, dict.fromkeys(traffic.teams, traffic.last_window_end)),
+            timeout,
+            "every window closed",
+            worker,
+        )
         elapsed = time.monotonic() - started
         alive = worker.alive()
     finally:

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -266,3 +266,17 @@ def stored_windows(env: PipelineEnv) -> list[tuple[str, int, int, int | None]]:
         "FROM team_window_metrics FINAL"
     )
     return sorted((r["team_id"], r["start"], r["customer_n"], r["employee_n"]) for r in rows)
+
+
+def all_windows_closed(env: PipelineEnv, last_window_end: Mapping[str, int]) -> bool:
+    """Whether the worker's saved (changelog) state has each team's windows closed through
+    ``last_window_end[team]``, none left open: the idle timer closes the last windows, since no
+    later event time arrives. Read from the changelog, so it holds across worker lives."""
+    latest: dict[str, Any] = {}
+    for record in read_topic(env.bootstrap, f"{env.prefix}-window-state-changelog", timeout=60):
+        latest[json.loads(record.key)] = json.loads(record.value) if record.value else None
+    for team, end in last_window_end.items():
+        state = latest.get(f"team:{team}")
+        if not state or state["open"] or state.get("closed_through") != end:
+            return False
+    return True

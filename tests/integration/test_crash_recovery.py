@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import random
-import re
 import shutil
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from tests.integration.harness import (
     REPO,
     PipelineEnv,
     WorkerProcess,
+    all_windows_closed,
     clean_run,
     create_topics,
     read_alerts,
@@ -112,21 +112,19 @@ def _let_everything_come(
     expected_windows: list[tuple[str, int, int, int | None]],
     worker: WorkerProcess,
 ) -> None:
-    """Wait until every expected alert is on the topic and every team-window was closed by
-    some worker life (the last ones by the idle timer, which can start late when a partition
-    came back from a killed member after its session timeout), then a little more: extra
-    alerts would show up. Differences are asserted afterwards, with a diff."""
-
-    def closed_windows() -> set[tuple[str, str]]:
-        logs = "".join(p.read_text(errors="replace") for p in env.tmp.rglob("*.log"))
-        return set(re.findall(r"closed team=(\S+) window=(\d+)", logs))
-
+    """Wait until every expected alert is on the topic and the saved state has every window
+    closed (the last ones by the idle timer, which can start late when a partition came back
+    from a killed member after its session timeout), then a little more: extra alerts would
+    show up. Differences are asserted afterwards, with a diff."""
+    last_window_end: dict[str, int] = {}
+    for team, start, *_ in expected_windows:
+        last_window_end[team] = max(last_window_end.get(team, 0), start + WINDOW_MS)
     with contextlib.suppress(AssertionError):
         wait_until(
             lambda: (
                 {a.alert_id for a in read_alerts(env.bootstrap, env.alerts_topic)}
                 >= set(expected_alerts)
-                and len(closed_windows()) >= len(expected_windows)
+                and all_windows_closed(env, last_window_end)
             ),
             150,
             "every alert and every window",
