@@ -44,6 +44,9 @@ STOP_GRACE_SECONDS = 30.0  # a stopping worker waits this long for its batch to 
 # A partition silent this long while Faust's read offset is past the saved position had its
 # last records skipped by the consumer: they are read directly (see streams.positions).
 SKIPPED_TAIL_SECONDS = 10.0
+# Faust's committed offset of a partition behind the saved position this long: it is stuck
+# (see PipelineRunner._unstick_commits) and the worker commits the saved position itself.
+STUCK_COMMIT_SECONDS = 10.0
 
 
 class PipelineRunner:
@@ -100,6 +103,7 @@ class PipelineRunner:
         self._assignment_lock = asyncio.Lock()
         self._reported_resumes: set[tuple[TP, int]] = set()
         self._last_delivery: dict[tuple[str, int], float] = {}  # monotonic time per source TP
+        self._commit_seen: dict[TP, tuple[int, float]] = {}  # committed offset, seen since
         self._topic_of_side = {side: topic for topic, side in self.preparer.side_of_topic.items()}
 
     # -- entry points -----------------------------------------------------------------------
@@ -147,6 +151,7 @@ class PipelineRunner:
             skipped = self._skipped_tails()
             if skipped:
                 await self._process(await self._read_skipped(skipped, []))
+            await self._unstick_commits()
             caught_up = await self._caught_up_partitions()
             prepared = self.preparer.prepare_tick(caught_up)
             if prepared.sink.is_empty() and not prepared.alert_records:
@@ -231,6 +236,43 @@ class PipelineRunner:
                     tails[(topic, partition)] = (position, end)
                     self._last_delivery[(topic, partition)] = now
         return tails
+
+    async def _unstick_commits(self) -> None:
+        """Commit the saved positions where Faust's own commit is stuck behind them.
+
+        Faust commits only up to its first unacknowledged offset, and it never acknowledges a
+        record it dropped around a rebalance (streams.positions reads those itself): its
+        committed offset for that partition then stays put forever, and any lag monitor
+        reading the group reports a backlog that is not there. Committing a saved position is
+        always safe — everything before it is durable — so after ``STUCK_COMMIT_SECONDS``
+        without progress the worker commits it itself.
+        """
+        consumer = self.app.consumer
+        committed = getattr(consumer, "_committed_offset", {})
+        now = time.monotonic()
+        stuck: dict[TP, int] = {}
+        for partition in self._loaded_partitions or ():
+            for topic in self._topic_of_side.values():
+                tp = TP(topic, partition)
+                position = self._position_of(topic, partition)
+                current = committed.get(tp) or 0
+                if not position or current >= position:
+                    self._commit_seen.pop(tp, None)
+                    continue
+                seen, since = self._commit_seen.get(tp, (current, now))
+                if seen != current:
+                    seen, since = current, now
+                self._commit_seen[tp] = (seen, since)
+                if now - since >= STUCK_COMMIT_SECONDS:
+                    stuck[tp] = position
+        if stuck:
+            log.info(
+                "committing saved positions Faust's commit is stuck behind: %s",
+                ", ".join(f"{tp.topic}/{tp.partition}@{o}" for tp, o in sorted(stuck.items())),
+            )
+            await consumer._commit_offsets(stuck)  # type: ignore[attr-defined]
+            for tp in stuck:
+                self._commit_seen.pop(tp, None)
 
     def _assigned_partitions(self) -> frozenset[int]:
         actives = self.app.assignor.assigned_actives()

@@ -219,6 +219,21 @@ def source_partitions(env: PipelineEnv, partitions: int = 4) -> list[TopicPartit
     ]
 
 
+def uncommitted_records(env: PipelineEnv, partitions: int = 4) -> dict[str, int]:
+    """Per source partition with a backlog: records between the group's committed offset and
+    the end (what a lag monitor reading the group reports)."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=env.bootstrap, group_id=env.prefix, enable_auto_commit=False
+    )
+    try:
+        tps = source_partitions(env, partitions)
+        ends = consumer.end_offsets(tps)
+        lag = {f"{tp.topic}/{tp.partition}": ends[tp] - (consumer.committed(tp) or 0) for tp in tps}
+        return {name: records for name, records in lag.items() if records}
+    finally:
+        consumer.close()
+
+
 def committed_offsets(env: PipelineEnv, partitions: int = 4) -> int:
     """Source offsets the worker's consumer group has committed (read without joining it)."""
     consumer = KafkaConsumer(
