@@ -21,11 +21,11 @@ from schemas.records import CustomerFeedback, EmployeePulse, MirrorAlert, Signal
 from streams.replay import replay
 from streams.settings import load_settings
 from streams.simulator import Simulator, TeamPlan
-from streams.topics import ensure_topics
 from tests.integration.harness import (
     PipelineEnv,
     WorkerProcess,
     committed_offsets,
+    create_topics,
     publish,
     read_alerts,
     read_topic,
@@ -44,15 +44,7 @@ LATE_COMMENT = "late pulse zq7-marker"  # must never reach ClickHouse
 @pytest.fixture
 def pipeline(kafka_broker, tmp_path: Path, unique_name) -> PipelineEnv:
     env = PipelineEnv(kafka_broker.bootstrap, tmp_path, unique_name("late"))
-    ensure_topics(
-        env.bootstrap,
-        {
-            env.customer_topic: PARTITIONS,
-            env.employee_topic: PARTITIONS,
-            env.alerts_topic: PARTITIONS,
-            env.dead_letter_topic: PARTITIONS,
-        },
-    )
+    create_topics(env, PARTITIONS)
     return env
 
 

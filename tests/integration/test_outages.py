@@ -20,11 +20,11 @@ from schemas.records import Signal
 from streams.replay import ReplayResult, replay
 from streams.settings import load_settings
 from streams.simulator import Simulator, TeamPlan
-from streams.topics import ensure_topics
 from tests.integration.harness import (
     PipelineEnv,
     WorkerProcess,
     committed_offsets,
+    create_topics,
     publish,
     read_alerts,
     recent_base_ms,
@@ -59,15 +59,7 @@ def _env(bootstrap: str, tmp: Path, prefix: str, **extra: str) -> PipelineEnv:
         prefix,
         extra={"MIROIR_IDLE_CLOSE_SECONDS": str(IDLE_CLOSE_SECONDS), **extra},
     )
-    ensure_topics(
-        env.bootstrap,
-        {
-            env.customer_topic: PARTITIONS,
-            env.employee_topic: PARTITIONS,
-            env.alerts_topic: PARTITIONS,
-            env.dead_letter_topic: PARTITIONS,
-        },
-    )
+    create_topics(env, PARTITIONS)
     return env
 
 
