@@ -234,4 +234,11 @@ def delete_topics(
                 deleted.append(result["name"])
             elif code != _UNKNOWN_TOPIC_OR_PARTITION:
                 raise BrokerError(f"deleting topic {result.get('name')!r} failed: error {code}")
+        # The controller answers before every broker's metadata has dropped the topic: wait,
+        # or an immediate re-create can still find the old one (and its partition count).
+        deadline = time.monotonic() + timeout
+        while deleted and _partition_counts(admin, deleted):
+            if time.monotonic() >= deadline:
+                raise BrokerError(f"topics still listed {timeout:.0f}s after deletion: {deleted}")
+            time.sleep(0.05)
         return deleted
