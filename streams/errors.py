@@ -4,7 +4,8 @@ MiroirError
  ├── ConfigError          a setting is missing or invalid (start-up stops)
  ├── DecodeError          a record could not be used (it goes to the dead letters)
  ├── SinkError            a sink failed for good
- │    └── SinkUnavailable a sink is down or slow: back off and retry (carries a retry hint)
+ │    ├── SinkUnavailable a sink is down or slow: back off and retry (carries a retry hint)
+ │    └── SinkStopped     a stop was requested while a sink was retrying: nothing acknowledged
  ├── StoreLockedError     the embedded ClickHouse store is held by another process
  └── BrokerError          the Kafka broker could not be reached or started
 """
@@ -43,6 +44,11 @@ class SinkUnavailable(SinkError):
     def __init__(self, message: str, retry_after: float = 1.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class SinkStopped(SinkError):
+    """The worker is stopping: a sink gave up retrying. The batch was not (fully) written and
+    must not be acknowledged; it is read again after the restart (writes are idempotent)."""
 
 
 class StoreLockedError(MiroirError):

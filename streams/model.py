@@ -62,7 +62,8 @@ class DeadLetter:
     payload_sha256: str
     key: bytes | None = None
     seen_at: int = 0  # epoch ms, wall clock
-    # undecodable | schema | range | no_score | oversize | invalid | future | late | webhook
+    # undecodable | schema | range | no_score | oversize | invalid | future | too_old | late |
+    # duplicate | webhook | store (a row the ClickHouse store refused for good)
     error_kind: str = "invalid"
 
 
@@ -87,6 +88,25 @@ class LateEvent:
     team_id: str
     window_start: int
     side: str  # "customer" | "employee"
+    source_topic: str
+    source_partition: int
+    source_offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateEvent:
+    """One event that did not count because its window already held it, by source coordinates.
+
+    ``kind`` says why: ``event`` — its ``event_id`` was already counted in this window (a
+    producer re-sent it); ``respondent`` — an employee pulse of a person who already answered
+    in this window (one person counts once: their latest pulse by event time is the one kept).
+    Carries no answers and no reference, like ``LateEvent``.
+    """
+
+    team_id: str
+    window_start: int
+    side: str  # "customer" | "employee"
+    kind: str  # "event" | "respondent"
     source_topic: str
     source_partition: int
     source_offset: int
@@ -118,11 +138,13 @@ class SinkBatch:
     )  # (row, late)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     late_events: list[LateEvent] = field(default_factory=list)
+    duplicate_events: list[DuplicateEvent] = field(default_factory=list)
     employee_comments: list[EmployeeComment] = field(default_factory=list)
 
     def is_empty(self) -> bool:
         return not (
             self.employee_comments
+            or self.duplicate_events
             or self.alerts
             or self.team_windows
             or self.customer_feedback
