@@ -5,10 +5,11 @@ Faust acknowledge the source offsets."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -17,11 +18,13 @@ from faust.types import TP, ConsumerT, EventT
 
 from schemas.codec import SignalCodec, load_writer_schemas
 from sinks.base import Sink
+from streams.bounds import TimeBounds
 from streams.detectors import load_detectors
 from streams.emitted import EmittedAlerts
 from streams.engine import EngineConfig, MirrorEngine
-from streams.errors import SinkUnavailable
+from streams.errors import SinkStopped, SinkUnavailable
 from streams.kafka_read import read_ranges
+from streams.model import DeadLetter
 from streams.observability import PipelineMetrics, faust_highwater, register_metrics_page
 from streams.pipeline import (
     CLOCK_KEY_PREFIX,
@@ -66,7 +69,7 @@ class PipelineRunner:
             customer_topic=settings.topic_customer,
             employee_topic=settings.topic_employee,
             hmac_secret=settings.hmac_secret.get_secret_value().encode(),
-            max_future_ms=int(settings.max_future_seconds * 1000),
+            time_bounds=TimeBounds.from_settings(settings),
         )
         self.state = app.Table(
             "window-state",
@@ -105,6 +108,12 @@ class PipelineRunner:
         self._last_delivery: dict[tuple[str, int], float] = {}  # monotonic time per source TP
         self._commit_seen: dict[TP, tuple[int, float]] = {}  # committed offset, seen since
         self._topic_of_side = {side: topic for topic, side in self.preparer.side_of_topic.items()}
+        self._stop_requested = asyncio.Event()
+
+    def request_stop(self) -> None:
+        """The worker is stopping: end any retry loop now (the batch stays unacknowledged)."""
+        self._stop_requested.set()
+        self.sink.request_stop()
 
     # -- entry points -----------------------------------------------------------------------
     async def handle_events(self, events: Sequence[EventT]) -> None:
@@ -416,8 +425,11 @@ class PipelineRunner:
                 continue  # already on the topic before a crash: readers see each alert once
             outputs.append(await self.alerts_topic.send(key=record.key, value=record.value))
             self.emitted.add(alert.team_id, alert.alert_id)
+        refused: list[DeadLetter] = []
         if not prepared.sink.is_empty():
-            await self._write_sink(prepared)
+            refused = await self._write_sink(prepared)
+        for letter in refused:  # rows the store refused for good: stored as dead letters too
+            outputs.append(await self._send_refused(letter))
         if outputs:
             await asyncio.gather(*outputs)
         # Teams before clocks: a restored watermark must never be ahead of a restored team,
@@ -430,18 +442,34 @@ class PipelineRunner:
                     state.append(self.state.send_changelog(partition, key, value))
             if state:
                 await asyncio.gather(*state)
-        self._account(prepared)
+        self._account(prepared, refused)
 
-    async def _write_sink(self, prepared: PreparedBatch) -> None:
-        """Back-pressure: while ClickHouse is down we keep retrying and do not consume more."""
+    async def _send_refused(self, letter: DeadLetter) -> Awaitable[Any]:
+        headers = [
+            ("miroir.source.topic", letter.topic.encode()),
+            ("miroir.error.kind", letter.error_kind.encode()),
+            ("miroir.error.reason", letter.reason.encode("utf-8", "replace")),
+        ]
+        log.error("the store refused a row for good (%s); kept as a dead letter", letter.reason)
+        return await self.dead_letter_topic.send(
+            key=letter.key, value=letter.payload or b"", headers=headers
+        )
+
+    async def _write_sink(self, prepared: PreparedBatch) -> list[DeadLetter]:
+        """Back-pressure: while ClickHouse is down we keep retrying and do not consume more —
+        until a stop is requested, which ends the loop with SinkStopped (not acknowledged)."""
         loop = asyncio.get_running_loop()
         delay = 0.5
         while True:
+            if self._stop_requested.is_set():
+                raise SinkStopped("stopping: the batch was not written and is not acknowledged")
             try:
                 with self.metrics.timed_sink_write():
-                    await loop.run_in_executor(self._sink_thread, self.sink.write, prepared.sink)
+                    refused = await loop.run_in_executor(
+                        self._sink_thread, self.sink.write, prepared.sink
+                    )
                 self.metrics.sink_paused.set(0)
-                return
+                return refused
             except SinkUnavailable as e:
                 self.metrics.sink_failures.inc()
                 self.metrics.sink_paused.set(1)
@@ -449,12 +477,17 @@ class PipelineRunner:
                 log.warning(
                     "ClickHouse unavailable (%s); consumption paused, retrying in %.1fs", e, delay
                 )
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop_requested.wait(), delay)
 
-    def _account(self, prepared: PreparedBatch) -> None:
+    def _account(self, prepared: PreparedBatch, refused: Sequence[DeadLetter]) -> None:
         sink = prepared.sink
         if sink.late_events:
             log.info("%d late events (their windows had closed)", len(sink.late_events))
+        if sink.duplicate_events:
+            log.info(
+                "%d duplicate events (already counted in their window)", len(sink.duplicate_events)
+            )
         for window in sink.team_windows:
             log.info(
                 "closed team=%s window=%d customers=%d employees=%s alerts=%s",
@@ -464,7 +497,7 @@ class PipelineRunner:
                 "suppressed" if window.employee is None else window.employee.n,
                 ",".join(window.alert_kinds) or "-",
             )
-        self.metrics.observe_batch(prepared, self.engine.open_window_count())
+        self.metrics.observe_batch(prepared, self.engine.open_window_count(), refused)
         for alert in sink.alerts:
             log.info(
                 "ALERT %s %s team=%s window=%d %s",
@@ -479,18 +512,20 @@ class PipelineRunner:
         self._sink_thread.shutdown(wait=True)
 
 
-async def _durably(work: Awaitable[None]) -> None:
+async def _durably(work: Awaitable[None], on_stop: Callable[[], None]) -> None:
     """Run one batch to the end before Faust may acknowledge it.
 
     A graceful stop cancels the agent mid-batch, and ``take_events`` acknowledges the batch in a
     ``finally`` clause: so the batch is shielded from the cancellation and given time to become
     durable first. If it cannot (or anything unexpected fails), the worker exits without
-    acknowledging it (see ``_stop_without_ack``).
+    acknowledging it (see ``_stop_without_ack``). ``on_stop`` tells retry loops to give up at
+    once instead of running out the grace time while ClickHouse is down.
     """
     task = asyncio.ensure_future(work)
     try:
         await asyncio.shield(task)
     except asyncio.CancelledError:
+        on_stop()
         try:
             await asyncio.wait_for(asyncio.shield(task), timeout=STOP_GRACE_SECONDS)
         except BaseException as e:  # noqa: BLE001 - any failure here must not be acknowledged
@@ -511,8 +546,15 @@ def _stop_without_ack(error: BaseException) -> None:
     raised; acknowledging would commit offsets whose outputs were never written. So the
     worker exits at once, before that can happen: its supervisor restarts it and the batch is
     read again (outputs are idempotent). Bad *input* never gets here — it goes to the dead
-    letters; this is for bugs and unrecoverable infrastructure errors.
+    letters; this is for bugs, unrecoverable infrastructure errors, and a stop requested
+    while ClickHouse was down (``SinkStopped``).
     """
+    if isinstance(error, SinkStopped):
+        log.warning(
+            "stopped while ClickHouse was unavailable: %s; it is read again on restart", error
+        )
+        logging.shutdown()
+        os._exit(75)  # EX_TEMPFAIL: nothing wrong with the batch, try again later
     log.critical("batch failed, exiting without acknowledging it: %r", error, exc_info=error)
     logging.shutdown()
     os._exit(70)  # EX_SOFTWARE
@@ -543,10 +585,14 @@ def register_pipeline(app: faust.App, settings: Settings, sink: Sink) -> Pipelin
         # only once the whole batch is durable.
         batches = stream.take_events(settings.batch_size, settings.batch_seconds)  # type: ignore[attr-defined]
         async for events in batches:
-            await _durably(runner.handle_events(events))
+            await _durably(runner.handle_events(events), runner.request_stop)
 
     @app.timer(interval=min(1.0, settings.idle_close_seconds))
     async def close_idle_windows() -> None:
-        await runner.handle_tick()
+        try:
+            await runner.handle_tick()
+        except asyncio.CancelledError:
+            runner.request_stop()  # a tick acknowledges nothing: stopping here loses nothing
+            raise
 
     return runner

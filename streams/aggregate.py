@@ -1,14 +1,25 @@
-"""The mergeable in-memory state of one team-window: score histograms per side (pure, no I/O).
+"""The mergeable in-memory state of one team-window: who counted, and score histograms (pure).
 
 A histogram per score field is all the metrics need (every metric is a function of the counts
 per integer value), it is exact, it merges by addition and it stays a few dozen integers
-whatever the traffic, so a window's state is cheap to write to the changelog.
+whatever the traffic. Beside it the window remembers what it has counted, so that every event
+and every person counts once (docs/guarantees.md, "Each event counted once"):
+
+- the keys of every ``event_id`` it has seen (both sides): a re-sent record is a duplicate;
+- for the employee side, each respondent's latest pulse: one person answering twice in a
+  window counts once, with the answers of their latest pulse by event time (ties broken by
+  the event key, so the outcome never depends on arrival order). k-anonymity counts these
+  people, never records.
+
+Keys are 64-bit keyed hashes (``streams.identity``); the respondent table lives only in open
+window state (the changelog) and is dropped when the window closes.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from schemas.records import (
     CUSTOMER_SCORE_RANGES,
@@ -17,14 +28,26 @@ from schemas.records import (
     EmployeePulse,
     Signal,
 )
+from streams.identity import KEY_BYTES, UNKEYED, IdentityKeys
 
-STATE_FORMAT_VERSION: Final = 1
+STATE_FORMAT_VERSION: Final = 2
+# Version 1 (before de-duplication) had no keys and no respondents: its counts load as they
+# were, and de-duplication covers what arrives after the upgrade.
+_READABLE_FORMATS: Final = frozenset({1, STATE_FORMAT_VERSION})
+
+# What ``add`` did with a record: counted it, or recognised a duplicate of what the window
+# holds — the same event again ("event"), or another pulse of a person already counted
+# ("respondent"; the latest of their pulses by event time is the one that counts).
+AddOutcome = Literal["counted", "event", "respondent"]
 
 # (field, low, high) per side, in schema order; bin i of a histogram counts value low + i.
 _CUSTOMER_FIELDS: Final = tuple((name, lo, hi) for name, (lo, hi) in CUSTOMER_SCORE_RANGES.items())
 _EMPLOYEE_FIELDS: Final = tuple((name, lo, hi) for name, (lo, hi) in EMPLOYEE_SCORE_RANGES.items())
 
 _Slots = tuple[tuple[str, int, int, list[int]], ...]
+Scores = tuple[int | None, ...]  # one record's scores in schema order
+# A respondent's counted pulse: (occurred_at, event key, scores).
+Answer = tuple[int, int, Scores]
 
 
 def _empty_histograms(fields: tuple[tuple[str, int, int], ...]) -> dict[str, list[int]]:
@@ -35,13 +58,47 @@ def _slots(fields: tuple[tuple[str, int, int], ...], histograms: dict[str, list[
     return tuple((name, lo, hi, histograms[name]) for name, lo, hi in fields)
 
 
-class WindowAggregate:
-    """Counts of one team-window: respondents per side and a histogram per score field.
+def _scores_of(record: Signal, slots: _Slots) -> Scores:
+    """The record's scores in slot order; ValueError on a value outside its range."""
+    scores = tuple(getattr(record, name) for name, _lo, _hi, _bins in slots)
+    for (name, lo, hi, _bins), value in zip(slots, scores, strict=True):
+        if value is not None and not lo <= value <= hi:
+            raise ValueError(f"score {name}={value!r} outside {lo}..{hi}")
+    return scores
 
-    ``customer_histograms[field][i]`` is the number of customer records whose ``field`` was
-    ``low + i`` (``low`` from ``schemas.records.CUSTOMER_SCORE_RANGES``); the same for the
-    employee side. ``customer_n`` / ``employee_n`` count records seen, whatever scores they had.
-    Treat the histograms as read-only outside this class.
+
+def _count(slots: _Slots, scores: Scores, step: int) -> None:
+    for (_name, lo, _hi, bins), value in zip(slots, scores, strict=True):
+        if value is not None:
+            bins[value - lo] += step
+
+
+def pack_keys(keys: set[int]) -> str:
+    """Keys as compact text for the changelog: sorted, 8 bytes each, base64."""
+    return base64.b64encode(
+        b"".join(key.to_bytes(KEY_BYTES, "big") for key in sorted(keys))
+    ).decode("ascii")
+
+
+def unpack_keys(text: str) -> set[int]:
+    """Inverse of ``pack_keys``; ValueError on anything that is not such text."""
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (ValueError, UnicodeEncodeError) as e:
+        raise ValueError(f"window state: event keys are not base64 ({e})") from e
+    if len(raw) % KEY_BYTES:
+        raise ValueError(f"window state: event keys are not a multiple of {KEY_BYTES} bytes")
+    return {int.from_bytes(raw[i : i + KEY_BYTES], "big") for i in range(0, len(raw), KEY_BYTES)}
+
+
+class WindowAggregate:
+    """What one team-window counted: people per side, a histogram per score, and their keys.
+
+    ``customer_histograms[field][i]`` is the number of counted customer records whose
+    ``field`` was ``low + i`` (``low`` from ``schemas.records.CUSTOMER_SCORE_RANGES``); the
+    employee histograms count each respondent's latest pulse once. ``customer_n`` counts
+    distinct customer events, ``employee_n`` distinct respondents. Treat the histograms as
+    read-only outside this class.
     """
 
     __slots__ = (
@@ -49,6 +106,8 @@ class WindowAggregate:
         "employee_n",
         "customer_histograms",
         "employee_histograms",
+        "event_keys",
+        "respondents",
         "_customer_slots",
         "_employee_slots",
     )
@@ -58,67 +117,92 @@ class WindowAggregate:
         self.employee_n = 0
         self.customer_histograms: dict[str, list[int]] = _empty_histograms(_CUSTOMER_FIELDS)
         self.employee_histograms: dict[str, list[int]] = _empty_histograms(_EMPLOYEE_FIELDS)
-        # Pre-bound (field, low, high, bins) so add() allocates nothing per call.
+        self.event_keys: set[int] = set()  # every event seen, both sides (superseded included)
+        self.respondents: dict[int, Answer] = {}  # respondent key → their counted pulse
+        # Pre-bound (field, low, high, bins) so add() allocates little per call.
         self._customer_slots = _slots(_CUSTOMER_FIELDS, self.customer_histograms)
         self._employee_slots = _slots(_EMPLOYEE_FIELDS, self.employee_histograms)
 
     # -- the hot path ----------------------------------------------------------------------
-    def add(self, record: Signal) -> None:
-        """Count one record. Raises ValueError (and changes nothing) on an out-of-range score."""
-        record_type = type(record)
-        if record_type is CustomerFeedback:
-            slots = self._customer_slots
-        elif record_type is EmployeePulse:
-            slots = self._employee_slots
-        elif isinstance(record, CustomerFeedback):
-            slots = self._customer_slots
+    def add(
+        self, record: Signal, keys: IdentityKeys = UNKEYED, *, event_key: int | None = None
+    ) -> AddOutcome:
+        """Count one record once. Raises ValueError (and changes nothing) on an out-of-range
+        score; returns what was done with it (see ``AddOutcome``). ``event_key``: the
+        record's ``keys.event(record.event_id)`` when the caller has it already."""
+        if isinstance(record, CustomerFeedback):
+            is_customer = True
         elif isinstance(record, EmployeePulse):
-            slots = self._employee_slots
+            is_customer = False
         else:
             raise TypeError(
-                f"expected CustomerFeedback or EmployeePulse, got {record_type.__name__}"
+                f"expected CustomerFeedback or EmployeePulse, got {type(record).__name__}"
             )
-        for name, lo, hi, bins in slots:
-            value = getattr(record, name)
-            if value is not None:
-                if lo <= value <= hi:
-                    bins[value - lo] += 1
-                else:
-                    self._undo(record, slots, name)
-                    raise ValueError(f"score {name}={value!r} outside {lo}..{hi}")
-        if slots is self._customer_slots:
+        if event_key is None:
+            event_key = keys.event(record.event_id)
+        if event_key in self.event_keys:
+            return "event"
+        if is_customer:
+            slots = self._customer_slots
+            _count(slots, _scores_of(record, slots), 1)
+            self.event_keys.add(event_key)
             self.customer_n += 1
-        else:
-            self.employee_n += 1
+            return "counted"
+        assert isinstance(record, EmployeePulse)
+        slots = self._employee_slots
+        answer = (record.occurred_at, event_key, _scores_of(record, slots))
+        self.event_keys.add(event_key)
+        return self._count_respondent(keys.respondent(record), answer)
 
-    @staticmethod
-    def _undo(record: Signal, slots: _Slots, failed: str) -> None:
-        # Rare path: roll back the fields counted before the bad one, keeping add() atomic.
-        for name, lo, _hi, bins in slots:
-            if name == failed:
-                return
-            value = getattr(record, name)
-            if value is not None:
-                bins[value - lo] -= 1
+    def _count_respondent(self, respondent: int, answer: Answer) -> AddOutcome:
+        slots = self._employee_slots
+        previous = self.respondents.get(respondent)
+        if previous is None:
+            _count(slots, answer[2], 1)
+            self.respondents[respondent] = answer
+            self.employee_n += 1
+            return "counted"
+        if answer[:2] > previous[:2]:  # the later pulse (event time, then key) is the one kept
+            _count(slots, previous[2], -1)
+            _count(slots, answer[2], 1)
+            self.respondents[respondent] = answer
+        return "respondent"
+
+    def holds(self, event_key: int) -> bool:
+        """Whether this window has seen the event with this key."""
+        return event_key in self.event_keys
 
     # -- combining and storing -------------------------------------------------------------
     def merge(self, other: WindowAggregate) -> WindowAggregate:
-        """Add ``other``'s counts into this aggregate (in place) and return self."""
+        """Add ``other``'s counts into this aggregate (in place) and return self.
+
+        Customer events are assumed disjoint (they are partial aggregates of different
+        records); a respondent in both counts once, with their latest pulse.
+        """
         self.customer_n += other.customer_n
-        self.employee_n += other.employee_n
-        for mine, theirs in (
-            (self.customer_histograms, other.customer_histograms),
-            (self.employee_histograms, other.employee_histograms),
-        ):
-            for name, bins in mine.items():
-                for i, count in enumerate(theirs[name]):
+        for name, bins in self.customer_histograms.items():
+            for i, count in enumerate(other.customer_histograms[name]):
+                bins[i] += count
+        # Employee counts other than its respondents' (state written before de-duplication).
+        legacy = other.employee_n - len(other.respondents)
+        if legacy:
+            self.employee_n += legacy
+            for name, bins in self.employee_histograms.items():
+                for i, count in enumerate(other.employee_histograms[name]):
                     bins[i] += count
+            for _t, _key, scores in other.respondents.values():
+                _count(self._employee_slots, scores, -1)
+        for respondent, answer in other.respondents.items():
+            self._count_respondent(respondent, answer)
+        self.event_keys |= other.event_keys
         return self
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe, compact: a side with no records and all-zero histograms are left out.
 
-        ``{"v": 1, "customer": {"n": 120, "h": {"nps": [0, 1, ...], ...}}, "employee": {...}}``
+        ``{"v": 2, "customer": {"n": 120, "h": {"nps": [0, 1, ...], ...}},
+        "employee": {"n": 8, "h": {...}, "r": [[respondent key, occurred_at, event key,
+        [scores in schema order]], ...]}, "ids": "<event keys, packed>"}``
         """
         data: dict[str, Any] = {"v": STATE_FORMAT_VERSION}
         for side, n, histograms in (
@@ -128,15 +212,22 @@ class WindowAggregate:
             nonzero = {name: list(bins) for name, bins in histograms.items() if any(bins)}
             if n or nonzero:
                 data[side] = {"n": n, "h": nonzero}
+        if self.respondents:
+            data["employee"]["r"] = [
+                [respondent, occurred_at, event_key, list(scores)]
+                for respondent, (occurred_at, event_key, scores) in sorted(self.respondents.items())
+            ]
+        if self.event_keys:
+            data["ids"] = pack_keys(self.event_keys)
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> WindowAggregate:
         """Rebuild from ``to_dict()`` output. Raises ValueError on anything it cannot trust."""
         version = data.get("v")
-        if version != STATE_FORMAT_VERSION:
+        if version not in _READABLE_FORMATS:
             raise ValueError(
-                f"window state format {version!r} is not {STATE_FORMAT_VERSION}; "
+                f"window state format {version!r} is not one of {sorted(_READABLE_FORMATS)}; "
                 "was it written by another Miroir version?"
             )
         aggregate = cls()
@@ -167,6 +258,10 @@ class WindowAggregate:
                 aggregate.customer_n = n
             else:
                 aggregate.employee_n = n
+                aggregate.respondents = _respondents_from(part.get("r", []))
+                if len(aggregate.respondents) > n:
+                    raise ValueError("window state: more employee respondents than its n")
+        aggregate.event_keys = unpack_keys(data.get("ids", ""))
         return aggregate
 
     # -- conveniences ----------------------------------------------------------------------
@@ -181,6 +276,8 @@ class WindowAggregate:
             and self.employee_n == other.employee_n
             and self.customer_histograms == other.customer_histograms
             and self.employee_histograms == other.employee_histograms
+            and self.event_keys == other.event_keys
+            and self.respondents == other.respondents
         )
 
     __hash__ = None  # type: ignore[assignment]  # mutable
@@ -189,4 +286,28 @@ class WindowAggregate:
         return f"WindowAggregate(customer_n={self.customer_n}, employee_n={self.employee_n})"
 
 
-__all__ = ["STATE_FORMAT_VERSION", "WindowAggregate"]
+def _respondents_from(stored: Any) -> dict[int, Answer]:
+    respondents: dict[int, Answer] = {}
+    width = len(_EMPLOYEE_FIELDS)
+    for entry in stored:
+        if not (isinstance(entry, list) and len(entry) == 4):
+            raise ValueError("window state: a respondent entry must be [key, time, event, scores]")
+        respondent, occurred_at, event_key, scores = entry
+        if not (
+            all(isinstance(v, int) for v in (respondent, occurred_at, event_key))
+            and isinstance(scores, list)
+            and len(scores) == width
+            and all(v is None or isinstance(v, int) for v in scores)
+        ):
+            raise ValueError("window state: malformed respondent entry")
+        respondents[respondent] = (occurred_at, event_key, tuple(scores))
+    return respondents
+
+
+__all__ = [
+    "STATE_FORMAT_VERSION",
+    "AddOutcome",
+    "WindowAggregate",
+    "pack_keys",
+    "unpack_keys",
+]

@@ -265,7 +265,8 @@ def _replay(args: argparse.Namespace, settings: Any) -> Any:
     summary = ", ".join(f"{k}: {n}" for k, n in sorted(kinds.items())) or "none"
     print(
         f"replay: {result.events:,} events, {len(result.windows):,} team-windows closed, "
-        f"{result.late:,} late, {len(result.invalid):,} invalid; alerts: {summary}",
+        f"{result.late:,} late, {result.duplicates:,} duplicates, "
+        f"{len(result.invalid):,} invalid; alerts: {summary}",
         file=sys.stderr,
     )
     for number, reason in result.invalid[:10]:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from schemas.records import CustomerFeedback, MirrorAlert, Signal
 from streams.aggregate import WindowAggregate
 from streams.detectors import DetectionSettings, Detector
+from streams.identity import UNKEYED, IdentityKeys
 from streams.metrics import compute_team_window
 from streams.model import EmployeeComment, LateEventCount, TeamWindowMetrics
 from streams.windows import PartitionClock, TeamState, window_start_for
@@ -39,6 +40,8 @@ class EngineConfig:
     detection: DetectionSettings
     history_windows: int = 12  # closed windows kept per team for baselines and gap runs
     store_employee_comments: bool = False
+    # Keys of event ids and respondents (keyed with the HMAC secret in the worker).
+    identity_keys: IdentityKeys = UNKEYED
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineConfig:
@@ -53,6 +56,7 @@ class EngineConfig:
             k_anonymity=settings.k_anonymity,
             detection=DetectionSettings(**{name: getattr(settings, name) for name in shared}),
             store_employee_comments=settings.store_employee_comments,
+            identity_keys=IdentityKeys(settings.hmac_secret.get_secret_value().encode()),
         )
 
 
@@ -66,6 +70,24 @@ class Inbound(Generic[Ref]):
     position: int | None = None  # source offset; lets a replayed event be recognised
 
 
+@dataclass(frozen=True, slots=True)
+class Duplicate(Generic[Ref]):
+    """An event its window had already counted (``kind``: see ``streams.aggregate.AddOutcome``)."""
+
+    item: Inbound[Ref]
+    window_start: int
+    kind: str  # "event" | "respondent"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected(Generic[Ref]):
+    """An event the engine refused: it becomes a dead letter with ``reason``."""
+
+    item: Inbound[Ref]
+    reason: str
+    kind: str  # dead-letter kind, e.g. "duplicate"
+
+
 @dataclass(slots=True)
 class EngineOutput(Generic[Ref]):
     """What one call to the engine produced; the caller makes it durable."""
@@ -76,6 +98,8 @@ class EngineOutput(Generic[Ref]):
     late: list[Inbound[Ref]] = field(default_factory=list)
     late_counts: list[LateEventCount] = field(default_factory=list)
     employee_comments: list[EmployeeComment] = field(default_factory=list)
+    duplicates: list[Duplicate[Ref]] = field(default_factory=list)
+    rejected: list[Rejected[Ref]] = field(default_factory=list)
     replayed: int = 0  # events skipped because the state already held them
     dirty_teams: set[str] = field(default_factory=set)
     dirty_partitions: set[int] = field(default_factory=set)
@@ -87,6 +111,8 @@ class EngineOutput(Generic[Ref]):
         self.late += other.late
         self.late_counts += other.late_counts
         self.employee_comments += other.employee_comments
+        self.duplicates += other.duplicates
+        self.rejected += other.rejected
         self.replayed += other.replayed
         self.dirty_teams |= other.dirty_teams
         self.dirty_partitions |= other.dirty_partitions
@@ -134,6 +160,7 @@ class MirrorEngine(Generic[Ref]):
         late_counts: dict[tuple[str, int, str], int] = {}
         window_ms = self.config.window_ms
         lateness, idle = self.config.allowed_lateness_ms, self.config.idle_close_ms
+        keys = self.config.identity_keys
         for item in batch:
             record = item.record
             is_customer = isinstance(record, CustomerFeedback)
@@ -157,19 +184,39 @@ class MirrorEngine(Generic[Ref]):
                     team = self.teams[record.team_id] = TeamState(partition=item.partition)
                 team.applied[side] = position
                 out.dirty_teams.add(record.team_id)
+            if team is None:
+                team = self.teams[record.team_id] = TeamState(partition=item.partition)
+            event_key = keys.event(record.event_id)
+            elsewhere = team.window_holding(event_key, besides=start)
+            if elsewhere is not None:
+                # The same event_id at another time: which one is right cannot be told, so the
+                # one counted first stays and this one is set aside, with where the first is.
+                out.rejected.append(
+                    Rejected(
+                        item,
+                        f"duplicate event_id: already counted in the window starting at "
+                        f"{elsewhere} (epoch ms); this copy is dated {record.occurred_at}",
+                        "duplicate",
+                    )
+                )
+                out.dirty_partitions.add(item.partition)
+                continue
             if self._is_late(end, clock, team):
-                out.late.append(item)
-                key = (record.team_id, start, side)
-                late_counts[key] = late_counts.get(key, 0) + 1
+                if start in team.closed_keys and event_key in team.closed_keys[start]:
+                    out.duplicates.append(Duplicate(item, start, "event"))
+                else:
+                    out.late.append(item)
+                    key = (record.team_id, start, side)
+                    late_counts[key] = late_counts.get(key, 0) + 1
             else:
-                if team is None:
-                    team = self.teams[record.team_id] = TeamState(partition=item.partition)
                 aggregate = team.open_windows.get(start)
                 if aggregate is None:
                     aggregate = team.open_windows[start] = WindowAggregate()
-                aggregate.add(record)
+                outcome = aggregate.add(record, keys, event_key=event_key)
                 out.dirty_teams.add(record.team_id)
-                if isinstance(record, CustomerFeedback):
+                if outcome != "counted":
+                    out.duplicates.append(Duplicate(item, start, outcome))
+                elif isinstance(record, CustomerFeedback):
                     out.accepted_customer.append(record)
                 elif record.comment and self.config.store_employee_comments:
                     team.comments.setdefault(start, []).append(record.comment)
@@ -221,11 +268,14 @@ class MirrorEngine(Generic[Ref]):
     def _close_ready(self) -> EngineOutput[Ref]:
         out: EngineOutput[Ref] = EngineOutput()
         for team_id, team in self.teams.items():
-            if not team.open_windows:
+            if not (team.open_windows or team.closed_keys):
                 continue
             watermark = self.clock(team.partition).watermark
             if watermark is None:
                 continue
+            team.forget_closed_keys(
+                watermark - self.config.window_ms - self.config.allowed_lateness_ms
+            )
             for start in sorted(team.open_windows):
                 if start + self.config.window_ms > watermark:
                     break
@@ -236,6 +286,10 @@ class MirrorEngine(Generic[Ref]):
         """Close one window exactly once: metrics, detectors, history, state."""
         end = start + self.config.window_ms
         aggregate = team.open_windows.pop(start)
+        if aggregate.event_keys:
+            # Kept for the allowed lateness after the close: a copy re-sent meanwhile is
+            # recognised as a duplicate rather than counted as a late event.
+            team.closed_keys[start] = aggregate.event_keys
         metrics = compute_team_window(
             team_id, start, end, aggregate, k_anonymity=self.config.k_anonymity
         )
@@ -277,9 +331,11 @@ def partition_for(team_id: str, partitions: int) -> int:
 
 
 __all__ = [
+    "Duplicate",
     "EngineConfig",
     "EngineOutput",
     "Inbound",
     "MirrorEngine",
+    "Rejected",
     "partition_for",
 ]

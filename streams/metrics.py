@@ -17,8 +17,11 @@ Definitions (DOMAIN.md, "Metrics"), every component scaled to 0–100 for the in
   which they are not (answers of one respondent correlate), so the index SE is an
   approximation — usually an underestimate; ``min_effect`` in detection guards against
   reading too much into small moves.
-- k-anonymity: an employee side with fewer than k respondents (zero included, so "nobody
-  answered" and "a few answered" look the same) is replaced by None, its n hidden too.
+- k-anonymity counts distinct people (``streams.aggregate``: one respondent's pulses of a
+  window count once). An employee side with fewer than k respondents (zero included, so
+  "nobody answered" and "a few answered" look the same) is replaced by None, its n hidden too;
+  in a side that is shown, a component answered by fewer than k respondents is left out
+  everywhere — value, SE, raw metric and index — as if nobody had answered it.
 """
 
 from __future__ import annotations
@@ -190,8 +193,14 @@ def compute_side(
     histograms: Mapping[str, Sequence[int]],
     ranges: Mapping[str, tuple[int, int]],
     weights: Mapping[str, float],
+    *,
+    min_component_n: int = 1,
 ) -> SideMetrics:
-    """The metrics of one side from its histograms (bin i counts value ``low + i``)."""
+    """The metrics of one side from its histograms (bin i counts value ``low + i``).
+
+    Components answered fewer than ``min_component_n`` times are left out entirely (the
+    employee side passes k: a component of fewer than k people is never shown).
+    """
     components: dict[str, float] = {}
     component_se: dict[str, float] = {}
     component_n: dict[str, int] = {}
@@ -202,7 +211,7 @@ def compute_side(
         if bins is None:
             continue
         result = _component(name, bins, low, high)
-        if result is None:
+        if result is None or result.n < min_component_n:
             continue
         components[name] = result.scaled
         component_se[name] = result.scaled_se
@@ -271,6 +280,7 @@ def compute_team_window(
             agg.employee_histograms,
             EMPLOYEE_SCORE_RANGES,
             index_config.employee_weights,
+            min_component_n=k_anonymity,
         )
     )
     return TeamWindowMetrics(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ from prometheus_client import (
 if TYPE_CHECKING:
     import faust
 
+    from streams.model import DeadLetter
     from streams.pipeline import PreparedBatch, RawMessage
 
 
@@ -41,6 +42,13 @@ class PipelineMetrics:
             "miroir_late_events",
             "Events that arrived after their window closed.",
             ["side"],
+            registry=r,
+        )
+        self.duplicates = Counter(
+            "miroir_duplicate_events",
+            "Events their window had already counted: the same event_id again (kind=event) or "
+            "another pulse of a person who already answered (kind=respondent).",
+            ["side", "kind"],
             registry=r,
         )
         self.alerts = Counter("miroir_alerts", "Alerts raised.", ["kind", "severity"], registry=r)
@@ -85,12 +93,17 @@ class PipelineMetrics:
         for topic, count in counts.items():
             self.consumed.labels(topic).inc(count)
 
-    def observe_batch(self, prepared: PreparedBatch, open_windows: int) -> None:
+    def observe_batch(
+        self, prepared: PreparedBatch, open_windows: int, refused: Sequence[DeadLetter] = ()
+    ) -> None:
+        """Count what a durable batch produced; ``refused``: rows the store refused for good."""
         sink = prepared.sink
-        for letter in sink.dead_letters:
+        for letter in (*sink.dead_letters, *refused):
             self.dead_letters.labels(letter.topic, letter.error_kind).inc()
         for event in sink.late_events:
             self.late.labels(event.side).inc()
+        for duplicate in sink.duplicate_events:
+            self.duplicates.labels(duplicate.side, duplicate.kind).inc()
         for alert in sink.alerts:
             self.alerts.labels(alert.kind, alert.severity).inc()
         self.windows_closed.inc(len(sink.team_windows))

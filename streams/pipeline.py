@@ -9,21 +9,24 @@ The agent then writes all of it before acknowledging the source offsets.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas.codec import SignalCodec, encode_alert
+from schemas.codec import SignalCodec, encode_alert, record_to_json
 from schemas.records import (
     CUSTOMER_FEEDBACK_TOPIC,
     EMPLOYEE_PULSE_TOPIC,
     CustomerFeedback,
     EmployeePulse,
+    Signal,
 )
+from streams.bounds import TimeBounds
 from streams.engine import EngineOutput, Inbound, MirrorEngine
 from streams.errors import DecodeError
-from streams.model import DeadLetter, LateEvent, SinkBatch
+from streams.model import DeadLetter, DuplicateEvent, LateEvent, SinkBatch
 from streams.privacy import customer_row_for_storage
 from streams.windows import PartitionClock, TeamState, window_start_for
 
@@ -70,20 +73,36 @@ def batch_token(messages: Sequence[RawMessage]) -> str:
     return ",".join(f"{t}/{p}/{lo}-{hi}" for (t, p), (lo, hi) in sorted(ranges.items()))
 
 
-def dead_letter_for(message: RawMessage, reason: str, kind: str, employee_topic: str) -> DeadLetter:
-    payload = message.value or b""
-    personal = message.topic == employee_topic
+def dead_letter_for(
+    message: RawMessage, reason: str, kind: str, stored_payload: bytes | None
+) -> DeadLetter:
+    """The dead letter of ``message``. ``stored_payload`` is what the dead-letter *table* may
+    keep (see ``storable_payload``); the original bytes stay on the dead-letter topic."""
     return DeadLetter(
         topic=message.topic,
         partition=message.partition,
         offset=message.offset,
         reason=reason,
-        payload=None if personal else payload,
-        payload_sha256=hashlib.sha256(payload).hexdigest(),
+        payload=stored_payload,
+        payload_sha256=hashlib.sha256(message.value or b"").hexdigest(),
         key=message.key,
         seen_at=int(time.time() * 1000),
         error_kind=kind,
     )
+
+
+def storable_payload(record: Signal | None, secret: bytes) -> bytes | None:
+    """What of a dead-lettered record may be stored in ClickHouse, where BI users may look.
+
+    A customer record that decoded: its JSON form with ``customer_ref`` re-keyed, exactly as
+    the ``customer_feedback`` table would hold it. Anything else — an employee pulse (personal
+    data), or bytes that did not decode (a reference in them cannot be found to re-key) —
+    nothing: the original bytes stay on the dead-letter topic only.
+    """
+    if not isinstance(record, CustomerFeedback):
+        return None
+    stored = record_to_json(customer_row_for_storage(record, secret))
+    return json.dumps(stored, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def dead_letter_record(message: RawMessage, letter: DeadLetter) -> OutboundRecord:
@@ -110,14 +129,14 @@ class BatchPreparer:
         customer_topic: str,
         employee_topic: str,
         hmac_secret: bytes,
-        max_future_ms: int,
+        time_bounds: TimeBounds,
     ) -> None:
         self.engine = engine
         self.codec = codec
         self.customer_topic = customer_topic
         self.employee_topic = employee_topic
         self.hmac_secret = hmac_secret
-        self.max_future_ms = max_future_ms
+        self.time_bounds = time_bounds
         # Topic names are settings; the codec knows the signals by their canonical names.
         self._signal_of_topic = {
             customer_topic: CUSTOMER_FEEDBACK_TOPIC,
@@ -132,9 +151,14 @@ class BatchPreparer:
         now_ms = int(time.time() * 1000)
         for message in messages:
             try:
-                record = self._decode(message, now_ms)
+                record = self._decode(message)
             except DecodeError as e:
-                self._dead_letter(prepared, message, e.reason, e.kind)
+                self._dead_letter(prepared, message, e.reason, e.kind, None)
+                continue
+            try:
+                self.time_bounds.check(record.occurred_at, now_ms)
+            except DecodeError as e:
+                self._dead_letter(prepared, message, e.reason, e.kind, record)
                 continue
             inbound.append(Inbound(message.partition, record, message, message.offset))
         out = self.engine.process(inbound)
@@ -162,25 +186,24 @@ class BatchPreparer:
         self._collect(prepared, out)
         return prepared
 
-    def _decode(self, message: RawMessage, now_ms: int) -> CustomerFeedback | EmployeePulse:
+    def _decode(self, message: RawMessage) -> CustomerFeedback | EmployeePulse:
         if message.value is None:
             raise DecodeError("empty message value (tombstone)", "undecodable")
         signal = self._signal_of_topic.get(message.topic)
         if signal is None:
             raise DecodeError(f"message from unexpected topic {message.topic!r}", "invalid")
-        record = self.codec.decode(signal, message.value)
-        if record.occurred_at > now_ms + self.max_future_ms:
-            raise DecodeError(
-                f"occurred_at {record.occurred_at} is more than {self.max_future_ms} ms "
-                "in the future",
-                "future",
-            )
-        return record
+        return self.codec.decode(signal, message.value)
 
     def _dead_letter(
-        self, prepared: PreparedBatch, message: RawMessage, reason: str, kind: str
+        self,
+        prepared: PreparedBatch,
+        message: RawMessage,
+        reason: str,
+        kind: str,
+        record: Signal | None,
     ) -> None:
-        letter = dead_letter_for(message, reason, kind, self.employee_topic)
+        payload = storable_payload(record, self.hmac_secret)
+        letter = dead_letter_for(message, reason, kind, payload)
         prepared.sink.dead_letters.append(letter)
         prepared.dead_letter_records.append(dead_letter_record(message, letter))
 
@@ -197,19 +220,32 @@ class BatchPreparer:
                 # An individual pulse never reaches ClickHouse: the late one is counted in
                 # late_events and kept (raw) only on the dead-letter topic.
                 letter = dead_letter_for(
-                    item.ref,
-                    "late event: its window had already closed",
-                    "late",
-                    self.employee_topic,
+                    item.ref, "late event: its window had already closed", "late", None
                 )
                 prepared.dead_letter_records.append(dead_letter_record(item.ref, letter))
+        for rejected in out.rejected:
+            self._dead_letter(
+                prepared, rejected.item.ref, rejected.reason, rejected.kind, rejected.item.record
+            )
+        sink.duplicate_events.extend(
+            DuplicateEvent(
+                team_id=duplicate.item.record.team_id,
+                window_start=duplicate.window_start,
+                side=_side_of(duplicate.item.record),
+                kind=duplicate.kind,
+                source_topic=duplicate.item.ref.topic,
+                source_partition=duplicate.item.ref.partition,
+                source_offset=duplicate.item.ref.offset,
+            )
+            for duplicate in out.duplicates
+        )
         sink.late_events.extend(
             LateEvent(
                 team_id=item.record.team_id,
                 window_start=window_start_for(
                     item.record.occurred_at, self.engine.config.window_ms
                 ),
-                side="customer" if isinstance(item.record, CustomerFeedback) else "employee",
+                side=_side_of(item.record),
                 source_topic=item.ref.topic,
                 source_partition=item.ref.partition,
                 source_offset=item.ref.offset,
@@ -236,6 +272,10 @@ class BatchPreparer:
                 CLOCK_KEY_PREFIX + str(partition),
                 self.engine.clock(partition).to_dict(),
             )
+
+
+def _side_of(record: Signal) -> str:
+    return "customer" if isinstance(record, CustomerFeedback) else "employee"
 
 
 def state_from_items(

@@ -4,16 +4,20 @@ Events are assigned to the partition Kafka's default partitioner would give thei
 (with ``MIROIR_TOPIC_PARTITIONS`` partitions), so each partition's watermark sees the same
 events as in the worker, and the same engine, windows and detectors run. There is no wall
 clock here: no partition ever goes idle, and the windows still open at the end of the file are
-closed in order when it ends.
+closed in order when it ends. Records are refused exactly as the worker refuses them: the
+codec's checks, the size limit of one encoded record, and the time bounds (``streams.bounds``,
+measured from the wall clock's now); duplicates and repeated respondents count once.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from schemas.codec import record_from_json
-from schemas.records import MirrorAlert
+from schemas.codec import DEFAULT_MAX_RECORD_BYTES, encode, record_from_json
+from schemas.records import MirrorAlert, Signal
+from streams.bounds import TimeBounds
 from streams.detectors import Detector, load_detectors
 from streams.engine import EngineConfig, EngineOutput, Inbound, MirrorEngine, partition_for
 from streams.errors import DecodeError
@@ -31,12 +35,17 @@ class ReplayResult:
     windows: list[TeamWindowMetrics] = field(default_factory=list)
     events: int = 0
     late: int = 0
+    duplicates: int = 0  # events their window had already counted (event or respondent)
     invalid: list[tuple[int, str]] = field(default_factory=list)  # (event number, reason)
 
     def absorb(self, out: EngineOutput[int]) -> None:
         self.alerts.extend(out.alerts)
         self.windows.extend(out.closed)
         self.late += len(out.late)
+        self.duplicates += len(out.duplicates)
+        if out.rejected:
+            self.invalid.extend((rejected.item.ref, rejected.reason) for rejected in out.rejected)
+            self.invalid.sort()  # by event number, like the ones refused while reading
 
 
 def replay(
@@ -54,12 +63,16 @@ def replay(
         wall_clock_ms=lambda: 0.0,  # offline: nothing is ever idle
     )
     partitions = settings.topic_partitions
+    bounds = TimeBounds.from_settings(settings)
+    now_ms = int(time.time() * 1000)
     result = ReplayResult()
     batch: list[Inbound[int]] = []
     for number, (topic, value) in enumerate(events, start=1):
         result.events = number
         try:
             record = record_from_json(topic, value)
+            _check_size(record)
+            bounds.check(record.occurred_at, now_ms)
         except DecodeError as e:
             result.invalid.append((number, e.reason))
             continue
@@ -74,3 +87,13 @@ def replay(
     if progress:
         progress(result.events)
     return result
+
+
+def _check_size(record: Signal) -> None:
+    """The worker's codec refuses messages over its size limit; so does replay."""
+    size = len(encode(record))
+    if size > DEFAULT_MAX_RECORD_BYTES:
+        raise DecodeError(
+            f"the record is {size} bytes encoded, over the {DEFAULT_MAX_RECORD_BYTES}-byte limit",
+            "oversize",
+        )

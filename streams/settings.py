@@ -94,6 +94,13 @@ class Settings(BaseSettings):
         gt=0,
         description="Events dated further than this in the future are dead letters.",
     )
+    max_age_days: float = Field(
+        3_650.0,
+        gt=0,
+        description="Events dated further than this in the past (from now, by the wall clock) "
+        "are dead letters, in the worker and in `replay` alike. Generous by default (ten "
+        "years): raise it to backfill older history.",
+    )
     batch_size: int = Field(2_000, ge=1, description="Max events per processing batch.")
     batch_seconds: float = Field(0.2, gt=0, description="Max wait to fill a batch.")
 

@@ -274,9 +274,9 @@ class Simulator:
                 customer_item = pair[1] if customer_shift else None
             employee_level = plan.employee_level + employee_shift
             customer_level = plan.customer_level + customer_shift
-            for _ in range(self._count(plan.employees, plan.respondent_jitter)):
+            for person in range(self._count(plan.employees, plan.respondent_jitter)):
                 events.append(
-                    self._pulse(plan, start, employee_level, employee_item, employee_shift)
+                    self._pulse(plan, person, start, employee_level, employee_item, employee_shift)
                 )
             for _ in range(self._count(plan.customers, plan.respondent_jitter)):
                 events.append(
@@ -359,7 +359,13 @@ class Simulator:
         }
 
     def _pulse(
-        self, plan: TeamPlan, start: int, level: float, item: str | None, extra: float
+        self,
+        plan: TeamPlan,
+        person: int,
+        start: int,
+        level: float,
+        item: str | None,
+        extra: float,
     ) -> EmployeePulse:
         scores = self._scores(EMPLOYEE_SCORE_RANGES, plan, level, item, extra)
         return EmployeePulse(
@@ -367,7 +373,8 @@ class Simulator:
             occurred_at=self._when(start),
             team_id=plan.team_id,
             source="simulator",
-            respondent_ref=f"emp-{self.rng.randrange(10_000)}",
+            # One pulse per person and window: respondents are distinct people, as k counts.
+            respondent_ref=f"{plan.team_id}/emp-{person}",
             **scores,  # type: ignore[arg-type]  # names come from the score tables
         )
 

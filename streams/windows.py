@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.aggregate import WindowAggregate
+from streams.aggregate import WindowAggregate, pack_keys, unpack_keys
 from streams.metrics import team_window_from_dict, team_window_to_dict
 from streams.model import TeamWindowMetrics
 
@@ -137,6 +137,25 @@ class TeamState:
     # Highest source offset applied to this state, per side (each side is one topic-partition,
     # since a team's key always lands on the same partition): replays below it are skipped.
     applied: dict[str, int] = field(default_factory=dict)
+    # Event keys of recently closed windows (window start → keys), kept for the allowed
+    # lateness after the close so that a copy re-sent meanwhile counts as a duplicate.
+    closed_keys: dict[int, set[int]] = field(default_factory=dict)
+
+    def window_holding(self, event_key: int, *, besides: int) -> int | None:
+        """Start of a window other than ``besides`` (open, or recently closed) that has
+        counted the event with this key; None when there is none."""
+        for start, aggregate in self.open_windows.items():
+            if start != besides and aggregate.holds(event_key):
+                return start
+        for start, keys in self.closed_keys.items():
+            if start != besides and event_key in keys:
+                return start
+        return None
+
+    def forget_closed_keys(self, before: int) -> None:
+        """Drop the keys of closed windows that started before ``before``."""
+        for start in [s for s in self.closed_keys if s < before]:
+            del self.closed_keys[start]
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -149,6 +168,10 @@ class TeamState:
             data["applied"] = dict(self.applied)
         if self.comments:
             data["comments"] = {str(start): texts for start, texts in self.comments.items()}
+        if self.closed_keys:
+            data["closed_keys"] = {
+                str(start): pack_keys(keys) for start, keys in self.closed_keys.items()
+            }
         return data
 
     @classmethod
@@ -165,5 +188,9 @@ class TeamState:
             },
             comments={
                 int(start): list(texts) for start, texts in (data.get("comments") or {}).items()
+            },
+            closed_keys={
+                int(start): unpack_keys(text)
+                for start, text in (data.get("closed_keys") or {}).items()
             },
         )

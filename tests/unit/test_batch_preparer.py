@@ -6,6 +6,7 @@ import hashlib
 
 from schemas.codec import encode
 from schemas.records import CustomerFeedback, EmployeePulse
+from streams.bounds import TimeBounds
 from streams.detectors import DetectionSettings, load_detectors
 from streams.engine import EngineConfig, MirrorEngine
 from streams.pipeline import (
@@ -35,7 +36,7 @@ def preparer() -> BatchPreparer:
         customer_topic=CUSTOMER,
         employee_topic=EMPLOYEE,
         hmac_secret=SECRET,
-        max_future_ms=10**15,
+        time_bounds=TimeBounds(max_future_ms=10**15, max_age_ms=10**15),  # any time goes
     )
 
 
