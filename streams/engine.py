@@ -204,17 +204,24 @@ class MirrorEngine(Generic[Ref]):
             if self._is_late(end, clock, team):
                 if start in team.closed_keys and event_key in team.closed_keys[start]:
                     out.duplicates.append(Duplicate(item, start, "event"))
-                else:
-                    out.late.append(item)
-                    key = (record.team_id, start, side)
-                    late_counts[key] = late_counts.get(key, 0) + 1
+                    out.dirty_partitions.add(item.partition)
+                    continue
+                out.late.append(item)
+                key = (record.team_id, start, side)
+                late_counts[key] = late_counts.get(key, 0) + 1
             else:
                 aggregate = team.open_windows.get(start)
                 if aggregate is None:
                     aggregate = team.open_windows[start] = WindowAggregate()
                 outcome = aggregate.add(record, keys, event_key=event_key)
                 out.dirty_teams.add(record.team_id)
-                if outcome != "counted":
+                if outcome == "event":
+                    # A copy says nothing new, not even about time: it leaves the clock alone,
+                    # so re-sending records never changes which windows close when.
+                    out.duplicates.append(Duplicate(item, start, outcome))
+                    out.dirty_partitions.add(item.partition)
+                    continue
+                if outcome == "respondent":
                     out.duplicates.append(Duplicate(item, start, outcome))
                 elif isinstance(record, CustomerFeedback):
                     out.accepted_customer.append(record)

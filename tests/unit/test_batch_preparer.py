@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 
 from schemas.codec import encode
 from schemas.records import CustomerFeedback, EmployeePulse
@@ -206,3 +207,84 @@ def test_batch_token_names_the_offset_ranges_deterministically() -> None:
     messages = [message(CUSTOMER, 5, b""), message(CUSTOMER, 3, b""), message(EMPLOYEE, 9, b"", 1)]
     assert batch_token(messages) == f"{CUSTOMER}/0/3-5,{EMPLOYEE}/1/9-9"
     assert batch_token(list(reversed(messages))) == batch_token(messages)
+
+
+def test_a_resent_event_is_a_duplicate_and_counts_once() -> None:
+    p = preparer()
+    prepared = p.prepare(
+        [
+            message(CUSTOMER, 0, customer(1_000)),
+            message(CUSTOMER, 1, customer(1_000)),  # the producer retried
+            message(EMPLOYEE, 0, pulse(1_500)),
+            message(EMPLOYEE, 1, pulse(1_700)),  # emp-7 again: one person counts once
+        ]
+    )
+    assert [row.event_id for row, _late in prepared.sink.customer_feedback] == ["c1000"]
+    assert [(d.side, d.kind, d.source_offset) for d in prepared.sink.duplicate_events] == [
+        ("customer", "event", 1),
+        ("employee", "respondent", 1),
+    ]
+    aggregate = p.engine.teams["team"].open_windows[0]
+    assert (aggregate.customer_n, aggregate.employee_n) == (1, 1)
+    assert aggregate.employee_histograms["trust"] == [0, 0, 0, 1, 0]
+    assert not prepared.sink.dead_letters
+
+
+def test_the_same_event_id_dated_in_another_window_is_a_dead_letter() -> None:
+    p = preparer()
+    moved = encode(
+        CustomerFeedback(
+            event_id="c1000",  # the id of the first record, dated two windows later
+            occurred_at=21_000,
+            team_id="team",
+            channel="chat",
+            source="s",
+            customer_ref="crm-42",
+            csat=1,
+        )
+    )
+    prepared = p.prepare([message(CUSTOMER, 0, customer(1_000)), message(CUSTOMER, 1, moved)])
+    (letter,) = prepared.sink.dead_letters
+    assert (letter.offset, letter.error_kind) == (1, "duplicate")
+    assert "already counted in the window starting at 0" in letter.reason
+    # Stored re-keyed: the dead-letter table never holds the clear reference.
+    assert letter.payload is not None and b"crm-42" not in letter.payload
+    assert hashlib.sha256(b"crm-42").hexdigest() not in letter.payload.decode()
+    assert len(prepared.sink.customer_feedback) == 1
+    assert p.engine.clocks[0].max_event_time["customer"] == 1_000  # it moved no clock
+
+
+def test_a_copy_arriving_just_after_its_window_closed_is_a_duplicate_not_a_late_event() -> None:
+    p = preparer()  # windows of 10 s, lateness 1 s
+    p.prepare(
+        [
+            message(CUSTOMER, 0, customer(1_000)),
+            message(CUSTOMER, 1, customer(11_500)),
+            message(EMPLOYEE, 0, pulse(11_500)),  # both sides move the watermark
+        ]
+    )
+    assert 0 not in p.engine.teams["team"].open_windows  # watermark 10.5 s: window 0 closed
+    prepared = p.prepare([message(CUSTOMER, 2, customer(1_000))])
+    assert [d.kind for d in prepared.sink.duplicate_events] == ["event"]
+    assert not prepared.sink.late_events and not prepared.sink.customer_feedback
+    # Once the watermark is past the window's end plus the lateness, its keys are dropped.
+    p.prepare([message(CUSTOMER, 3, customer(30_000)), message(EMPLOYEE, 1, pulse(30_000))])
+    assert 0 not in p.engine.teams["team"].closed_keys
+
+
+def test_events_outside_the_time_bounds_are_dead_letters() -> None:
+    p = preparer()
+    p.time_bounds = TimeBounds(max_future_ms=1_000, max_age_ms=1_000)
+    now = int(time.time() * 1000)
+    prepared = p.prepare(
+        [
+            message(CUSTOMER, 0, customer(now - 60_000, ref="someone@example.com")),
+            message(CUSTOMER, 1, customer(now + 60_000)),
+            message(CUSTOMER, 2, customer(now)),
+        ]
+    )
+    kinds = [(d.offset, d.error_kind) for d in prepared.sink.dead_letters]
+    assert kinds == [(0, "too_old"), (1, "future")]
+    assert b"someone@example.com" not in (prepared.sink.dead_letters[0].payload or b"")
+    assert "MIROIR_MAX_AGE_DAYS" in prepared.sink.dead_letters[0].reason
+    assert len(prepared.sink.customer_feedback) == 1
