@@ -71,6 +71,8 @@ from tests.integration.harness import (  # noqa: E402
 
 WINDOW_MS = 10_000  # PipelineEnv's MIROIR_WINDOW_SECONDS
 MAX_FUTURE_MS = 86_400_000  # PipelineEnv's MIROIR_MAX_FUTURE_SECONDS
+# Dead-letter kinds of records that decoded: their customer payloads are stored, re-keyed.
+DECODED = frozenset({"future", "too_old", "duplicate"})
 RECORDS_PER_TEAM_WINDOW = 52  # TeamPlan defaults: 12 pulses + 40 feedback records
 UNREGISTERED_ID = 1  # a Confluent id the worker does not know: read with Miroir's schema
 CUSTOMER, EMPLOYEE = "customer", "employee"
@@ -485,8 +487,14 @@ def check(outcome: Outcome, traffic: Traffic) -> list[str]:
                 f"{message.label} at {key}: kind {row['error_kind']}, expected {message.kind}"
                 f" ({row['reason'][:200]})"
             )
-        if message and (message.side == EMPLOYEE) != bool(row["no_payload"]):
-            problems.append(f"{message.label} at {key}: payload stored for an employee pulse")
+        # Only a customer record that decoded may be stored (as re-keyed JSON); an employee
+        # pulse never, undecodable bytes never (a reference in them cannot be re-keyed).
+        storable = message is not None and message.side == CUSTOMER and message.kind in DECODED
+        if message and storable == bool(row["no_payload"]):
+            problems.append(
+                f"{message.label} at {key}: payload "
+                + ("missing" if storable else "stored (personal or not re-keyable)")
+            )
     if outcome.customer_rows != traffic.customers:
         problems.append(f"customer_feedback holds {outcome.customer_rows} of {traffic.customers}")
     sums = outcome.window_sums
