@@ -7,7 +7,8 @@ Every record crosses this boundary exactly once; whatever cannot be used becomes
     schema       wrong type or missing field; a writer schema that cannot resolve to ours
     range        a score outside its range (the reason names the field and the value)
     no_score     not a single score present
-    oversize     message over ``max_record_bytes``; comment over ``MAX_COMMENT_CHARS``
+    oversize     message over ``max_record_bytes``; comment over ``MAX_COMMENT_CHARS``;
+                 an identifier over ``MAX_IDENTIFIER_CHARS``
     invalid      empty ``event_id`` or ``team_id``; unknown topic
 
 Messages are read either as plain schemaless Avro bodies or in the Confluent wire format
@@ -34,6 +35,7 @@ from schemas.records import (
     EMPLOYEE_PULSE_TOPIC,
     EMPLOYEE_SCORE_RANGES,
     MAX_COMMENT_CHARS,
+    MAX_IDENTIFIER_CHARS,
     CustomerFeedback,
     EmployeePulse,
     MirrorAlert,
@@ -216,6 +218,13 @@ def _check_identifiers(values: Mapping[str, Any]) -> None:
     for name in ("event_id", "team_id"):
         if not values[name].strip():
             raise DecodeError(f"{name} is empty: every signal needs one", "invalid")
+    for name in ("event_id", "team_id", "respondent_ref", "customer_ref"):
+        value = values.get(name)
+        if value is not None and len(value) > MAX_IDENTIFIER_CHARS:
+            raise DecodeError(
+                f"{name} is {len(value)} characters, over the {MAX_IDENTIFIER_CHARS} limit",
+                "oversize",
+            )
 
 
 def _check_comment(comment: str | None) -> None:

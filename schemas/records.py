@@ -35,6 +35,9 @@ CUSTOMER_SCORES: Final = tuple(CUSTOMER_SCORE_RANGES)
 EMPLOYEE_SCORES: Final = tuple(EMPLOYEE_SCORE_RANGES)
 
 MAX_COMMENT_CHARS: Final = 2000
+# Identifiers (event_id, team_id, respondent_ref, customer_ref) are keys everywhere downstream
+# (state keys, ClickHouse sort keys, URLs of the team pages): longer ones are refused.
+MAX_IDENTIFIER_CHARS: Final = 256
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from schemas.records import (
     EMPLOYEE_PULSE_TOPIC,
     EMPLOYEE_SCORES,
     MAX_COMMENT_CHARS,
+    MAX_IDENTIFIER_CHARS,
     CustomerFeedback,
     EmployeePulse,
     MirrorAlert,
@@ -411,6 +412,17 @@ def test_oversize_comment() -> None:
     assert error.kind == "oversize"
     assert error.reason == f"comment is 2001 characters, over the {MAX_COMMENT_CHARS} limit"
     at_limit = feedback(comment="é" * MAX_COMMENT_CHARS)
+    assert SignalCodec().decode(CUSTOMER_FEEDBACK_TOPIC, encode(at_limit)) == at_limit
+
+
+@pytest.mark.parametrize("name", ["event_id", "team_id", "customer_ref"])
+def test_oversize_identifier(name: str) -> None:
+    error = refused(CUSTOMER_FEEDBACK_TOPIC, encode(feedback(**{name: "t" * 257})))
+    assert (error.kind, error.reason) == (
+        "oversize",
+        f"{name} is 257 characters, over the {MAX_IDENTIFIER_CHARS} limit",
+    )
+    at_limit = feedback(**{name: "t" * MAX_IDENTIFIER_CHARS})
     assert SignalCodec().decode(CUSTOMER_FEEDBACK_TOPIC, encode(at_limit)) == at_limit
 
 
