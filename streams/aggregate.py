@@ -82,13 +82,17 @@ def pack_keys(keys: set[int]) -> str:
 
 def unpack_keys(text: str) -> set[int]:
     """Inverse of ``pack_keys``; ValueError on anything that is not such text."""
+    return set(_unpack_in_order(text))
+
+
+def _unpack_in_order(text: str) -> list[int]:
     try:
         raw = base64.b64decode(text.encode("ascii"), validate=True)
     except (ValueError, UnicodeEncodeError) as e:
         raise ValueError(f"window state: event keys are not base64 ({e})") from e
     if len(raw) % KEY_BYTES:
         raise ValueError(f"window state: event keys are not a multiple of {KEY_BYTES} bytes")
-    return {int.from_bytes(raw[i : i + KEY_BYTES], "big") for i in range(0, len(raw), KEY_BYTES)}
+    return [int.from_bytes(raw[i : i + KEY_BYTES], "big") for i in range(0, len(raw), KEY_BYTES)]
 
 
 class WindowAggregate:
@@ -107,6 +111,7 @@ class WindowAggregate:
         "customer_histograms",
         "employee_histograms",
         "event_keys",
+        "_packed_keys",
         "respondents",
         "_customer_slots",
         "_employee_slots",
@@ -118,6 +123,9 @@ class WindowAggregate:
         self.customer_histograms: dict[str, list[int]] = _empty_histograms(_CUSTOMER_FIELDS)
         self.employee_histograms: dict[str, list[int]] = _empty_histograms(_EMPLOYEE_FIELDS)
         self.event_keys: set[int] = set()  # every event seen, both sides (superseded included)
+        # The same keys in arrival order, 8 bytes each: the changelog form is kept up to date
+        # as keys arrive, so writing the state does not sort and re-encode every key again.
+        self._packed_keys = bytearray()
         self.respondents: dict[int, Answer] = {}  # respondent key → their counted pulse
         # Pre-bound (field, low, high, bins) so add() allocates little per call.
         self._customer_slots = _slots(_CUSTOMER_FIELDS, self.customer_histograms)
@@ -145,14 +153,18 @@ class WindowAggregate:
         if is_customer:
             slots = self._customer_slots
             _count(slots, _scores_of(record, slots), 1)
-            self.event_keys.add(event_key)
+            self._remember(event_key)
             self.customer_n += 1
             return "counted"
         assert isinstance(record, EmployeePulse)
         slots = self._employee_slots
         answer = (record.occurred_at, event_key, _scores_of(record, slots))
-        self.event_keys.add(event_key)
+        self._remember(event_key)
         return self._count_respondent(keys.respondent(record), answer)
+
+    def _remember(self, event_key: int) -> None:
+        self.event_keys.add(event_key)
+        self._packed_keys += event_key.to_bytes(KEY_BYTES, "big")
 
     def _count_respondent(self, respondent: int, answer: Answer) -> AddOutcome:
         slots = self._employee_slots
@@ -194,7 +206,8 @@ class WindowAggregate:
                 _count(self._employee_slots, scores, -1)
         for respondent, answer in other.respondents.items():
             self._count_respondent(respondent, answer)
-        self.event_keys |= other.event_keys
+        for event_key in sorted(other.event_keys - self.event_keys):
+            self._remember(event_key)
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -217,8 +230,8 @@ class WindowAggregate:
                 [respondent, occurred_at, event_key, list(scores)]
                 for respondent, (occurred_at, event_key, scores) in sorted(self.respondents.items())
             ]
-        if self.event_keys:
-            data["ids"] = pack_keys(self.event_keys)
+        if self._packed_keys:
+            data["ids"] = base64.b64encode(self._packed_keys).decode("ascii")
         return data
 
     @classmethod
@@ -261,7 +274,9 @@ class WindowAggregate:
                 aggregate.respondents = _respondents_from(part.get("r", []))
                 if len(aggregate.respondents) > n:
                     raise ValueError("window state: more employee respondents than its n")
-        aggregate.event_keys = unpack_keys(data.get("ids", ""))
+        for event_key in _unpack_in_order(data.get("ids", "")):
+            if event_key not in aggregate.event_keys:
+                aggregate._remember(event_key)
         return aggregate
 
     # -- conveniences ----------------------------------------------------------------------

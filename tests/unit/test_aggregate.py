@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 from typing import Any
@@ -11,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.records import CustomerFeedback, EmployeePulse
-from streams.aggregate import WindowAggregate, pack_keys
+from streams.aggregate import WindowAggregate
 from streams.identity import UNKEYED
 
 _ids = itertools.count()
@@ -87,7 +88,10 @@ def test_to_dict_is_compact_json_and_round_trips() -> None:
             "h": {"enps": [0, 0, 0, 1] + [0] * 7},
             "r": [[respondent, 7, event, [3] + [None] * 9]],
         },
-        "ids": pack_keys({UNKEYED.event("c"), event}),
+        # Every key seen, 8 bytes each in arrival order, base64.
+        "ids": base64.b64encode(
+            UNKEYED.event("c").to_bytes(8, "big") + event.to_bytes(8, "big")
+        ).decode(),
     }
     restored = WindowAggregate.from_dict(json.loads(json.dumps(data)))
     assert restored == agg
