@@ -27,10 +27,26 @@ token gets a random one per ``write()`` call: its retries are still safe, but a 
 writes it again, and identical blocks from different batches are never mistaken for
 duplicates (which plain hash-based deduplication would do to ``late_events`` counts).
 
-Errors (``streams.errors``): transient failures (connection refused, timeouts, overloaded
-server) are retried with capped exponential backoff, then raise ``SinkUnavailable`` carrying a
-retry hint; anything retrying will not fix raises ``SinkError``; a store held by another
-process raises ``StoreLockedError``; a bad DSN or database name raises ``ConfigError``.
+Every table is partitioned by month, and ClickHouse refuses one insert into more than
+``max_partitions_per_insert_block`` (100) partitions. A table's rows spanning more than
+``MAX_PARTITIONS_PER_INSERT`` months are inserted in chunks of consecutive months, each with its
+own token ``"{batch.token}:{table}:m{first_month}-{last_month}"``: the same batch always splits
+the same way, so its retries and replays are still deduplicated.
+
+Rows the store refuses for good (a constraint, a value it cannot take) never stop the pipeline:
+an insert that fails permanently is bisected (halves, recursively, each with the token
+``"{chunk_token}:r{lo}-{hi}"`` of its row range ``[lo, hi)`` in the chunk), every row that can
+be written is written, and each row refused on its own becomes a ``DeadLetter`` (topic
+``clickhouse:<table>``, kind ``store``, the row as JSON) stored in ``dead_letters`` and returned
+by ``write()``.
+
+Errors (``streams.errors``), classified once (``_classify``): transient failures (connection
+refused, timeouts, an overloaded server, "Too many parts") are retried with capped exponential
+backoff, then raise ``SinkUnavailable`` carrying a retry hint; ``request_stop()`` ends that
+retrying at once with ``SinkStopped`` (a write that works is never cut short); a failure of the table, the user or the client itself (unknown
+table, access denied) raises ``SinkError`` rather than dead-lettering every row; a store held by
+another process raises ``StoreLockedError``; a bad DSN or database name, or tables missing
+columns this version writes (found at ``open()``), raise ``ConfigError``.
 """
 
 from __future__ import annotations
@@ -38,28 +54,39 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import json
 import logging
+import math
 import os
 import re
+import struct
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
+from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError, ProgrammingError
 
 from schemas.records import EMPLOYEE_SCORES, CustomerFeedback, MirrorAlert
 from sinks.base import Sink
-from streams.errors import ConfigError, SinkError, SinkUnavailable, StoreLockedError
+from streams.errors import (
+    ConfigError,
+    SinkError,
+    SinkStopped,
+    SinkUnavailable,
+    StoreLockedError,
+)
 from streams.model import (
     DeadLetter,
+    DuplicateEvent,
     EmployeeComment,
     LateEvent,
     SinkBatch,
@@ -76,6 +103,8 @@ __all__ = [
     "DEFAULT_INSERT_RETRIES",
     "DEFAULT_RETRY_BACKOFF",
     "DEFAULT_RETRY_BACKOFF_MAX",
+    "MAX_PARTITIONS_PER_INSERT",
+    "PARTITION_COLUMNS",
     "READ_ONLY_KEYWORDS",
     "TABLES",
     "ClickHouseSink",
@@ -98,8 +127,28 @@ TABLES: Final = (
     "customer_feedback",
     "dead_letters",
     "late_events",
+    "duplicate_events",
     "employee_comments",
 )
+
+# The DateTime64 column each table is partitioned by (PARTITION BY toYYYYMM(column)).
+PARTITION_COLUMNS: Final[Mapping[str, str]] = {
+    "mirror_alerts": "window_start",
+    "team_window_metrics": "window_start",
+    "customer_feedback": "occurred_at",
+    "dead_letters": "seen_at",
+    "late_events": "window_start",
+    "duplicate_events": "window_start",
+    "employee_comments": "window_start",
+}
+
+# Months one insert may touch: half ClickHouse's default max_partitions_per_insert_block (100),
+# so a server configured a little lower still takes every chunk.
+MAX_PARTITIONS_PER_INSERT: Final = 50
+
+# Dead letters of rows the store refused: topic prefix, and how much of the error is kept.
+_REFUSED_TOPIC_PREFIX: Final = "clickhouse:"
+_REFUSED_REASON_CHARS: Final = 500
 
 # Leading keywords a read-only sink accepts (see ClickHouseSink.query for the limits).
 READ_ONLY_KEYWORDS: Final = frozenset({"SELECT", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "WITH"})
@@ -122,12 +171,35 @@ TRANSIENT_ERROR_CODES: Final = frozenset(
         236,  # ABORTED
         241,  # MEMORY_LIMIT_EXCEEDED
         242,  # TABLE_IS_READ_ONLY
-        252,  # TOO_MANY_PARTS
+        252,  # TOO_MANY_PARTS (merges lag behind inserts), but see _PERMANENT_MESSAGES
         285,  # TOO_FEW_LIVE_REPLICAS
         319,  # UNKNOWN_STATUS_OF_INSERT
         425,  # SYSTEM_ERROR
         439,  # CANNOT_SCHEDULE_TASK
         999,  # KEEPER_EXCEPTION
+    }
+)
+# Permanent errors sharing a transient code: 252 is also "Too many partitions for single INSERT
+# block", which the same block gets every time.
+_PERMANENT_MESSAGES: Final = ("Too many partitions for single INSERT block",)
+# ClickHouse error codes about the table, the database or the user, never about a row: the
+# insert is refused whole, and splitting it would turn every row into a dead letter.
+TABLE_ERROR_CODES: Final = frozenset(
+    {
+        8,  # THERE_IS_NO_COLUMN
+        16,  # NO_SUCH_COLUMN_IN_TABLE
+        47,  # UNKNOWN_IDENTIFIER
+        60,  # UNKNOWN_TABLE
+        81,  # UNKNOWN_DATABASE
+        115,  # UNKNOWN_SETTING
+        164,  # READONLY
+        192,  # UNKNOWN_USER
+        193,  # WRONG_PASSWORD
+        194,  # REQUIRED_PASSWORD
+        218,  # TABLE_IS_DROPPED
+        291,  # DATABASE_ACCESS_DENIED
+        497,  # ACCESS_DENIED
+        516,  # AUTHENTICATION_FAILED
     }
 )
 _HTTP_5XX = re.compile(r"HTTP status 5\d\d")
@@ -158,6 +230,8 @@ _CUSTOMER_RAW_COLUMNS: Final = (
 
 T = TypeVar("T")
 Columns = dict[str, list[Any]]
+Failure = Literal["transient", "rows", "fatal"]
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def table_ddl(table: str, database: str = DEFAULT_DATABASE) -> str:
@@ -181,7 +255,8 @@ class _Target:
 
 
 class ClickHouseSink(Sink):
-    """Sink batches into ClickHouse tables (see ``TABLES``), idempotently, in one insert per table.
+    """Sink batches into ClickHouse tables (see ``TABLES``), idempotently, in one insert per table
+    (per chunk of months when a batch spans more than ``MAX_PARTITIONS_PER_INSERT``).
 
     ``read_only=True`` makes a reader for the CLI and exports: ``open()`` creates nothing,
     ``write()`` is refused, and ``query()`` accepts only statements starting with a keyword in
@@ -191,7 +266,8 @@ class ClickHouseSink(Sink):
 
     One sink owns one client; calls are serialised by a lock, so a worker's live page may
     query through the worker's sink from another thread. Calls block; run them in an
-    executor from asyncio code.
+    executor from asyncio code. ``request_stop()`` is the exception: it takes no lock, and
+    ends a retry wait in another thread at once.
     """
 
     def __init__(
@@ -205,7 +281,7 @@ class ClickHouseSink(Sink):
         retry_backoff_max: float = DEFAULT_RETRY_BACKOFF_MAX,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         send_receive_timeout: float = DEFAULT_SEND_RECEIVE_TIMEOUT,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         fault_file: Path | None = None,
     ) -> None:
         if insert_retries < 0:
@@ -220,7 +296,10 @@ class ClickHouseSink(Sink):
         self.retry_backoff_max = retry_backoff_max
         self.connect_timeout = connect_timeout
         self.send_receive_timeout = send_receive_timeout
+        # None: retry waits are on the stop event, so request_stop() ends them at once. Tests
+        # pass a function to record the waits instead (the stop is then seen after each one).
         self._sleep = sleep
+        self._stop = threading.Event()
         # Testing aid (MIROIR_CLICKHOUSE_FAULT_FILE): while this file exists every insert fails
         # the way an unreachable server does, so outages can be rehearsed on the embedded engine.
         self.fault_file = fault_file
@@ -263,6 +342,7 @@ class ClickHouseSink(Sink):
                             f"create table {table}", functools.partial(client.command, ddl)
                         )
                     self._column_types = self._describe(client)
+                    self._check_columns(self._column_types)
                 elif self.embedded:
                     # The reader's own engine handle refuses writes; other handles are unaffected.
                     self._retrying(
@@ -275,31 +355,42 @@ class ClickHouseSink(Sink):
                 raise
             self._client = client
 
-    def write(self, batch: SinkBatch) -> None:
-        """Insert every non-empty part of ``batch``: one insert per table, deduplicated by token.
+    def write(self, batch: SinkBatch) -> list[DeadLetter]:
+        """Insert every non-empty part of ``batch``: one insert per table (per chunk of months
+        when it spans many), deduplicated by token.
 
         Durable when it returns. A failure part-way is safe to retry with the same batch: the
-        tables already written drop the repeated insert.
+        tables already written drop the repeated insert. Returns the rows ClickHouse refused for
+        good, already stored in ``dead_letters`` (an empty list normally); writing the batch
+        again returns them again and stores nothing twice.
+
+        Raises ``SinkUnavailable`` when ClickHouse keeps failing, ``SinkStopped`` when
+        ``request_stop()`` was called first, ``SinkError`` when a whole table is unusable.
         """
         with self._lock:
             client = self._require_open()
             if self.read_only:
                 raise SinkError("This ClickHouse sink is read-only; open one without read_only")
             if batch.is_empty():
-                return
+                return []
             token = batch.token or f"auto-{uuid.uuid4().hex}"
             version = time.time_ns() // 1_000_000
-            parts: tuple[tuple[str, Sequence[Any], Callable[[Any, int], Columns]], ...] = (
-                ("mirror_alerts", batch.alerts, _alert_columns),
-                ("team_window_metrics", batch.team_windows, _team_window_columns),
-                ("customer_feedback", batch.customer_feedback, _customer_feedback_columns),
-                ("dead_letters", batch.dead_letters, _dead_letter_columns),
-                ("late_events", batch.late_events, _late_event_columns),
-                ("employee_comments", batch.employee_comments, _employee_comment_columns),
-            )
-            for table, rows, to_columns in parts:
+            refused: list[DeadLetter] = []
+            for table, rows_of, to_columns in _WRITERS:
+                rows = rows_of(batch)
                 if rows:
-                    self._insert(client, table, to_columns(rows, version), f"{token}:{table}")
+                    columns = to_columns(rows, version)
+                    refused += self._write_table(client, table, columns, f"{token}:{table}")
+            if refused:
+                self._store_refused(client, refused, version, f"{token}:dead_letters:refused")
+            return refused
+
+    def request_stop(self) -> None:
+        """The caller is stopping: a retry wait ends at once, and the ``write`` (or any other
+        call) in progress raises ``SinkStopped`` instead of trying again. An attempt that
+        succeeds is never cut short, so a graceful stop still finishes a working write.
+        Thread-safe; final: from now on no failure is retried."""
+        self._stop.set()
 
     def flush(self) -> None:
         """Nothing to do: ``write`` returns only once ClickHouse has the rows."""
@@ -371,6 +462,75 @@ class ClickHouseSink(Sink):
                 types[table][name] = type_name
         return types
 
+    def _check_columns(self, types: Mapping[str, Mapping[str, str]]) -> None:
+        """Refuse to start on tables that lack a column this version writes: every batch would
+        fail the same way, so it is a migration to run, not a batch to retry."""
+        problems = []
+        for table, _rows_of, to_columns in _WRITERS:
+            missing = [name for name in to_columns([], 0) if name not in types.get(table, {})]
+            if missing:
+                problems.append(f"{self.database}.{table} lacks {', '.join(missing)}")
+        if problems:
+            raise ConfigError(
+                f"ClickHouse tables are older than this Miroir: {'; '.join(problems)}. Apply the "
+                "migration in sinks/ddl (ALTER TABLE ... ADD COLUMN as in each table's .sql) "
+                "before starting"
+            )
+
+    def _write_table(
+        self, client: Client, table: str, columns: Columns, token: str
+    ) -> list[DeadLetter]:
+        """Insert one table's rows, split by month; returns the rows refused for good."""
+        refused: list[DeadLetter] = []
+        for chunk_token, chunk in _split_by_month(columns, PARTITION_COLUMNS[table], token):
+            refused += self._insert_or_bisect(client, table, chunk, chunk_token)
+        return refused
+
+    def _insert_or_bisect(
+        self, client: Client, table: str, chunk: Columns, chunk_token: str
+    ) -> list[DeadLetter]:
+        """Insert ``chunk``; if ClickHouse refuses it for good, insert each half on its own
+        (recursively) so that only the rows refused alone become dead letters."""
+
+        def insert(start: int, stop: int) -> list[DeadLetter]:
+            whole = start == 0 and stop == size
+            rows = chunk if whole else _slice(chunk, start, stop)
+            try:
+                self._insert(
+                    client, table, rows, chunk_token if whole else f"{chunk_token}:r{start}-{stop}"
+                )
+                return []
+            except _Refused as refusal:
+                if stop - start == 1:
+                    return [_refused_row(table, rows, refusal)]
+                logger.warning(
+                    "ClickHouse refused %d rows of %s (%s); writing them in halves to find "
+                    "the rows it refuses",
+                    stop - start,
+                    table,
+                    refusal.text[:200],
+                )
+                middle = (start + stop) // 2
+                return insert(start, middle) + insert(middle, stop)
+
+        size = _row_count(chunk)
+        return insert(0, size)
+
+    def _store_refused(
+        self, client: Client, refused: Sequence[DeadLetter], version: int, token: str
+    ) -> None:
+        columns = _dead_letter_columns(refused, version)
+        try:
+            for chunk_token, chunk in _split_by_month(
+                columns, PARTITION_COLUMNS["dead_letters"], token
+            ):
+                self._insert(client, "dead_letters", chunk, chunk_token)
+        except _Refused as e:
+            raise SinkError(
+                f"ClickHouse refused the dead letters of {len(refused)} refused rows "
+                f"({e.text}): a bug in Miroir's dead_letters schema or rows; report it"
+            ) from e
+
     def _insert(self, client: Client, table: str, columns: Columns, token: str) -> None:
         names = list(columns)
         types = self._column_types[table]
@@ -401,7 +561,14 @@ class ClickHouseSink(Sink):
         return min(self.retry_backoff_max, self.retry_backoff * (2**attempt))
 
     def _retrying(self, what: str, call: Callable[[], T]) -> T:
-        """Run ``call``; retry transient failures with capped exponential backoff."""
+        """Run ``call``; retry transient failures with capped exponential backoff.
+
+        A stop request never cuts a working write short: it only ends the retrying, with
+        ``SinkStopped``, once an attempt has failed (at once, or as soon as the wait after it
+        is interrupted). Raises ``SinkUnavailable`` when the retries are spent, ``_Refused``
+        (a ``SinkError``) when ClickHouse refuses the rows for good, ``SinkError`` for any
+        other lasting failure.
+        """
         attempt = 0
         while True:
             try:
@@ -409,8 +576,12 @@ class ClickHouseSink(Sink):
             except (SinkError, ConfigError, StoreLockedError):
                 raise
             except Exception as e:
-                if not _is_transient(e):
+                failure = _classify(e)
+                if failure == "rows":
+                    raise _Refused(what, e) from e
+                if failure == "fatal":
                     raise SinkError(f"ClickHouse {what} failed: {_describe_error(e)}") from e
+                self._raise_if_stopping(what, e)
                 if attempt >= self.insert_retries:
                     raise SinkUnavailable(
                         f"ClickHouse is unavailable ({what} failed {attempt + 1} times: "
@@ -426,8 +597,28 @@ class ClickHouseSink(Sink):
                     self.insert_retries,
                     delay,
                 )
-                self._sleep(delay)
+                if self._sleep is None:
+                    self._stop.wait(delay)
+                else:
+                    self._sleep(delay)
+                self._raise_if_stopping(what, e)
                 attempt += 1
+
+    def _raise_if_stopping(self, what: str, error: BaseException) -> None:
+        if self._stop.is_set():
+            raise SinkStopped(
+                f"Stop requested while ClickHouse was failing ({what}: {_describe_error(error)}):"
+                " the batch is not written and must not be acknowledged"
+            ) from error
+
+
+class _Refused(SinkError):
+    """ClickHouse refused these rows for good (a constraint, a value it cannot store): retrying
+    will not help, writing them in smaller parts may."""
+
+    def __init__(self, what: str, error: BaseException) -> None:
+        self.text = " ".join(str(error).split())
+        super().__init__(f"ClickHouse {what} failed: {_describe_error(error)}")
 
 
 # -- DSN and store --------------------------------------------------------------------------
@@ -524,15 +715,34 @@ def _open_store(path: Path, client_dsn: str) -> Client:
 
 
 # -- errors ---------------------------------------------------------------------------------
-def _is_transient(error: BaseException) -> bool:
-    if isinstance(error, OperationalError | OSError):
-        return True  # network errors, timeouts, responses clickhouse-connect already retried
+def _classify(error: BaseException) -> Failure:
+    """What a failure of a ClickHouse call means: ``transient`` (retry the same call), ``rows``
+    (the rows sent are refused for good: write the others) or ``fatal`` (the table, database,
+    user or client is unusable, or Miroir has a bug: no row can be written, so stop)."""
+    if any(marker in str(error) for marker in _PERMANENT_MESSAGES):
+        return "rows"
+    if isinstance(error, OSError):
+        return "transient"  # connection refused or reset, timeouts
     if isinstance(error, DatabaseError):
-        message = str(error)
         if error.code in TRANSIENT_ERROR_CODES:
-            return True
-        return error.code is None and bool(_HTTP_5XX.search(message))  # a proxy's 502/503/504
-    return False
+            return "transient"
+        if error.code in TABLE_ERROR_CODES:
+            return "fatal"
+        if isinstance(error, OperationalError):
+            return "transient"  # network errors, responses clickhouse-connect already retried
+        if error.code is None and _HTTP_5XX.search(str(error)):
+            return "transient"  # a proxy's 502/503/504
+        if error.code is None and isinstance(error, ProgrammingError):
+            return "fatal"  # the client's own guards: closed, a stream still open
+        return "rows"  # the server refused the data, or the driver could not encode a value
+    if isinstance(error, ValueError | TypeError | OverflowError | struct.error):
+        return "rows"  # the driver could not encode a value for its column type
+    return "fatal"
+
+
+def _is_transient(error: BaseException) -> bool:
+    """True when retrying the same call may succeed."""
+    return _classify(error) == "transient"
 
 
 def _describe_error(error: BaseException) -> str:
@@ -554,6 +764,89 @@ def _check_read_only(sql: str) -> None:
             f"Read-only query refused: it starts with {first!r}; only "
             f"{', '.join(sorted(READ_ONLY_KEYWORDS))} statements are allowed"
         )
+
+
+# -- splitting and refused rows -------------------------------------------------------------
+def _utc_month(value: Any) -> int:
+    """The UTC month (YYYYMM, as toYYYYMM) of an epoch-ms value; 0 for a value no date has."""
+    try:
+        moment = (
+            _as_utc(value)
+            if isinstance(value, datetime)
+            else _EPOCH + timedelta(milliseconds=int(value))
+        )
+    except (OverflowError, TypeError, ValueError):
+        return 0  # ClickHouse decides what to do with it; its chunk is bisected if refused
+    return moment.year * 100 + moment.month
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _split_by_month(
+    columns: Columns, partition_column: str, token: str
+) -> list[tuple[str, Columns]]:
+    """``columns`` as (token, columns) chunks of at most ``MAX_PARTITIONS_PER_INSERT``
+    consecutive months each, oldest first: one chunk under ``token`` itself when it is within
+    the limit, else one under ``{token}:m{first_month}-{last_month}`` per chunk."""
+    months = [_utc_month(value) for value in columns[partition_column]]
+    distinct = sorted(set(months))
+    if len(distinct) <= MAX_PARTITIONS_PER_INSERT:
+        return [(token, columns)]
+    chunks = []
+    for start in range(0, len(distinct), MAX_PARTITIONS_PER_INSERT):
+        group = distinct[start : start + MAX_PARTITIONS_PER_INSERT]
+        first, last = group[0], group[-1]
+        rows = [i for i, month in enumerate(months) if first <= month <= last]
+        chunks.append((f"{token}:m{first}-{last}", _take(columns, rows)))
+    return chunks
+
+
+def _row_count(columns: Columns) -> int:
+    return len(next(iter(columns.values()), []))
+
+
+def _take(columns: Columns, rows: Sequence[int]) -> Columns:
+    return {name: [values[i] for i in rows] for name, values in columns.items()}
+
+
+def _slice(columns: Columns, start: int, stop: int) -> Columns:
+    return {name: values[start:stop] for name, values in columns.items()}
+
+
+def _refused_row(table: str, columns: Columns, refusal: _Refused) -> DeadLetter:
+    """The dead letter of the one row in ``columns``, which ClickHouse refused for good."""
+    # The row as written, without its version (the write time): the same row always renders,
+    # and so hashes, the same way.
+    row = {name: _json_value(values[0]) for name, values in columns.items() if name != "version"}
+    payload = json.dumps(row, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    digest = hashlib.sha256(payload)
+    return DeadLetter(
+        topic=f"{_REFUSED_TOPIC_PREFIX}{table}",
+        partition=0,
+        offset=int.from_bytes(digest.digest()[:8], "big") >> 1,  # 63 bits: an Int64 >= 0
+        reason=f"{table}: {refusal.text}"[:_REFUSED_REASON_CHARS],
+        payload=payload,
+        payload_sha256=digest.hexdigest(),
+        seen_at=time.time_ns() // 1_000_000,
+        error_kind="store",
+    )
+
+
+def _json_value(value: Any) -> Any:
+    """``value`` as JSON can hold it: bytes as hex, datetimes as epoch ms, NaN and inf as text."""
+    if isinstance(value, bytes | bytearray):
+        return value.hex()
+    if isinstance(value, datetime):
+        return (_as_utc(value) - _EPOCH) // timedelta(milliseconds=1)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(key): _json_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_value(item) for item in value]
+    return value
 
 
 # -- rows to columns ------------------------------------------------------------------------
@@ -649,7 +942,9 @@ def _customer_feedback_columns(
         "trust": [f.trust for f in feedback],
         "courtesy": [f.courtesy for f in feedback],
         "late": [int(late) for _row, late in rows],
-        "version": [version] * len(feedback),
+        # A late copy of an event that was counted must not replace the counted row (same
+        # event_id, and the latest version wins): late rows carry version 0.
+        "version": [0 if late else version for _row, late in rows],
     }
 
 
@@ -693,3 +988,32 @@ def _late_event_columns(events: Sequence[LateEvent], version: int) -> Columns:
         "events": [1] * len(events),
         "version": [version] * len(events),
     }
+
+
+def _duplicate_event_columns(events: Sequence[DuplicateEvent], version: int) -> Columns:
+    return {
+        "team_id": [e.team_id for e in events],
+        "window_start": [e.window_start for e in events],
+        "side": [e.side for e in events],
+        "kind": [e.kind for e in events],
+        "source_topic": [e.source_topic for e in events],
+        "source_partition": [e.source_partition for e in events],
+        "source_offset": [e.source_offset for e in events],
+        "events": [1] * len(events),
+        "version": [version] * len(events),
+    }
+
+
+# What write() inserts, in order: table, its rows in a batch, and their columns. Also the
+# columns open() checks each table has.
+_WRITERS: Final[
+    tuple[tuple[str, Callable[[SinkBatch], Sequence[Any]], Callable[[Any, int], Columns]], ...]
+] = (
+    ("mirror_alerts", lambda batch: batch.alerts, _alert_columns),
+    ("team_window_metrics", lambda batch: batch.team_windows, _team_window_columns),
+    ("customer_feedback", lambda batch: batch.customer_feedback, _customer_feedback_columns),
+    ("dead_letters", lambda batch: batch.dead_letters, _dead_letter_columns),
+    ("late_events", lambda batch: batch.late_events, _late_event_columns),
+    ("duplicate_events", lambda batch: batch.duplicate_events, _duplicate_event_columns),
+    ("employee_comments", lambda batch: batch.employee_comments, _employee_comment_columns),
+)

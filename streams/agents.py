@@ -457,19 +457,18 @@ class PipelineRunner:
 
     async def _write_sink(self, prepared: PreparedBatch) -> list[DeadLetter]:
         """Back-pressure: while ClickHouse is down we keep retrying and do not consume more —
-        until a stop is requested, which ends the loop with SinkStopped (not acknowledged)."""
+        until a stop is requested, which ends the retrying with SinkStopped (the batch is not
+        acknowledged). A write that works is never cut short by a stop."""
         loop = asyncio.get_running_loop()
         delay = 0.5
         while True:
-            if self._stop_requested.is_set():
-                raise SinkStopped("stopping: the batch was not written and is not acknowledged")
             try:
                 with self.metrics.timed_sink_write():
                     refused = await loop.run_in_executor(
                         self._sink_thread, self.sink.write, prepared.sink
                     )
                 self.metrics.sink_paused.set(0)
-                return refused
+                return list(refused or ())  # a sink written before the contract returned rows
             except SinkUnavailable as e:
                 self.metrics.sink_failures.inc()
                 self.metrics.sink_paused.set(1)
@@ -477,8 +476,13 @@ class PipelineRunner:
                 log.warning(
                     "ClickHouse unavailable (%s); consumption paused, retrying in %.1fs", e, delay
                 )
-                with contextlib.suppress(TimeoutError):
+                with contextlib.suppress(TimeoutError):  # the wait ends early on a stop
                     await asyncio.wait_for(self._stop_requested.wait(), delay)
+                if self._stop_requested.is_set():
+                    raise SinkStopped(
+                        "stopping while ClickHouse is unavailable: the batch is not written "
+                        "and not acknowledged"
+                    ) from e
 
     def _account(self, prepared: PreparedBatch, refused: Sequence[DeadLetter]) -> None:
         sink = prepared.sink

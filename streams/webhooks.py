@@ -40,7 +40,7 @@ from aiokafka.errors import KafkaError
 from schemas.codec import decode_alert
 from sinks.base import Sink
 from sinks.webhook import AlertSource, WebhookSink
-from streams.errors import DecodeError
+from streams.errors import DecodeError, SinkStopped, SinkUnavailable
 from streams.model import DeadLetter, SinkBatch
 from streams.settings import Settings
 
@@ -214,7 +214,9 @@ class WebhookRelay:
 
     async def write_dead_letters(self, letters: list[DeadLetter]) -> None:
         """Make the dead letters durable before the alert's offset is committed; while the
-        sink is down, retry with capped backoff (the relay pauses, nothing is lost)."""
+        sink is down, retry with capped backoff (the relay pauses, nothing is lost). An error
+        retrying cannot fix is logged with the letters' coordinates and not retried: the
+        relay must not stall on it for good."""
         first = letters[0]
         batch = SinkBatch(
             token=f"webhook:{first.topic}:{first.partition}:{first.offset}",
@@ -226,7 +228,7 @@ class WebhookRelay:
             try:
                 await loop.run_in_executor(None, self.sink.write, batch)
                 return
-            except Exception as e:  # noqa: BLE001 - an alert must never be lost: retry
+            except SinkUnavailable as e:
                 delay = min(
                     max(delay * 2, getattr(e, "retry_after", 0.0)), MAX_SINK_BACKOFF_SECONDS
                 )
@@ -239,6 +241,20 @@ class WebhookRelay:
                     delay,
                 )
                 await asyncio.sleep(delay)
+            except SinkStopped:
+                raise
+            except Exception as e:  # noqa: BLE001 - whatever it is, retrying will not fix it
+                log.error(
+                    "webhooks: %d dead letters from %s[%d]@%d could not be stored and are "
+                    "given up (%s: %s); they stay on the alerts topic",
+                    len(letters),
+                    first.topic,
+                    first.partition,
+                    first.offset,
+                    type(e).__name__,
+                    e,
+                )
+                return
 
 
 class _StartAtCreation(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -5,9 +5,10 @@
 -- Change the password first (or use ... IDENTIFIED WITH sha256_hash BY '<hash>'), and give
 -- each tool its own user granted the same role so access can be revoked tool by tool.
 --
--- What this grants: SELECT on database miroir, nothing else. What it does not: the employee
--- side already reaches ClickHouse only as k-anonymous team-window aggregates (no pulse rows),
--- so there is nothing more private to hide from BI users here.
+-- What this grants: SELECT on database miroir except the dead_letters table, nothing else.
+-- The employee side reaches ClickHouse only as k-anonymous team-window aggregates (no pulse
+-- rows), but dead_letters holds record contents (customer records as re-keyed JSON, rows the
+-- store refused): it is for data engineers, so BI users cannot read it (REVOKE below).
 -- Not for chDB (the embedded engine has no users): there, readers go through the worker.
 
 -- Guard rails shared by every BI user: readonly = 1 refuses any write, DDL or settings change,
@@ -26,6 +27,9 @@ CREATE SETTINGS PROFILE IF NOT EXISTS miroir_bi_profile SETTINGS
 -- The role: SELECT only, on Miroir's database only.
 CREATE ROLE IF NOT EXISTS miroir_bi_reader;
 GRANT SELECT ON miroir.* TO miroir_bi_reader;
+-- Except the dead letters (a partial revoke: tables created later stay readable). They hold
+-- record payloads, and the reasons quote rows: data engineers read them with their own user.
+REVOKE SELECT ON miroir.dead_letters FROM miroir_bi_reader;
 -- SELECT implies seeing those tables in SHOW TABLES and system.tables / system.columns, with
 -- the COMMENTs that explain every table and column; nothing else is visible.
 

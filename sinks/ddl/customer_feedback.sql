@@ -17,7 +17,7 @@ CREATE TABLE IF NOT EXISTS {database}.customer_feedback
     trust        Nullable(UInt8)                  COMMENT 'Trust, transparency, 1-5',
     courtesy     Nullable(UInt8)                  COMMENT 'Friendliness of the person served, 1-5',
     late         UInt8                            COMMENT '1 when the answer arrived after its window closed (counted in late_events, no alert re-fired)',
-    version      UInt64                           COMMENT 'Row version (write time, epoch ms)'
+    version      UInt64                           COMMENT 'Row version: write time (epoch ms); 0 for late rows, so that a late copy never replaces the counted row of the same event_id'
 )
 ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(occurred_at)

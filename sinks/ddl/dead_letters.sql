@@ -1,13 +1,14 @@
--- Every record the pipeline could not use, with where it came from and why.
+-- Every record the pipeline could not use, and every row ClickHouse refused for good, with where
+-- it came from and why. Holds record contents (re-keyed): not readable by the BI role.
 CREATE TABLE IF NOT EXISTS {database}.dead_letters
 (
-    topic          LowCardinality(String) COMMENT 'Source Kafka topic',
-    `partition`    Int32                  COMMENT 'Source Kafka partition',
-    `offset`       Int64                  COMMENT 'Source Kafka offset: re-run the record from here',
+    topic          LowCardinality(String) COMMENT 'Source Kafka topic, or clickhouse:<table> for a row the store refused',
+    `partition`    Int32                  COMMENT 'Source Kafka partition (0 for a row the store refused)',
+    `offset`       Int64                  COMMENT 'Source Kafka offset: re-run the record from here. For a row the store refused, a 63-bit hash of payload (its identity)',
     reason         String                 COMMENT 'Why the record could not be used, in plain words',
-    error_kind     LowCardinality(String) COMMENT 'undecodable | schema | range | no_score | late | oversize | invalid',
-    payload        Nullable(String)       COMMENT 'Original record bytes (binary). NULL for employee pulses: personal data stays on the dead-letter topic only',
-    payload_sha256 String                 COMMENT 'Hex SHA-256 of the original bytes, also for employee pulses',
+    error_kind     LowCardinality(String) COMMENT 'undecodable | schema | range | no_score | late | oversize | invalid | future | too_old | duplicate | webhook | store',
+    payload        Nullable(String)       COMMENT 'A JSON rendering safe to store: customer records that decoded, with customer_ref re-keyed; rows the store refused (topic clickhouse:<table>); NULL for employee pulses and for bytes that could not be decoded — the original bytes stay on the dead-letter topic only',
+    payload_sha256 String                 COMMENT 'Hex SHA-256 of the original record bytes, also when payload is NULL; for rows the store refused, of payload',
     key            Nullable(String)       COMMENT 'Original Kafka key bytes',
     seen_at        DateTime64(3, 'UTC')   COMMENT 'Wall-clock time the record was rejected (UTC)',
     version        UInt64                 COMMENT 'Row version (write time, epoch ms)'
@@ -16,4 +17,4 @@ ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(seen_at)
 ORDER BY (topic, `partition`, `offset`)
 SETTINGS non_replicated_deduplication_window = 10000
-COMMENT 'Dead letters: one row per unusable record (topic, partition, offset). Read payload with hex() or as bytes.'
+COMMENT 'Dead letters: one row per unusable record (topic, partition, offset), or per row the store refused (topic clickhouse:<table>). Holds record contents: data engineers only, not BI.'

@@ -8,22 +8,28 @@ tests elsewhere that use another path.
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import os
 import socket
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from schemas.records import CustomerFeedback, MirrorAlert
-from sinks.clickhouse import TABLES, ClickHouseSink
-from streams.errors import ConfigError, SinkError, SinkUnavailable, StoreLockedError
+from sinks.clickhouse import MAX_PARTITIONS_PER_INSERT, PARTITION_COLUMNS, TABLES, ClickHouseSink
+from streams.errors import ConfigError, SinkError, SinkStopped, SinkUnavailable, StoreLockedError
 from streams.model import (
     DeadLetter,
+    DuplicateEvent,
     EmployeeComment,
     LateEvent,
     SideMetrics,
@@ -163,6 +169,9 @@ def _full_batch(token: str = "customer-feedback:0:0-99") -> SinkBatch:
         late_events=[
             LateEvent("team-a", WINDOW_START - 86_400_000, "customer", "customer-feedback", 2, 40)
         ],
+        duplicate_events=[
+            DuplicateEvent("team-a", WINDOW_START, "customer", "event", "customer-feedback", 2, 42)
+        ],
     )
 
 
@@ -183,6 +192,12 @@ def test_open_creates_every_table_and_is_idempotent(sink_factory: SinkFactory) -
         "ORDER BY name"
     )
     assert sorted(name for name, _, _ in rows) == sorted(TABLES)
+    _, keys = second.query(
+        "SELECT name, partition_key FROM system.tables WHERE database = currentDatabase()"
+    )
+    assert dict(keys) == {
+        table: f"toYYYYMM({column})" for table, column in PARTITION_COLUMNS.items()
+    }
     engines = {name: engine for name, engine, _ in rows}
     assert engines["late_events"] == "ReplacingMergeTree"
     assert {engines[t] for t in TABLES if t != "late_events"} == {"ReplacingMergeTree"}
@@ -262,6 +277,7 @@ def test_rewriting_the_same_batch_token_is_deduplicated(sink: ClickHouseSink) ->
         "customer_feedback": 2,
         "dead_letters": 1,
         "late_events": 1,
+        "duplicate_events": 1,
         "employee_comments": 1,
     }
 
@@ -447,8 +463,204 @@ def test_bi_role_script_is_valid_clickhouse_sql(sink: ClickHouseSink) -> None:
     )
     statements = [statement.strip() for statement in code.split(";") if statement.strip()]
     assert any(s.startswith("GRANT SELECT ON miroir.*") for s in statements)
+    # Dead letters hold record contents: BI users must not read them.
+    assert "REVOKE SELECT ON miroir.dead_letters FROM miroir_bi_reader" in statements
     for statement in statements:
         _, [(formatted,)] = sink.query(
             "SELECT formatQuerySingleLine({sql:String})", {"sql": statement}
         )
         assert formatted
+
+
+def _feedback(event_id: str, occurred_at: int, team_id: str = "team-a") -> CustomerFeedback:
+    return CustomerFeedback(
+        event_id=event_id,
+        occurred_at=occurred_at,
+        team_id=team_id,
+        channel="email",
+        source="import",
+        customer_ref=f"ref-{event_id}",
+        csat=4,
+    )
+
+
+def _month_ms(index: int) -> int:
+    """The 15th of the index-th month from January 2010, epoch ms (UTC)."""
+    return int(datetime(2010 + index // 12, index % 12 + 1, 15, tzinfo=UTC).timestamp() * 1000)
+
+
+def test_a_batch_spanning_150_months_is_written_whole_and_once(
+    sink: ClickHouseSink, caplog: pytest.LogCaptureFixture
+) -> None:
+    # One insert may touch 100 partitions (months); this batch touches 150.
+    assert 150 > 100 > MAX_PARTITIONS_PER_INSERT
+    rows = [(_feedback(f"m-{i}", _month_ms(i), f"archive-{i % 7}"), False) for i in range(150)]
+    batch = SinkBatch(token="customer-feedback:0:0-149", customer_feedback=rows)
+    with caplog.at_level(logging.WARNING, logger="sinks.clickhouse"):
+        assert sink.write(batch) == []
+    # Split by month up front: no insert was refused and bisected, none retried.
+    assert [r.getMessage() for r in caplog.records] == []
+    _, [(count, months)] = sink.query(
+        "SELECT count(), uniqExact(toYYYYMM(occurred_at)) FROM customer_feedback FINAL"
+    )
+    assert (count, months) == (150, 150)
+
+    assert sink.write(batch) == []  # the same batch splits the same way: every chunk is known
+    assert sink.query("SELECT count() FROM customer_feedback")[1] == [(150,)]  # without FINAL
+
+
+def _poison_batch(token: str) -> SinkBatch:
+    rows = [
+        (_feedback(f"evt-{i}", WINDOW_START + i, "poison" if i == 6 else "team-a"), False)
+        for i in range(10)
+    ]
+    return SinkBatch(token=token, customer_feedback=rows)
+
+
+def test_a_row_the_store_refuses_is_a_dead_letter_and_the_others_are_written(
+    sink: ClickHouseSink,
+) -> None:
+    sink.query("ALTER TABLE customer_feedback ADD CONSTRAINT no_poison CHECK team_id != 'poison'")
+    batch = _poison_batch("customer-feedback:0:300-309")
+
+    [letter] = sink.write(batch)
+
+    assert (letter.topic, letter.partition, letter.error_kind) == (
+        "clickhouse:customer_feedback",
+        0,
+        "store",
+    )
+    assert letter.reason.startswith("customer_feedback: ")
+    assert "no_poison" in letter.reason
+    assert letter.payload is not None
+    assert letter.payload_sha256 == hashlib.sha256(letter.payload).hexdigest()
+    assert 0 <= letter.offset < 2**63
+    row = json.loads(letter.payload)
+    assert (row["event_id"], row["team_id"], row["occurred_at"]) == (
+        "evt-6",
+        "poison",
+        WINDOW_START + 6,
+    )
+    _, written = sink.query("SELECT event_id FROM customer_feedback FINAL ORDER BY event_id")
+    assert [event_id for (event_id,) in written] == [f"evt-{i}" for i in range(10) if i != 6]
+    _, stored = sink.query(
+        "SELECT topic, `partition`, `offset`, error_kind, reason, payload, payload_sha256 "
+        "FROM dead_letters FINAL"
+    )
+    assert stored == [
+        (
+            letter.topic,
+            0,
+            letter.offset,
+            "store",
+            letter.reason,
+            letter.payload.decode(),
+            letter.payload_sha256,
+        )
+    ]
+
+    # The same batch again (a retry, a replay): the same dead letter, nothing stored twice.
+    [again] = sink.write(batch)
+    assert (again.offset, again.payload) == (letter.offset, letter.payload)
+    assert sink.query("SELECT count() FROM customer_feedback")[1] == [(9,)]  # without FINAL
+    assert sink.query("SELECT count() FROM dead_letters")[1] == [(1,)]
+
+
+def test_a_dead_letter_the_store_refuses_too_is_a_sink_error(sink: ClickHouseSink) -> None:
+    sink.query("ALTER TABLE customer_feedback ADD CONSTRAINT no_poison CHECK team_id != 'poison'")
+    sink.query("ALTER TABLE dead_letters ADD CONSTRAINT no_store CHECK error_kind != 'store'")
+    with pytest.raises(SinkError, match="refused the dead letters") as caught:
+        sink.write(_poison_batch("customer-feedback:0:400-409"))
+    assert not isinstance(caught.value, SinkUnavailable | SinkStopped)
+
+
+def test_a_stop_request_ends_the_retries_of_a_write_at_once(
+    sink_factory: SinkFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fault = tmp_path / "clickhouse-down"
+    stopping = sink_factory(
+        fault_file=fault, insert_retries=5, retry_backoff=30.0, retry_backoff_max=60.0
+    )
+    stopping.open()
+    fault.touch()  # every insert now fails like an unreachable server
+    outcome: list[BaseException | None] = []
+
+    def write() -> None:
+        try:
+            stopping.write(_full_batch(token="customer-feedback:0:500-599"))
+            outcome.append(None)
+        except BaseException as e:  # noqa: BLE001 - handed to the test thread
+            outcome.append(e)
+
+    writer = threading.Thread(target=write, name="sink-writer", daemon=True)
+    with caplog.at_level(logging.WARNING, logger="sinks.clickhouse"):
+        writer.start()
+        deadline = time.monotonic() + 10
+        while not any("retry 1/5 in 30.00s" in r.getMessage() for r in caplog.records):
+            assert time.monotonic() < deadline, "the write never started retrying"
+            time.sleep(0.01)
+        asked = time.monotonic()
+        stopping.request_stop()
+        writer.join(timeout=5)
+        waited = time.monotonic() - asked
+
+    assert not writer.is_alive()
+    assert waited < 1.0
+    [error] = outcome
+    assert isinstance(error, SinkStopped)
+    assert "must not be acknowledged" in str(error)
+    with pytest.raises(SinkStopped):  # a stopped sink tries once and never retries
+        stopping.write(_full_batch(token="customer-feedback:0:600-699"))
+
+    fault.unlink()
+    with sink_factory() as reader:
+        assert set(_counts(reader).values()) == {0}
+    # A stop never cuts a working write short: a graceful stop finishes its batch.
+    assert stopping.write(_full_batch(token="customer-feedback:0:700-799")) == []
+    with sink_factory() as reader:
+        assert _counts(reader)["customer_feedback"] > 0
+
+
+def test_a_late_copy_never_replaces_the_counted_customer_row(sink: ClickHouseSink) -> None:
+    counted = _feedback("evt-once", WINDOW_START + 5)
+    sink.write(SinkBatch(token="customer-feedback:0:0-0", customer_feedback=[(counted, False)]))
+    sink.write(SinkBatch(token="customer-feedback:0:9-9", customer_feedback=[(counted, True)]))
+    assert sink.query("SELECT event_id, late FROM customer_feedback FINAL")[1] == [("evt-once", 0)]
+    late_only = _feedback("evt-late", WINDOW_START + 6)
+    sink.write(SinkBatch(token="customer-feedback:0:10-10", customer_feedback=[(late_only, True)]))
+    assert sink.query("SELECT late FROM customer_feedback FINAL WHERE event_id = 'evt-late'")[
+        1
+    ] == [(1,)]
+
+
+def test_duplicate_events_are_written_once_per_source_record(sink: ClickHouseSink) -> None:
+    duplicates = [
+        DuplicateEvent("team-a", WINDOW_START, "customer", "event", "customer-feedback", 0, 17),
+        DuplicateEvent("team-a", WINDOW_START, "employee", "respondent", "employee-pulse", 1, 4),
+    ]
+    batch = SinkBatch(token="customer-feedback:0:700-799", duplicate_events=duplicates)
+    assert sink.write(batch) == []
+    sink.write(batch)
+    assert sink.query("SELECT count() FROM duplicate_events")[1] == [(2,)]  # same token: dropped
+    # A replay under another token writes the rows again, but FINAL keeps one per source record.
+    sink.write(SinkBatch(token="customer-feedback:0:700-899", duplicate_events=duplicates))
+    _, counted = sink.query(
+        "SELECT side, kind, source_topic, source_partition, source_offset, sum(events) "
+        "FROM duplicate_events FINAL GROUP BY ALL ORDER BY side"
+    )
+    assert counted == [
+        ("customer", "event", "customer-feedback", 0, 17, 1),
+        ("employee", "respondent", "employee-pulse", 1, 4, 1),
+    ]
+
+
+def test_open_refuses_tables_missing_a_column_the_sink_writes(sink_factory: SinkFactory) -> None:
+    with sink_factory() as first:
+        first.query("ALTER TABLE customer_feedback DROP COLUMN language")
+        first.query("ALTER TABLE late_events DROP COLUMN events")
+    with pytest.raises(ConfigError) as caught:
+        sink_factory().open()
+    message = str(caught.value)
+    assert "customer_feedback lacks language" in message
+    assert "late_events lacks events" in message
+    assert "sinks/ddl" in message

@@ -230,18 +230,24 @@ def test_resending_any_subset_changes_no_stored_window_and_no_alert(
 def test_one_person_answering_five_times_does_not_unlock_k() -> None:
     """The attack of the hostile-testing report: one employee, five pulses, same window."""
     records: list[Signal] = [
-        EmployeePulse(f"e{i}", 1_000 + i, "t0", "s", respondent_ref="mallory", trust=1)
-        for i in range(5)
-    ] + [EmployeePulse("same", 2_000, "t0", "s", trust=1) for _ in range(5)]
+        *(
+            EmployeePulse(f"e{i}", 1_000 + i, "t0", "s", respondent_ref="mallory", trust=1)
+            for i in range(5)
+        ),
+        *(EmployeePulse("same", 2_000, "t0", "s", trust=1) for _ in range(5)),
+    ]
     windows, _ = run(records, 3)
     assert len(windows) == 1 and windows[0].employee is None
 
 
 def test_a_component_of_fewer_than_k_people_is_left_out_of_a_shown_side() -> None:
     records: list[Signal] = [
-        EmployeePulse(f"e{i}", 1_000 + i, "t0", "s", respondent_ref=f"p{i}", trust=4)
-        for i in range(K)
-    ] + [EmployeePulse("only", 1_500, "t0", "s", respondent_ref="p0", trust=4, recognition=1)]
+        *(
+            EmployeePulse(f"e{i}", 1_000 + i, "t0", "s", respondent_ref=f"p{i}", trust=4)
+            for i in range(K)
+        ),
+        EmployeePulse("only", 1_500, "t0", "s", respondent_ref="p0", trust=4, recognition=1),
+    ]
     (window,), _ = run(records, 10)
     assert window.employee is not None and window.employee.n == K
     # p0's latest pulse is the one with recognition: 1 person answered it, fewer than k.

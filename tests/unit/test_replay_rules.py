@@ -5,18 +5,18 @@ from __future__ import annotations
 import time
 
 from schemas.codec import record_to_json
-from schemas.records import CustomerFeedback, EmployeePulse
+from schemas.records import CustomerFeedback, EmployeePulse, Signal
 from streams.replay import replay
-from streams.settings import Settings
+from streams.settings import load_settings
 
 NOW = int(time.time() * 1000)
 DAY = 86_400_000
 
 
 def test_replay_applies_the_time_bounds_size_limit_and_counting_rules() -> None:
-    settings = Settings(window_seconds=60, max_age_days=30, max_future_seconds=3600)
+    settings = load_settings(window_seconds=60, max_age_days=30, max_future_seconds=3600)
     start = NOW - 10 * DAY
-    events = [
+    events: list[Signal] = [
         CustomerFeedback("c1", start, "t", "chat", "s", csat=5),
         CustomerFeedback("c1", start, "t", "chat", "s", csat=5),  # re-sent
         CustomerFeedback("c2", NOW - 40 * DAY, "t", "chat", "s", csat=5),  # too old
