@@ -43,10 +43,11 @@ by ``write()``.
 Errors (``streams.errors``), classified once (``_classify``): transient failures (connection
 refused, timeouts, an overloaded server, "Too many parts") are retried with capped exponential
 backoff, then raise ``SinkUnavailable`` carrying a retry hint; ``request_stop()`` ends that
-retrying at once with ``SinkStopped`` (a write that works is never cut short); a failure of the table, the user or the client itself (unknown
-table, access denied) raises ``SinkError`` rather than dead-lettering every row; a store held by
-another process raises ``StoreLockedError``; a bad DSN or database name, or tables missing
-columns this version writes (found at ``open()``), raise ``ConfigError``.
+retrying at once with ``SinkStopped`` (a write that works is never cut short); a failure of
+the table, the user or the client itself (unknown table, access denied) raises ``SinkError``
+rather than dead-lettering every row; a store held by another process raises
+``StoreLockedError``; a bad DSN or database name, or tables missing columns this version
+writes (found at ``open()``), raise ``ConfigError``.
 """
 
 from __future__ import annotations
