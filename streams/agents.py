@@ -567,7 +567,7 @@ def _stop_without_ack(error: BaseException) -> None:
 def register_pipeline(app: faust.App, settings: Settings, sink: Sink) -> PipelineRunner:
     """Declare the source topic, the state table, the agent and the idle timer on ``app``."""
     runner = PipelineRunner(app, settings, sink)
-    resume_at_saved_positions(app, runner.resume_positions)
+    resume_at_saved_positions(app, runner.resume_positions, on_stopping=runner.request_stop)
     if settings.webhook_urls:
         register_webhooks(app, settings, sink)
     if settings.web_port:  # the live page, the team pages and /metrics

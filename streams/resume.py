@@ -15,6 +15,11 @@ seek there right after Faust's own seek on every assignment; the committed offse
 where a partition starts when no state was ever saved for it, and feeds lag monitoring. Faust
 resumes the partitions slightly *before* that seek, so a few records can still be skipped around
 it: ``streams.positions`` checks every batch against the saved positions and reads those back.
+
+The same consumer also says when the worker starts stopping. On shutdown Faust waits for every
+batch in flight to be acknowledged before it stops the agents; a batch retrying a ClickHouse
+write during an outage would hold the worker there for good (SIGTERM ignored). The stop hook
+runs at that moment, so the pipeline ends its retrying and exits without acknowledging.
 """
 
 from __future__ import annotations
@@ -27,10 +32,12 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import ConsumerT
 
 ResumeHook = Callable[[ConsumerT], Awaitable[None]]
+StopHook = Callable[[], None]
 
 
 class ResumingConsumer(aiokafka_driver.Consumer):
-    """Faust's Kafka consumer, with a hook after every seek to committed offsets."""
+    """Faust's Kafka consumer, with a hook after every seek to committed offsets and one when
+    the app starts waiting for in-flight batches on shutdown."""
 
     async def perform_seek(self) -> None:
         await super().perform_seek()
@@ -38,21 +45,40 @@ class ResumingConsumer(aiokafka_driver.Consumer):
         if hook is not None:
             await hook(self)
 
+    async def wait_empty(self) -> None:
+        # Faust waits here on shutdown and on every rebalance; only the shutdown (the app is
+        # stopping) must end the batches' retrying.
+        hook = getattr(self.transport, "stop_hook", None)
+        if hook is not None and self.app.should_stop:
+            hook()
+        await super().wait_empty()
+
 
 class ResumingTransport(aiokafka_driver.Transport):
     """Faust's Kafka transport, creating :class:`ResumingConsumer` consumers."""
 
     Consumer: ClassVar[type[ConsumerT]] = ResumingConsumer
     resume_hook: ResumeHook | None = None
+    stop_hook: StopHook | None = None
 
 
-def resume_at_saved_positions(app: faust.App, hook: ResumeHook) -> None:
+def resume_at_saved_positions(
+    app: faust.App, hook: ResumeHook, on_stopping: StopHook | None = None
+) -> None:
     """Make ``app`` call ``hook(consumer)`` whenever Faust has sought its partitions to their
     committed offsets (each assignment, before records flow); the hook seeks them where the
-    saved state resumes. Call before the worker starts, after the broker is configured."""
+    saved state resumes. ``on_stopping()`` is called when the app, stopping, starts waiting for
+    the batches in flight. Call before the worker starts, after the broker is configured."""
     transport = ResumingTransport(app.conf.broker_consumer, app)
     transport.resume_hook = hook
+    transport.stop_hook = on_stopping
     app.transport = transport
 
 
-__all__ = ["ResumeHook", "ResumingConsumer", "ResumingTransport", "resume_at_saved_positions"]
+__all__ = [
+    "ResumeHook",
+    "ResumingConsumer",
+    "ResumingTransport",
+    "StopHook",
+    "resume_at_saved_positions",
+]
