@@ -395,8 +395,9 @@ class ApacheKafkaBroker(_BrokerProcess):
             libs,
             "kafka.tools.StorageTool",
             "format",
-            "-t",
-            cluster_id,
+            # One argument: a random id may start with "-", which the tool's parser would
+            # take for an option (one run in 64 failed that way).
+            f"--cluster-id={cluster_id}",
             "-c",
             str(self._config_path),
         )
