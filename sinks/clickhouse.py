@@ -978,7 +978,8 @@ def _employee_comment_columns(comments: Sequence[EmployeeComment], version: int)
     }
 
 
-def _late_event_columns(events: Sequence[LateEvent], version: int) -> Columns:
+def _late_event_columns(events: Sequence[LateEvent | DuplicateEvent], version: int) -> Columns:
+    """Events recorded by their source coordinates, one row each (``sum(events)`` counts)."""
     return {
         "team_id": [e.team_id for e in events],
         "window_start": [e.window_start for e in events],
@@ -992,17 +993,8 @@ def _late_event_columns(events: Sequence[LateEvent], version: int) -> Columns:
 
 
 def _duplicate_event_columns(events: Sequence[DuplicateEvent], version: int) -> Columns:
-    return {
-        "team_id": [e.team_id for e in events],
-        "window_start": [e.window_start for e in events],
-        "side": [e.side for e in events],
-        "kind": [e.kind for e in events],
-        "source_topic": [e.source_topic for e in events],
-        "source_partition": [e.source_partition for e in events],
-        "source_offset": [e.source_offset for e in events],
-        "events": [1] * len(events),
-        "version": [version] * len(events),
-    }
+    """Like late events, and why each did not count."""
+    return {**_late_event_columns(events, version), "kind": [e.kind for e in events]}
 
 
 # What write() inserts, in order: table, its rows in a batch, and their columns. Also the
