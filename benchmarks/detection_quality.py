@@ -19,10 +19,10 @@ from collections import defaultdict
 from pathlib import Path
 
 from schemas.codec import record_to_json, topic_of
-from streams.evaluate import Evaluation, KindScore, evaluate, format_table
-from streams.replay import replay
-from streams.scenario import Scenario
 from streams.settings import load_settings
+from streams.tools.evaluate import Evaluation, KindScore, evaluate, format_table
+from streams.tools.replay import replay
+from streams.tools.scenario import Scenario
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "examples" / "scenarios"
 # Scenarios with >= 30 respondents per side per window, where the targets apply.

@@ -59,9 +59,9 @@ from schemas.records import (  # noqa: E402
     CustomerFeedback,
     Signal,
 )
-from streams.publish import SignalPublisher  # noqa: E402
-from streams.simulator import Simulator, TeamPlan  # noqa: E402
-from streams.topics import ensure_topics  # noqa: E402
+from streams.runtime.publish import SignalPublisher  # noqa: E402
+from streams.runtime.topics import ensure_topics  # noqa: E402
+from streams.tools.simulator import Simulator, TeamPlan  # noqa: E402
 from tests.integration.harness import (  # noqa: E402
     PipelineEnv,
     WorkerProcess,
@@ -542,7 +542,7 @@ def _broker(stack: ExitStack) -> str:
     external = os.environ.get("MIROIR_TEST_KAFKA_BOOTSTRAP")
     if external:
         return external
-    from streams.kafka_broker import ApacheKafkaBroker
+    from streams.tools.kafka_broker import ApacheKafkaBroker
 
     broker = stack.enter_context(ApacheKafkaBroker())
     return broker.bootstrap

@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from types import TracebackType
 from typing import Self
 
-from streams.model import DeadLetter, SinkBatch
+from streams.core.model import DeadLetter, SinkBatch
 
 __all__ = ["Sink"]
 

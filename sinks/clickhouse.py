@@ -78,20 +78,20 @@ from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
 from schemas.records import EMPLOYEE_SCORES, CustomerFeedback, MirrorAlert
 from sinks.base import Sink
-from streams.errors import (
-    ConfigError,
-    SinkError,
-    SinkStopped,
-    SinkUnavailable,
-    StoreLockedError,
-)
-from streams.model import (
+from streams.core.model import (
     DeadLetter,
     DuplicateEvent,
     EmployeeComment,
     LateEvent,
     SinkBatch,
     TeamWindowMetrics,
+)
+from streams.errors import (
+    ConfigError,
+    SinkError,
+    SinkStopped,
+    SinkUnavailable,
+    StoreLockedError,
 )
 
 try:  # POSIX only; without it the lock is reported from chDB's error alone

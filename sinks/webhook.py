@@ -25,7 +25,7 @@ What one delivery does (``WebhookSink.deliver``):
 
 This is the asynchronous counterpart of ``sinks.base.Sink`` (open, deliver, close; nothing to
 flush): HTTP is I/O-bound and runs on the caller's event loop rather than in an executor.
-``streams.webhooks`` feeds it from the alerts topic.
+``streams.runtime.webhooks`` feeds it from the alerts topic.
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ import aiohttp
 
 from schemas.codec import alert_to_json, encode_alert
 from schemas.records import MirrorAlert
+from streams.core.model import DeadLetter
 from streams.errors import ConfigError, SinkError
-from streams.model import DeadLetter
 
 __all__ = [
     "ALERT_ID_HEADER",

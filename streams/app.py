@@ -34,7 +34,7 @@ def faust_config(settings: Settings) -> dict[str, Any]:
         "web_bind": settings.web_bind,
         # Our events are acked only after their batch is durable, but Faust also acks records
         # it skips during a rebalance; so a worker resumes where its saved state stops, not at
-        # the committed offset (streams.resume), and commits serve lag monitoring.
+        # the committed offset (streams.runtime.resume), and commits serve lag monitoring.
         "broker_commit_every": 10_000,
         "broker_commit_interval": 1.0,
         "stream_buffer_maxsize": max(4096, settings.batch_size * 2),
@@ -54,7 +54,9 @@ def configure(settings: Settings, sink: Sink) -> faust.App:
     _, defaults = app._default_options
     app._default_options = (settings.app_id, defaults)
     app.config_from_object(faust_config(settings))
-    from streams.agents import register_pipeline  # import late: agents need the configured app
+    from streams.runtime.agents import (
+        register_pipeline,  # import late: agents need the configured app
+    )
 
     register_pipeline(app, settings, sink)
     _configured = True

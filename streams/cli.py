@@ -153,14 +153,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from streams.demo import run_demo
+    from streams.tools.demo import run_demo
 
     return run_demo(args.duration, args.teams, colour=_colour(args))
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from streams.runtime.worker import run_worker
     from streams.settings import load_settings
-    from streams.worker import run_worker
 
     settings = load_settings()
     logging.basicConfig(
@@ -172,11 +172,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from streams.feed import print_progress, publish_fast, publish_realtime
-    from streams.publish import SignalPublisher
-    from streams.simulator import Simulator, TeamPlan, demo_plans
-    from streams.topics import ensure_topics
-    from streams.worker import required_topics
+    from streams.runtime.publish import SignalPublisher
+    from streams.runtime.topics import ensure_topics
+    from streams.runtime.worker import required_topics
+    from streams.tools.feed import print_progress, publish_fast, publish_realtime
+    from streams.tools.simulator import Simulator, TeamPlan, demo_plans
 
     settings = _settings(args)
     if args.scenario not in BUILTIN_SCENARIOS:
@@ -212,8 +212,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _simulate_scenario(args: argparse.Namespace, settings: Any) -> int:
-    from streams.evaluate import write_events, write_truth
-    from streams.scenario import Scenario
+    from streams.tools.evaluate import write_events, write_truth
+    from streams.tools.scenario import Scenario
 
     scenario = Scenario.load(args.scenario)
     window_ms = scenario.window_ms(settings.window_ms)
@@ -226,9 +226,9 @@ def _simulate_scenario(args: argparse.Namespace, settings: Any) -> int:
             write_truth(args.truth, truth)
             print(f"simulate: {len(truth)} truth items written to {args.truth}", file=sys.stderr)
         return 0
-    from streams.publish import SignalPublisher
-    from streams.topics import ensure_topics
-    from streams.worker import required_topics
+    from streams.runtime.publish import SignalPublisher
+    from streams.runtime.topics import ensure_topics
+    from streams.runtime.worker import required_topics
 
     bootstrap = _require_bootstrap(settings.kafka_bootstrap)
     ensure_topics(bootstrap, required_topics(settings))
@@ -246,8 +246,8 @@ def _simulate_scenario(args: argparse.Namespace, settings: Any) -> int:
 
 
 def _replay(args: argparse.Namespace, settings: Any) -> Any:
-    from streams.evaluate import read_events
-    from streams.replay import replay
+    from streams.tools.evaluate import read_events
+    from streams.tools.replay import replay
 
     started = time.monotonic()
 
@@ -276,7 +276,7 @@ def _replay(args: argparse.Namespace, settings: Any) -> Any:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from schemas.codec import alert_to_json
-    from streams.follow import format_alert
+    from streams.runtime.follow import format_alert
 
     result = _replay(args, _settings(args))
     for alert in sorted(result.alerts, key=lambda a: (a.window_start, a.team_id, a.kind)):
@@ -288,7 +288,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from streams.evaluate import evaluate, format_table, read_truth
+    from streams.tools.evaluate import evaluate, format_table, read_truth
 
     truth = read_truth(args.truth)
     result = _replay(args, _settings(args))
@@ -325,7 +325,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         return 0
     if not rows:
         print("no alerts stored yet")
-    from streams.follow import RESET, SEVERITY_COLOURS
+    from streams.runtime.follow import RESET, SEVERITY_COLOURS
 
     for row in rows:
         r = dict(zip(columns, row, strict=True))
@@ -341,7 +341,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 def _follow(args: argparse.Namespace, bootstrap: str, topic: str) -> int:
     from schemas.codec import alert_to_json
-    from streams.follow import follow_alerts, format_alert
+    from streams.runtime.follow import follow_alerts, format_alert
 
     colour = _colour(args)
 

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from streams.kafka_broker import DEFAULT_KAFKA_VERSION, ApacheKafkaBroker, wait_for_broker
-from streams.topics import delete_topics, ensure_topics
+from streams.runtime.broker_probe import wait_for_broker
+from streams.runtime.topics import delete_topics, ensure_topics
+from streams.tools.kafka_broker import DEFAULT_KAFKA_VERSION, ApacheKafkaBroker
 
 BOOTSTRAP_ENV = "MIROIR_TEST_KAFKA_BOOTSTRAP"
 

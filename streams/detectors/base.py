@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Final, Literal
 
 from schemas.records import MirrorAlert
-from streams.model import SideMetrics, TeamWindowMetrics
+from streams.core.model import SideMetrics, TeamWindowMetrics
 
 Side = Literal["customer", "employee"]
 BaselineMode = Literal["ewma", "last_k"]

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from schemas.records import MirrorAlert
+from streams.core.model import SideMetrics, TeamWindowMetrics
 from streams.detectors.base import (
     Baseline,
     Change,
@@ -30,7 +31,6 @@ from streams.detectors.base import (
     signed,
     usable_side,
 )
-from streams.model import SideMetrics, TeamWindowMetrics
 
 
 def _moved(label: str, moved: Change, n: int) -> str:

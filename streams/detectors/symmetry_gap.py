@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from schemas.records import MirrorAlert
+from streams.core.model import TeamWindowMetrics
 from streams.detectors.base import DetectionSettings, Detector, baseline, change, usable_side
-from streams.model import TeamWindowMetrics
 
 
 def _gap(window: TeamWindowMetrics, settings: DetectionSettings) -> float | None:

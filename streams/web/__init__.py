@@ -1,6 +1,6 @@
 """The live web page of a Miroir worker, served by the worker's own (Faust/aiohttp) web server.
 
-``register_web(app, settings, runner)`` adds the routes (see ``streams.web.routes``) to the
+``register_web(app, settings, sink)`` adds the routes (see ``streams.web.routes``) to the
 worker's web server: the live alert page fed from the alerts topic over server-sent events,
 the team index, and a page per team with E and C on one server-rendered SVG chart. Pages read
 ClickHouse through the worker's own sink (in embedded mode the worker owns chDB). No asset
@@ -9,25 +9,22 @@ comes from outside the worker.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import faust
 from aiohttp import web
 
+from sinks.base import Sink
 from streams.errors import ConfigError
 from streams.settings import Settings
 from streams.web.live import AlertHub, kafka_alert_source
 from streams.web.routes import WebContext, add_routes
 from streams.web.store import as_queryable
 
-if TYPE_CHECKING:
-    from streams.agents import PipelineRunner
-
 __all__ = ["register_web", "web_url"]
 
 
-def register_web(app: faust.App, settings: Settings, runner: PipelineRunner) -> None:
-    """Add the live page's routes to ``app``'s web server (call before the worker starts)."""
+def register_web(app: faust.App, settings: Settings, sink: Sink) -> None:
+    """Add the live page's routes to ``app``'s web server (call before the worker starts);
+    pages read ClickHouse through ``sink``, the worker's own."""
     web_app = getattr(app.web, "web_app", None)
     if not isinstance(web_app, web.Application):
         raise ConfigError(
@@ -39,7 +36,7 @@ def register_web(app: faust.App, settings: Settings, runner: PipelineRunner) -> 
         if settings.kafka_bootstrap
         else None
     )
-    context = WebContext(as_queryable(runner.sink), AlertHub(source), settings.k_anonymity)
+    context = WebContext(as_queryable(sink), AlertHub(source), settings.k_anonymity)
     add_routes(web_app, context)
 
 

@@ -23,10 +23,10 @@ from urllib.parse import quote
 
 import pytest
 
-from streams.kafka_broker import free_port
-from streams.publish import SignalPublisher
-from streams.simulator import Simulator, TeamPlan
-from streams.topics import ensure_topics
+from streams.runtime.publish import SignalPublisher
+from streams.runtime.topics import ensure_topics
+from streams.tools.kafka_broker import free_port
+from streams.tools.simulator import Simulator, TeamPlan
 from tests.integration.harness import REPO, PipelineEnv, WorkerProcess, wait_until
 
 pytestmark = pytest.mark.e2e

@@ -195,7 +195,7 @@ def alert_keys(alerts: Iterable[MirrorAlert]) -> list[tuple[str, int, str]]:
 
 def create_topics(env: PipelineEnv, partitions: int = 4) -> PipelineEnv:
     """Create the pipeline's four topics with ``partitions`` partitions each."""
-    from streams.topics import ensure_topics
+    from streams.runtime.topics import ensure_topics
 
     names = (env.customer_topic, env.employee_topic, env.alerts_topic, env.dead_letter_topic)
     ensure_topics(env.bootstrap, dict.fromkeys(names, partitions))
@@ -204,7 +204,7 @@ def create_topics(env: PipelineEnv, partitions: int = 4) -> PipelineEnv:
 
 def publish(env: PipelineEnv, events: Iterable[Any]) -> None:
     """Produce signal records to the pipeline's topics (keyed by team, flushed)."""
-    from streams.publish import SignalPublisher
+    from streams.runtime.publish import SignalPublisher
 
     with SignalPublisher(env.bootstrap, env.customer_topic, env.employee_topic) as publisher:
         publisher.send_all(events)
@@ -258,8 +258,8 @@ def clean_run(
     once, in-process, without any crash. Returns the alerts by id and every team-window's
     (team, start, customer n, employee n or None when suppressed)."""
     from schemas.codec import record_to_json, topic_of
-    from streams.replay import replay
     from streams.settings import load_settings
+    from streams.tools.replay import replay
 
     config = {"window_seconds": 10, "allowed_lateness_seconds": 2, "topic_partitions": 4}
     result = replay(

@@ -10,8 +10,9 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from streams.errors import BrokerError, ConfigError
-from streams.kafka_broker import ApacheKafkaBroker, TansuBroker, free_port, wait_for_broker
-from streams.topics import TopicSpec, delete_topics, describe_partitions, ensure_topics
+from streams.runtime.broker_probe import wait_for_broker
+from streams.runtime.topics import TopicSpec, delete_topics, describe_partitions, ensure_topics
+from streams.tools.kafka_broker import ApacheKafkaBroker, TansuBroker, free_port
 
 pytestmark = pytest.mark.integration
 

@@ -26,8 +26,7 @@ import pytest
 
 from schemas.records import CustomerFeedback, MirrorAlert
 from sinks.clickhouse import MAX_PARTITIONS_PER_INSERT, PARTITION_COLUMNS, TABLES, ClickHouseSink
-from streams.errors import ConfigError, SinkError, SinkStopped, SinkUnavailable, StoreLockedError
-from streams.model import (
+from streams.core.model import (
     DeadLetter,
     DuplicateEvent,
     EmployeeComment,
@@ -36,6 +35,7 @@ from streams.model import (
     SinkBatch,
     TeamWindowMetrics,
 )
+from streams.errors import ConfigError, SinkError, SinkStopped, SinkUnavailable, StoreLockedError
 
 pytestmark = pytest.mark.integration
 

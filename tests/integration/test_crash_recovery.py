@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.publish import SignalPublisher
-from streams.simulator import Simulator, TeamPlan
+from streams.runtime.publish import SignalPublisher
+from streams.tools.simulator import Simulator, TeamPlan
 from tests.integration.harness import (
     REPO,
     PipelineEnv,

@@ -18,9 +18,9 @@ import pytest
 
 from schemas.codec import encode, record_to_json, topic_of
 from schemas.records import CustomerFeedback, EmployeePulse, MirrorAlert, Signal
-from streams.replay import replay
 from streams.settings import load_settings
-from streams.simulator import Simulator, TeamPlan
+from streams.tools.replay import replay
+from streams.tools.simulator import Simulator, TeamPlan
 from tests.integration.harness import (
     PipelineEnv,
     WorkerProcess,

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from schemas.records import CustomerFeedback
-from streams.kafka_broker import free_port
-from streams.publish import SignalPublisher
-from streams.simulator import Simulator, TeamPlan
+from streams.runtime.publish import SignalPublisher
+from streams.tools.kafka_broker import free_port
+from streams.tools.simulator import Simulator, TeamPlan
 from tests.integration.harness import (
     PipelineEnv,
     WorkerProcess,

@@ -1,7 +1,7 @@
 """Outages mid-stream, on the real broker with the worker as its own process: ClickHouse going
 away (back-pressure, bounded memory, nothing lost) and the Kafka broker restarting. Either way the
-final ClickHouse contents must be what a clean run computes: ``streams.replay.replay`` runs the
-same engine in-process over the same events, in the order they were produced."""
+final ClickHouse contents must be what a clean run computes: ``streams.tools.replay.replay``
+runs the same engine in-process over the same events, in the order they were produced."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ import pytest
 
 from schemas.codec import record_to_json, topic_of
 from schemas.records import Signal
-from streams.replay import ReplayResult, replay
 from streams.settings import load_settings
-from streams.simulator import Simulator, TeamPlan
+from streams.tools.replay import ReplayResult, replay
+from streams.tools.simulator import Simulator, TeamPlan
 from tests.integration.harness import (
     PipelineEnv,
     WorkerProcess,

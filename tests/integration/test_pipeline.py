@@ -12,8 +12,8 @@ import pytest
 
 from schemas.codec import encode
 from schemas.records import CustomerFeedback
-from streams.publish import SignalPublisher
-from streams.simulator import Simulator, TeamPlan
+from streams.runtime.publish import SignalPublisher
+from streams.tools.simulator import Simulator, TeamPlan
 from tests.integration.harness import (
     PipelineEnv,
     WorkerProcess,

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from schemas.codec import record_to_json, topic_of
-from streams.publish import SignalPublisher
-from streams.simulator import Simulator, TeamPlan
+from streams.runtime.publish import SignalPublisher
+from streams.tools.simulator import Simulator, TeamPlan
 from tests.integration.harness import (
     REPO,
     PipelineEnv,
@@ -157,7 +157,7 @@ def test_worker_and_replay_produce_the_same_alerts(plugin_env: PipelineEnv) -> N
 def test_simulate_sends_a_scenario_to_the_broker(plugin_env: PipelineEnv) -> None:
     from kafka import KafkaConsumer, TopicPartition
 
-    from streams.scenario import Scenario
+    from streams.tools.scenario import Scenario
 
     scenario_file = plugin_env.tmp / "tiny.json"
     scenario_file.write_text(

@@ -1,7 +1,7 @@
 """A worker resumes where its saved state stops, not at the consumer group's committed offset:
-Faust can commit offsets of records it skipped during a rebalance (see streams.resume), which
-this test stages by moving the group's offsets to the end of every partition while the worker
-is down."""
+Faust can commit offsets of records it skipped during a rebalance (see
+streams.runtime.resume), which this test stages by moving the group's offsets to the end of
+every partition while the worker is down."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from kafka import KafkaConsumer
 from kafka.structs import OffsetAndMetadata
 
-from streams.simulator import Simulator, TeamPlan
+from streams.tools.simulator import Simulator, TeamPlan
 from tests.integration.harness import (
     PipelineEnv,
     WorkerProcess,

@@ -21,8 +21,8 @@ import pytest
 
 from schemas.codec import CUSTOMER_FEEDBACK_SCHEMA, encode
 from schemas.records import CustomerFeedback
-from streams.publish import SignalPublisher
-from streams.topics import ensure_topics
+from streams.runtime.publish import SignalPublisher
+from streams.runtime.topics import ensure_topics
 from tests.integration.harness import PipelineEnv, WorkerProcess, read_topic, wait_until
 
 pytestmark = pytest.mark.integration

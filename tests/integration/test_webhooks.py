@@ -26,10 +26,10 @@ from sinks.webhook import (
     WebhookSink,
     verify,
 )
-from streams.publish import SignalPublisher
+from streams.runtime.publish import SignalPublisher
+from streams.runtime.webhooks import WebhookRelay
 from streams.settings import Settings, load_settings
-from streams.simulator import Simulator, TeamPlan
-from streams.webhooks import WebhookRelay
+from streams.tools.simulator import Simulator, TeamPlan
 from tests.integration.harness import (
     PipelineEnv,
     WorkerProcess,

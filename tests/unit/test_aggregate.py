@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.records import CustomerFeedback, EmployeePulse
-from streams.aggregate import WindowAggregate
-from streams.identity import UNKEYED
+from streams.core.aggregate import WindowAggregate
+from streams.core.identity import UNKEYED
 
 _ids = itertools.count()
 

@@ -7,10 +7,9 @@ import time
 
 from schemas.codec import encode
 from schemas.records import CustomerFeedback, EmployeePulse
-from streams.bounds import TimeBounds
-from streams.detectors import DetectionSettings, load_detectors
-from streams.engine import EngineConfig, MirrorEngine
-from streams.pipeline import (
+from streams.core.bounds import TimeBounds
+from streams.core.engine import EngineConfig, MirrorEngine
+from streams.core.pipeline import (
     CLOCK_KEY_PREFIX,
     TEAM_KEY_PREFIX,
     BatchPreparer,
@@ -18,7 +17,8 @@ from streams.pipeline import (
     batch_token,
     state_from_items,
 )
-from streams.privacy import rekey
+from streams.core.privacy import rekey
+from streams.detectors import DetectionSettings, load_detectors
 
 CUSTOMER, EMPLOYEE = "cf-custom", "ep-custom"  # topic names are settings
 SECRET = b"test-secret"

@@ -19,13 +19,13 @@ from hypothesis import strategies as st
 
 from schemas.codec import alert_to_json, encode
 from schemas.records import EMPLOYEE_SCORES, CustomerFeedback, EmployeePulse, Signal
-from streams.bounds import TimeBounds
+from streams.core.bounds import TimeBounds
+from streams.core.engine import EngineConfig, MirrorEngine
+from streams.core.identity import IdentityKeys
+from streams.core.metrics import team_window_to_dict
+from streams.core.model import TeamWindowMetrics
+from streams.core.pipeline import BatchPreparer, RawMessage
 from streams.detectors import DetectionSettings, load_detectors
-from streams.engine import EngineConfig, MirrorEngine
-from streams.identity import IdentityKeys
-from streams.metrics import team_window_to_dict
-from streams.model import TeamWindowMetrics
-from streams.pipeline import BatchPreparer, RawMessage
 
 CUSTOMER, EMPLOYEE = "cf-rules", "ep-rules"
 WINDOW_MS, LATENESS_MS, K = 10_000, 1_000, 3

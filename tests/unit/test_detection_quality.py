@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from schemas.codec import record_to_json, topic_of
-from streams.evaluate import evaluate
-from streams.replay import replay
-from streams.scenario import Scenario
 from streams.settings import load_settings
+from streams.tools.evaluate import evaluate
+from streams.tools.replay import replay
+from streams.tools.scenario import Scenario
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "examples" / "scenarios"
 

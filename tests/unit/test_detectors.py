@@ -11,6 +11,7 @@ from importlib.metadata import EntryPoint
 import pytest
 
 from schemas.records import MirrorAlert
+from streams.core.model import SideMetrics, TeamWindowMetrics
 from streams.detectors import (
     BUILTIN_DETECTORS,
     Baseline,
@@ -29,7 +30,6 @@ from streams.detectors import (
 )
 from streams.detectors import registry as registry_module
 from streams.errors import ConfigError
-from streams.model import SideMetrics, TeamWindowMetrics
 
 SETTINGS = DetectionSettings(z_crit=2.0)  # the arithmetic below is written for z_crit = 2
 WINDOW_MS = 1000

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from schemas.records import CustomerFeedback, EmployeePulse
-from streams.aggregate import WindowAggregate
+from streams.core.aggregate import WindowAggregate
+from streams.core.metrics import compute_team_window
+from streams.core.model import TeamWindowMetrics
 from streams.detectors import DetectionSettings, Detector
-from streams.metrics import compute_team_window
-from streams.model import TeamWindowMetrics
 from streams.settings import Settings
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()

@@ -7,10 +7,11 @@ import dataclasses
 import pytest
 
 from schemas.records import CustomerFeedback, EmployeePulse
+from streams.core.engine import EngineConfig, Inbound, MirrorEngine
+from streams.core.partitioning import partition_for
+from streams.core.windows import PartitionClock, TeamState, window_start_for
 from streams.detectors import DetectionSettings, load_detectors
-from streams.engine import EngineConfig, Inbound, MirrorEngine, partition_for
-from streams.simulator import Simulator, TeamPlan, demo_plans
-from streams.windows import PartitionClock, TeamState, window_start_for
+from streams.tools.simulator import Simulator, TeamPlan, demo_plans
 
 WINDOW = 10_000
 LATENESS = 2_000

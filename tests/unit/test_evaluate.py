@@ -10,7 +10,7 @@ import pytest
 from schemas.codec import record_from_json
 from schemas.records import MirrorAlert
 from streams.errors import ConfigError
-from streams.evaluate import (
+from streams.tools.evaluate import (
     BUILTIN_KINDS,
     TruthItem,
     evaluate,
@@ -20,7 +20,7 @@ from streams.evaluate import (
     write_events,
     write_truth,
 )
-from streams.simulator import Effect, Simulator, TeamPlan
+from streams.tools.simulator import Effect, Simulator, TeamPlan
 
 DAY = 86_400_000
 

@@ -48,11 +48,12 @@ from schemas.records import (
     EmployeePulse,
     Signal,
 )
-from streams.bounds import TimeBounds
+from streams.core.bounds import TimeBounds
+from streams.core.engine import EngineConfig, MirrorEngine
+from streams.core.partitioning import partition_for
+from streams.core.pipeline import BatchPreparer, PreparedBatch, RawMessage
 from streams.detectors import DetectionSettings, load_detectors
-from streams.engine import EngineConfig, MirrorEngine, partition_for
-from streams.pipeline import BatchPreparer, PreparedBatch, RawMessage
-from streams.simulator import Simulator, TeamPlan
+from streams.tools.simulator import Simulator, TeamPlan
 
 CUSTOMER, EMPLOYEE = "cf-hostile", "ep-hostile"  # topic names are settings
 PARTITIONS = 4

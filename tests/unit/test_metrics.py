@@ -12,20 +12,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.records import CustomerFeedback, EmployeePulse
-from streams.aggregate import WindowAggregate
-from streams.detectors import (
-    DetectionSettings,
-    MirrorChangeDetector,
-    SymmetryGapDetector,
-)
-from streams.metrics import (
+from streams.core.aggregate import WindowAggregate
+from streams.core.metrics import (
     DEFAULT_INDEX_CONFIG,
     IndexConfig,
     compute_team_window,
     team_window_from_dict,
     team_window_to_dict,
 )
-from streams.model import TeamWindowMetrics
+from streams.core.model import TeamWindowMetrics
+from streams.detectors import (
+    DetectionSettings,
+    MirrorChangeDetector,
+    SymmetryGapDetector,
+)
 
 approx = pytest.approx
 

@@ -1,11 +1,11 @@
-"""Checking the consumer's delivery against the saved positions (streams.positions)."""
+"""Checking the consumer's delivery against the saved positions (streams.runtime.positions)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from streams.pipeline import RawMessage
-from streams.positions import check_delivery, with_gaps_filled
+from streams.core.pipeline import RawMessage
+from streams.runtime.positions import check_delivery, with_gaps_filled
 
 C, E = "customer", "employee"
 

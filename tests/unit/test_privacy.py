@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 
 from schemas.records import CustomerFeedback, EmployeePulse
 from sinks.clickhouse import _team_window_columns
+from streams.core.engine import EngineConfig, Inbound, MirrorEngine
 from streams.detectors import DetectionSettings, load_detectors
-from streams.engine import EngineConfig, Inbound, MirrorEngine
 
 WINDOW = 1_000
 EMPLOYEE_COLUMNS = ("employee_n", "employee_index", "employee_index_se", "enps", "enps_se")

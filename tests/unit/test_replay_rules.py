@@ -6,8 +6,8 @@ import time
 
 from schemas.codec import record_to_json
 from schemas.records import CustomerFeedback, EmployeePulse, Signal
-from streams.replay import replay
 from streams.settings import load_settings
+from streams.tools.replay import replay
 
 NOW = int(time.time() * 1000)
 DAY = 86_400_000

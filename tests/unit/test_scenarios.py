@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from schemas.records import CustomerFeedback, EmployeePulse, Signal
+from streams.core.windows import window_start_for
 from streams.errors import ConfigError
-from streams.evaluate import TruthItem
-from streams.scenario import DEFAULT_SCENARIO_START_MS, Scenario
-from streams.simulator import Effect, Simulator, TeamPlan
-from streams.windows import window_start_for
+from streams.tools.evaluate import TruthItem
+from streams.tools.scenario import DEFAULT_SCENARIO_START_MS, Scenario
+from streams.tools.simulator import Effect, Simulator, TeamPlan
 
 DAY = 86_400_000
 HOUR = 3_600_000

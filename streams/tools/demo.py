@@ -14,10 +14,10 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from schemas.records import MirrorAlert
-from streams.follow import follow_alerts, format_alert
+from streams.runtime.follow import follow_alerts, format_alert
+from streams.runtime.worker import required_topics
 from streams.settings import Settings, load_settings, settings_env
-from streams.simulator import Simulator, demo_plans
-from streams.worker import required_topics
+from streams.tools.simulator import Simulator, demo_plans
 
 # Seconds-long windows so that a demo shows baselines forming and alerts firing in a minute.
 DEMO_DEFAULTS: dict[str, object] = {
@@ -32,7 +32,7 @@ def demo_settings() -> Settings:
     """Demo defaults, except where the user set the variable explicitly."""
     overrides = {k: v for k, v in DEMO_DEFAULTS.items() if f"MIROIR_{k.upper()}" not in os.environ}
     if "MIROIR_WEB_PORT" not in os.environ:
-        from streams.kafka_broker import free_port
+        from streams.tools.kafka_broker import free_port
 
         overrides["web_port"] = free_port()  # the default 6066 may be taken by a real worker
     return load_settings(**overrides)
@@ -50,7 +50,7 @@ def run_demo(duration: float, teams: int, colour: bool) -> int:
     with ExitStack() as stack:
         bootstrap = settings.kafka_bootstrap
         if bootstrap is None:
-            from streams.kafka_broker import TansuBroker
+            from streams.tools.kafka_broker import TansuBroker
 
             broker = stack.enter_context(TansuBroker())
             bootstrap = broker.bootstrap
@@ -64,7 +64,7 @@ def run_demo(duration: float, teams: int, colour: bool) -> int:
             say(f"demo: using the Kafka broker at {bootstrap} (MIROIR_KAFKA_BOOTSTRAP)")
         settings = settings.model_copy(update={"kafka_bootstrap": bootstrap})
 
-        from streams.topics import ensure_topics
+        from streams.runtime.topics import ensure_topics
 
         ensure_topics(bootstrap, required_topics(settings))
         worker = stack.enter_context(_worker_process(settings, say))
@@ -102,8 +102,8 @@ def run_demo(duration: float, teams: int, colour: bool) -> int:
             f"demo: running for {duration:g}s (Ctrl-C to stop); "
             "alerts appear below as windows close"
         )
-        from streams.feed import publish_realtime
-        from streams.publish import SignalPublisher
+        from streams.runtime.publish import SignalPublisher
+        from streams.tools.feed import publish_realtime
 
         simulator = Simulator(plans, settings.window_ms, int(time.time() * 1000))
         deadline = time.time() + duration

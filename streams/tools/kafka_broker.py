@@ -19,12 +19,12 @@ import tempfile
 import time
 import uuid
 import weakref
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
 from streams.errors import BrokerError
+from streams.runtime.broker_probe import wait_ready
 
 __all__ = [
     "DEFAULT_KAFKA_VERSION",
@@ -33,7 +33,6 @@ __all__ = [
     "ApacheKafkaBroker",
     "TansuBroker",
     "free_port",
-    "wait_for_broker",
 ]
 
 DEFAULT_KAFKA_VERSION = "4.1.1"
@@ -45,7 +44,7 @@ DEFAULT_STOP_TIMEOUT = 20.0
 FETCH_TIMEOUT = 900.0
 LOG_TAIL_LINES = 40
 
-_REPO_ROOT = Path(__file__).resolve().parents[1]
+_REPO_ROOT = Path(__file__).resolve().parents[2]  # streams/tools/ → the checkout
 _FETCH_SCRIPT = _REPO_ROOT / "deploy" / "kafka" / "fetch-broker.sh"
 
 # Brokers still running when the interpreter exits are stopped, so an aborted test session does
@@ -66,81 +65,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def _port_accepts(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def _split_bootstrap(bootstrap: str) -> tuple[str, int]:
-    first = bootstrap.split(",")[0].strip()
-    host, _, port = first.rpartition(":")
-    if not host or not port.isdigit():
-        raise BrokerError(f"bootstrap {bootstrap!r} is not host:port; use e.g. 127.0.0.1:9092")
-    return host.strip("[]"), int(port)
-
-
-def _admin_answers(bootstrap: str, timeout: float) -> str | None:
-    """None when an admin client can list topics, else why not."""
-    # Imported here so that importing this module stays cheap for the CLI.
-    from kafka.admin import KafkaAdminClient
-
-    timeout_ms = max(int(timeout * 1000), 1000)
-    try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap,
-            client_id="miroir-broker-probe",
-            bootstrap_timeout_ms=timeout_ms,
-            request_timeout_ms=timeout_ms,
-        )
-    except Exception as e:
-        return f"admin client could not bootstrap: {e!r}"
-    try:
-        admin.list_topics()
-    except Exception as e:
-        return f"list_topics failed: {e!r}"
-    finally:
-        admin.close()
-    return None
-
-
-def _wait_ready(
-    bootstrap: str,
-    timeout: float,
-    exited: Callable[[], str | None] = lambda: None,
-) -> None:
-    """Wait until the port accepts and an admin client can list topics; raise BrokerError if not.
-
-    ``exited`` reports why the broker process is gone (or None while it runs), so a crashed
-    broker fails fast instead of after the whole timeout.
-    """
-    host, port = _split_bootstrap(bootstrap)
-    deadline = time.monotonic() + timeout
-    last_problem = "port never accepted a connection"
-    while True:
-        why_exited = exited()
-        if why_exited is not None:
-            raise BrokerError(f"broker at {bootstrap} exited while starting: {why_exited}")
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise BrokerError(
-                f"broker at {bootstrap} not ready after {timeout:.0f}s ({last_problem})"
-            )
-        if _port_accepts(host, port):
-            problem = _admin_answers(bootstrap, min(remaining, 10.0))
-            if problem is None:
-                return
-            last_problem = problem
-        time.sleep(0.1)
-
-
-def wait_for_broker(bootstrap: str, timeout: float = DEFAULT_START_TIMEOUT) -> None:
-    """Block until the broker at ``bootstrap`` answers admin requests, or raise BrokerError."""
-    _wait_ready(bootstrap, timeout)
 
 
 def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
@@ -192,7 +116,7 @@ class _BrokerProcess:
             raise BrokerError(f"could not run {command[0]}: {e}") from e
         _running.add(self)
         try:
-            _wait_ready(self.bootstrap, self.start_timeout, self._exit_reason)
+            wait_ready(self.bootstrap, self.start_timeout, self._exit_reason)
         except BrokerError as e:
             self.stop()
             raise BrokerError(

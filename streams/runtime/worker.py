@@ -26,8 +26,8 @@ def required_topics(settings: Settings) -> dict[str, int]:
 def run_worker(settings: Settings) -> None:
     """Run the worker until SIGINT/SIGTERM. Returns when it has stopped cleanly."""
     from sinks.clickhouse import ClickHouseSink
-    from streams.kafka_broker import wait_for_broker
-    from streams.topics import ensure_topics
+    from streams.runtime.broker_probe import wait_for_broker
+    from streams.runtime.topics import ensure_topics
 
     if not settings.kafka_bootstrap:
         raise ConfigError(

@@ -40,8 +40,8 @@ from aiokafka.errors import KafkaError
 from schemas.codec import decode_alert
 from sinks.base import Sink
 from sinks.webhook import AlertSource, WebhookSink
+from streams.core.model import DeadLetter, SinkBatch
 from streams.errors import DecodeError, SinkStopped, SinkUnavailable
-from streams.model import DeadLetter, SinkBatch
 from streams.settings import Settings
 
 __all__ = ["WebhookRelay", "register_webhooks", "webhook_group"]

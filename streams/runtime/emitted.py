@@ -15,9 +15,9 @@ from collections import OrderedDict
 from collections.abc import Iterable
 
 from schemas.codec import decode_alert
-from streams.engine import partition_for
+from streams.core.partitioning import partition_for
 from streams.errors import DecodeError
-from streams.kafka_read import read_to_end
+from streams.runtime.kafka_read import read_to_end
 
 log = logging.getLogger("miroir.emitted")
 

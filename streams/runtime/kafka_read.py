@@ -1,7 +1,7 @@
 """Read parts of topics directly, without a consumer group (blocking: run in a thread).
 
 Used at assignment time (window state, published alerts) and to fetch source records the Faust
-consumer skipped (``streams.positions``).
+consumer skipped (``streams.runtime.positions``).
 """
 
 from __future__ import annotations

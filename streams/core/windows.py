@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.aggregate import WindowAggregate, pack_keys, unpack_keys
-from streams.metrics import team_window_from_dict, team_window_to_dict
-from streams.model import TeamWindowMetrics
+from streams.core.aggregate import WindowAggregate, pack_keys, unpack_keys
+from streams.core.metrics import team_window_from_dict, team_window_to_dict
+from streams.core.model import TeamWindowMetrics
 
 
 def window_start_for(occurred_at: int, size_ms: int) -> int:
@@ -43,7 +43,7 @@ class PartitionClock:
     # side → the next source offset to read: every record before it is in the saved state or
     # in the outputs. A restarted worker resumes here, not at the consumer group's committed
     # offset, which Faust can move past records it skipped during a rebalance
-    # (see streams.resume).
+    # (see streams.runtime.resume).
     resume_offsets: dict[str, int] = field(default_factory=dict)
     last_seen_wall_ms: dict[str, float] = field(default_factory=dict)  # not persisted
     created_wall_ms: float = 0.0  # not persisted

@@ -9,7 +9,7 @@ given them. So every batch is checked here first:
 
 * records below the position are already in the state or the outputs: dropped;
 * a jump above the position is a gap: its records are read from Kafka directly
-  (``streams.kafka_read.read_ranges``) and handled in order before the rest of the batch.
+  (``streams.runtime.kafka_read.read_ranges``) and handled in order before the rest of the batch.
 
 Offsets inside a gap may legitimately not exist (compaction, transaction markers); reading the
 range then returns fewer records, which is fine — the check only guarantees nothing is skipped.
@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from streams.pipeline import RawMessage
+from streams.core.pipeline import RawMessage
 
 TopicPartition = tuple[str, int]
 

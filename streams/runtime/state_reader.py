@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from streams.kafka_read import read_to_end
+from streams.runtime.kafka_read import read_to_end
 
 
 def read_latest_state(

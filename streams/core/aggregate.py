@@ -11,7 +11,7 @@ and every person counts once (docs/guarantees.md, "Each event counted once"):
   the event key, so the outcome never depends on arrival order). k-anonymity counts these
   people, never records.
 
-Keys are 64-bit keyed hashes (``streams.identity``); the respondent table lives only in open
+Keys are 64-bit keyed hashes (``streams.core.identity``); the respondent table lives only in open
 window state (the changelog) and is dropped when the window closes.
 """
 
@@ -28,7 +28,7 @@ from schemas.records import (
     EmployeePulse,
     Signal,
 )
-from streams.identity import KEY_BYTES, UNKEYED, IdentityKeys
+from streams.core.identity import KEY_BYTES, UNKEYED, IdentityKeys
 
 STATE_FORMAT_VERSION: Final = 2
 # Version 1 (before de-duplication) had no keys and no respondents: its counts load as they

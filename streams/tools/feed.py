@@ -7,8 +7,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from streams.publish import SignalPublisher
-from streams.simulator import Simulator
+from streams.runtime.publish import SignalPublisher
+from streams.tools.simulator import Simulator
 
 
 def publish_fast(

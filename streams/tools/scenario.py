@@ -20,8 +20,8 @@ from typing import Any, Final
 
 from schemas.records import Signal
 from streams.errors import ConfigError
-from streams.evaluate import TruthItem
-from streams.simulator import (
+from streams.tools.evaluate import TruthItem
+from streams.tools.simulator import (
     DEFAULT_ALLOWED_LATENESS_MS,
     DIMENSIONS,
     EFFECT_KINDS,

@@ -3,25 +3,24 @@
 Feed it decoded signals with their source partition; it aggregates them per team and
 event-time window, closes windows as watermarks pass, runs the detectors on each closed
 window and returns what must be written. It never talks to Kafka or ClickHouse: the Faust
-agent (``streams.agents``) and the replay command wrap it with I/O.
+agent (``streams.runtime.agents``) and the replay command wrap it with I/O.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from schemas.records import CustomerFeedback, MirrorAlert, Signal
-from streams.aggregate import WindowAggregate
+from streams.core.aggregate import WindowAggregate
+from streams.core.identity import UNKEYED, IdentityKeys
+from streams.core.metrics import compute_team_window
+from streams.core.model import EmployeeComment, LateEventCount, TeamWindowMetrics
+from streams.core.windows import PartitionClock, TeamState, window_start_for
 from streams.detectors import DetectionSettings, Detector
-from streams.identity import UNKEYED, IdentityKeys
-from streams.metrics import compute_team_window
-from streams.model import EmployeeComment, LateEventCount, TeamWindowMetrics
-from streams.windows import PartitionClock, TeamState, window_start_for
 
 if TYPE_CHECKING:
     from streams.settings import Settings
@@ -72,7 +71,8 @@ class Inbound(Generic[Ref]):
 
 @dataclass(frozen=True, slots=True)
 class Duplicate(Generic[Ref]):
-    """An event its window had already counted (``kind``: see ``streams.aggregate.AddOutcome``)."""
+    """An event its window had already counted (``kind``: see
+    ``streams.core.aggregate.AddOutcome``)."""
 
     item: Inbound[Ref]
     window_start: int
@@ -327,16 +327,6 @@ class MirrorEngine(Generic[Ref]):
         out.dirty_teams.add(team_id)
 
 
-@functools.lru_cache(maxsize=65_536)
-def partition_for(team_id: str, partitions: int) -> int:
-    """The partition Kafka's default partitioner gives a ``team_id`` key (murmur2), so offline
-    replay sees the same per-partition watermarks as the worker. Cached: it runs per event in
-    replay, and murmur2 is pure Python."""
-    from kafka.partitioner.default import murmur2  # local: keep the engine import-light
-
-    return (murmur2(team_id.encode("utf-8")) & 0x7FFFFFFF) % partitions
-
-
 __all__ = [
     "Duplicate",
     "EngineConfig",
@@ -344,5 +334,4 @@ __all__ = [
     "Inbound",
     "MirrorEngine",
     "Rejected",
-    "partition_for",
 ]

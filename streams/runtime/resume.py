@@ -14,7 +14,8 @@ written to the changelog after everything the batch produced). This module lets 
 seek there right after Faust's own seek on every assignment; the committed offset only decides
 where a partition starts when no state was ever saved for it, and feeds lag monitoring. Faust
 resumes the partitions slightly *before* that seek, so a few records can still be skipped around
-it: ``streams.positions`` checks every batch against the saved positions and reads those back.
+it: ``streams.runtime.positions`` checks every batch against the saved positions and reads
+those back.
 
 The same consumer also says when the worker starts stopping. On shutdown Faust waits for every
 batch in flight to be acknowledged before it stops the agents; a batch retrying a ClickHouse

@@ -19,8 +19,8 @@ from prometheus_client import (
 if TYPE_CHECKING:
     import faust
 
-    from streams.model import DeadLetter
-    from streams.pipeline import PreparedBatch, RawMessage
+    from streams.core.model import DeadLetter
+    from streams.core.pipeline import PreparedBatch, RawMessage
 
 
 class PipelineMetrics:

@@ -23,12 +23,12 @@ from schemas.records import (
     EmployeePulse,
     Signal,
 )
-from streams.bounds import TimeBounds
-from streams.engine import EngineOutput, Inbound, MirrorEngine
+from streams.core.bounds import TimeBounds
+from streams.core.engine import EngineOutput, Inbound, MirrorEngine
+from streams.core.model import DeadLetter, DuplicateEvent, LateEvent, SinkBatch
+from streams.core.privacy import customer_row_for_storage
+from streams.core.windows import PartitionClock, TeamState, window_start_for
 from streams.errors import DecodeError
-from streams.model import DeadLetter, DuplicateEvent, LateEvent, SinkBatch
-from streams.privacy import customer_row_for_storage
-from streams.windows import PartitionClock, TeamState, window_start_for
 
 TEAM_KEY_PREFIX = "team:"
 CLOCK_KEY_PREFIX = "partition:"

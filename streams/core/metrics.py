@@ -17,7 +17,7 @@ Definitions (DOMAIN.md, "Metrics"), every component scaled to 0–100 for the in
   which they are not (answers of one respondent correlate), so the index SE is an
   approximation — usually an underestimate; ``min_effect`` in detection guards against
   reading too much into small moves.
-- k-anonymity counts distinct people (``streams.aggregate``: one respondent's pulses of a
+- k-anonymity counts distinct people (``streams.core.aggregate``: one respondent's pulses of a
   window count once). An employee side with fewer than k respondents (zero included, so
   "nobody answered" and "a few answered" look the same) is replaced by None, its n hidden too;
   in a side that is shown, a component answered by fewer than k respondents is left out
@@ -33,8 +33,8 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from schemas.records import CUSTOMER_SCORE_RANGES, EMPLOYEE_SCORE_RANGES
-from streams.aggregate import WindowAggregate
-from streams.model import SideMetrics, TeamWindowMetrics
+from streams.core.aggregate import WindowAggregate
+from streams.core.model import SideMetrics, TeamWindowMetrics
 
 K_ANONYMITY_FLOOR: Final = 3
 DEFAULT_K_ANONYMITY: Final = 5

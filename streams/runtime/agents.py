@@ -18,34 +18,34 @@ from faust.types import TP, ConsumerT, EventT
 
 from schemas.codec import SignalCodec, load_writer_schemas
 from sinks.base import Sink
-from streams.bounds import TimeBounds
-from streams.detectors import load_detectors
-from streams.emitted import EmittedAlerts
-from streams.engine import EngineConfig, MirrorEngine
-from streams.errors import SinkStopped, SinkUnavailable
-from streams.kafka_read import read_ranges
-from streams.model import DeadLetter
-from streams.observability import PipelineMetrics, faust_highwater, register_metrics_page
-from streams.pipeline import (
+from streams.core.bounds import TimeBounds
+from streams.core.engine import EngineConfig, MirrorEngine
+from streams.core.model import DeadLetter
+from streams.core.pipeline import (
     CLOCK_KEY_PREFIX,
     BatchPreparer,
     PreparedBatch,
     RawMessage,
     state_from_items,
 )
-from streams.positions import check_delivery, with_gaps_filled
-from streams.resume import resume_at_saved_positions
+from streams.detectors import load_detectors
+from streams.errors import SinkStopped, SinkUnavailable
+from streams.runtime.emitted import EmittedAlerts
+from streams.runtime.kafka_read import read_ranges
+from streams.runtime.observability import PipelineMetrics, faust_highwater, register_metrics_page
+from streams.runtime.positions import check_delivery, with_gaps_filled
+from streams.runtime.resume import resume_at_saved_positions
+from streams.runtime.state_reader import read_latest_state
+from streams.runtime.webhooks import register_webhooks
 from streams.settings import Settings
-from streams.state_reader import read_latest_state
 from streams.web import register_web
-from streams.webhooks import register_webhooks
 
 log = logging.getLogger("miroir.pipeline")
 
 MAX_SINK_BACKOFF_SECONDS = 30.0
 STOP_GRACE_SECONDS = 30.0  # a stopping worker waits this long for its batch to become durable
 # A partition silent this long while Faust's read offset is past the saved position had its
-# last records skipped by the consumer: they are read directly (see streams.positions).
+# last records skipped by the consumer: they are read directly (see streams.runtime.positions).
 SKIPPED_TAIL_SECONDS = 10.0
 # Faust's committed offset of a partition behind the saved position this long: it is stuck
 # (see PipelineRunner._unstick_commits) and the worker commits the saved position itself.
@@ -190,7 +190,7 @@ class PipelineRunner:
         return clock.resume_offsets.get(side, 0)  # a side never read starts at the beginning
 
     async def _in_order(self, messages: list[RawMessage]) -> list[RawMessage]:
-        """The batch checked against the saved positions (see streams.positions): records
+        """The batch checked against the saved positions (see streams.runtime.positions): records
         already absorbed dropped, records the consumer skipped read directly and put back."""
         check = check_delivery(messages, self._position_of)
         if check.already_absorbed:
@@ -250,7 +250,7 @@ class PipelineRunner:
         """Commit the saved positions where Faust's own commit is stuck behind them.
 
         Faust commits only up to its first unacknowledged offset, and it never acknowledges a
-        record it dropped around a rebalance (streams.positions reads those itself): its
+        record it dropped around a rebalance (streams.runtime.positions reads those itself): its
         committed offset for that partition then stays put forever, and any lag monitor
         reading the group reports a backlog that is not there. Committing a saved position is
         always safe — everything before it is durable — so after ``STUCK_COMMIT_SECONDS``
@@ -322,7 +322,7 @@ class PipelineRunner:
     async def resume_positions(self, consumer: ConsumerT) -> None:
         """Right after Faust sought the assigned partitions to their committed offsets (each
         rebalance, before records flow): load their state and seek every source partition to
-        where that state resumes (see streams.resume for why not the committed offset)."""
+        where that state resumes (see streams.runtime.resume for why not the committed offset)."""
         partitions = frozenset(
             tp.partition for tp in consumer.assignment() if tp.topic in self.source_topics
         )
@@ -366,7 +366,7 @@ class PipelineRunner:
 
         Partitions held continuously since the last load keep their in-memory state (the
         newest there is); the others are read from the changelog itself, to its end (see
-        streams.state_reader), since another worker may have written them meanwhile.
+        streams.runtime.state_reader), since another worker may have written them meanwhile.
         """
         async with self._assignment_lock:
             generation = self.app.consumer_generation_id
@@ -572,7 +572,7 @@ def register_pipeline(app: faust.App, settings: Settings, sink: Sink) -> Pipelin
         register_webhooks(app, settings, sink)
     if settings.web_port:  # the live page, the team pages and /metrics
         register_metrics_page(app, runner.metrics)
-        register_web(app, settings, runner)
+        register_web(app, settings, sink)
     # One topic object over both names: Faust assigns partition p of both topics (and of the
     # state changelog) to the same worker, so a team's two sides meet in one place.
     source = app.topic(

@@ -5,7 +5,7 @@ Events are assigned to the partition Kafka's default partitioner would give thei
 events as in the worker, and the same engine, windows and detectors run. There is no wall
 clock here: no partition ever goes idle, and the windows still open at the end of the file are
 closed in order when it ends. Records are refused exactly as the worker refuses them: the
-codec's checks, the size limit of one encoded record, and the time bounds (``streams.bounds``,
+codec's checks, the size limit of one encoded record, and the time bounds (``streams.core.bounds``,
 measured from the wall clock's now); duplicates and repeated respondents count once.
 """
 
@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 
 from schemas.codec import DEFAULT_MAX_RECORD_BYTES, encode, record_from_json
 from schemas.records import MirrorAlert, Signal
-from streams.bounds import TimeBounds
+from streams.core.bounds import TimeBounds
+from streams.core.engine import EngineConfig, EngineOutput, Inbound, MirrorEngine
+from streams.core.model import TeamWindowMetrics
+from streams.core.partitioning import partition_for
 from streams.detectors import Detector, load_detectors
-from streams.engine import EngineConfig, EngineOutput, Inbound, MirrorEngine, partition_for
 from streams.errors import DecodeError
-from streams.model import TeamWindowMetrics
 from streams.settings import Settings
 
 DEFAULT_BATCH = 5_000
