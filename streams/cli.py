@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Mirror-effect alerts from customer feedback and employee pulses. "
         "Settings come from MIROIR_* environment variables (see the README).",
     )
+    parser.add_argument("--version", action="version", version=f"miroir {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="embedded broker + worker + simulated teams, live alerts")
@@ -53,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="pace events by the wall clock until --duration or Ctrl-C",
     )
     simulate.add_argument("--duration", type=float, default=None, help="seconds, with --realtime")
-    simulate.add_argument("--seed", type=int, default=7)
+    simulate.add_argument(
+        "--seed", type=int, default=7, help="random seed: the same seed, the same events"
+    )
     simulate.add_argument(
         "--to-file",
         default=None,
@@ -71,21 +74,27 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="run detection over a file of events, no broker")
     replay.add_argument("--events", required=True, metavar="EVENTS", help="JSON lines file")
     replay.add_argument("--json", action="store_true", help="alerts as JSON lines")
-    replay.add_argument("--no-colour", action="store_true")
+    replay.add_argument("--no-colour", action="store_true", help="plain output")
     _add_detection_overrides(replay)
 
     evaluate = sub.add_parser(
         "evaluate", help="precision and recall of the detectors on events with known truth"
     )
-    evaluate.add_argument("--events", required=True, metavar="EVENTS")
-    evaluate.add_argument("--truth", required=True, metavar="TRUTH")
+    evaluate.add_argument(
+        "--events", required=True, metavar="EVENTS", help="JSON lines file of events"
+    )
+    evaluate.add_argument(
+        "--truth", required=True, metavar="TRUTH", help="JSON file of the planted effects"
+    )
     evaluate.add_argument("--json", action="store_true", help="machine-readable result")
     _add_detection_overrides(evaluate)
 
     alerts = sub.add_parser("alerts", help="list stored alerts, or --follow the alerts topic")
     alerts.add_argument("--follow", "-f", action="store_true", help="tail the alerts topic")
     alerts.add_argument("--from-beginning", action="store_true", help="with --follow")
-    alerts.add_argument("--limit", type=int, default=50)
+    alerts.add_argument(
+        "--limit", type=int, default=50, help="at most this many alerts (default 50)"
+    )
     alerts.add_argument("--team", default=None, help="only this team")
     alerts.add_argument("--kind", default=None, help="only this kind, e.g. mirror_decline")
     alerts.add_argument(
@@ -95,11 +104,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="only alerts at or above this severity",
     )
     alerts.add_argument("--json", action="store_true", help="JSON lines")
-    alerts.add_argument("--no-colour", action="store_true")
+    alerts.add_argument("--no-colour", action="store_true", help="plain output")
 
     query = sub.add_parser("query", help="run a read-only SQL query on the ClickHouse store")
-    query.add_argument("sql")
-    query.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    query.add_argument("sql", help="one SELECT (or SHOW, DESCRIBE, EXPLAIN, WITH) statement")
+    query.add_argument(
+        "--format",
+        choices=("table", "json", "csv"),
+        default="table",
+        help="output format (default table; json: one object per line)",
+    )
     return parser
 
 
@@ -127,14 +141,25 @@ def _add_detection_overrides(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Any:
-    from streams.settings import load_settings
+    from streams.settings import load_settings_labelled
 
     overrides = {
         setting: getattr(args, setting)
         for setting, _ in OVERRIDES.values()
         if getattr(args, setting, None) is not None
     }
-    return load_settings(**overrides)
+    # A bad flag value is reported under the flag's name, not its environment variable's.
+    flags = {setting: flag for flag, (setting, _) in OVERRIDES.items() if setting in overrides}
+    return load_settings_labelled(overrides, flags)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("miroir")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -185,6 +210,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         from streams.errors import ConfigError
 
         raise ConfigError("--to-file and --truth need a scenario file: --scenario FILE")
+    if args.duration is not None and not args.realtime:
+        from streams.errors import ConfigError
+
+        raise ConfigError("--duration paces a live feed: add --realtime, or use --windows")
     bootstrap = _require_bootstrap(settings.kafka_bootstrap)
     ensure_topics(bootstrap, required_topics(settings))
     plans = (
@@ -215,6 +244,13 @@ def _simulate_scenario(args: argparse.Namespace, settings: Any) -> int:
     from streams.tools.evaluate import write_events, write_truth
     from streams.tools.scenario import Scenario
 
+    if args.truth and not args.to_file:
+        from streams.errors import ConfigError
+
+        raise ConfigError(
+            "--truth is written next to the events file: add --to-file EVENTS (the truth of "
+            "events sent to a broker is not kept)"
+        )
     scenario = Scenario.load(args.scenario)
     window_ms = scenario.window_ms(settings.window_ms)
     events = scenario.events(window_ms, scenario.allowed_lateness_ms(settings.allowed_lateness_ms))
@@ -247,15 +283,16 @@ def _simulate_scenario(args: argparse.Namespace, settings: Any) -> int:
 
 def _replay(args: argparse.Namespace, settings: Any) -> Any:
     from streams.tools.evaluate import read_events
+    from streams.tools.progress import progress_line
     from streams.tools.replay import replay
 
     started = time.monotonic()
+    live = sys.stderr.isatty()  # a progress line only where it can be redrawn
+    total = _count_lines(args.events) if live else 0
 
     def progress(count: int) -> None:
-        rate = count / max(time.monotonic() - started, 1e-9)
-        print(f"\rreplay: {count:,} events ({rate:,.0f}/s)", end="", file=sys.stderr, flush=True)
+        print(f"\r{progress_line('replay', count, total, started)}", end="", file=sys.stderr)
 
-    live = sys.stderr.isatty()  # a progress line only where it can be redrawn
     result = replay(read_events(args.events), settings, progress=progress if live else None)
     if live:
         print(file=sys.stderr)
@@ -371,6 +408,16 @@ def _severities_from(minimum: str) -> list[str]:
     return list(SEVERITIES[SEVERITIES.index(minimum) :])
 
 
+def _count_lines(path: str) -> int:
+    """Lines of a file (an upper bound of its events), read in large chunks: cheap next to
+    replaying them."""
+    try:
+        with open(path, "rb") as lines:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: lines.read(1 << 20), b""))
+    except OSError:
+        return 0  # read_events reports the problem
+
+
 def cmd_query(args: argparse.Namespace) -> int:
     from streams.settings import load_settings
 
@@ -391,15 +438,30 @@ def _query(
     settings: Any, sql: str, parameters: dict[str, Any] | None
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     from sinks.clickhouse import ClickHouseSink
+    from streams.errors import ConfigError, SinkError
 
     sink = ClickHouseSink(
         settings.clickhouse_dsn, database=settings.clickhouse_database, read_only=True
     )
+    store = sink.store_path
+    if store is not None and not (store / "status").exists():
+        # Never create a store as a side effect of reading one.
+        raise ConfigError(NOTHING_STORED.format(where=store))
     sink.open()
     try:
         return sink.query(sql, parameters)
+    except SinkError as e:
+        if "UNKNOWN_DATABASE" in str(e) or "Database " in str(e) and "does not exist" in str(e):
+            raise ConfigError(NOTHING_STORED.format(where=settings.clickhouse_database)) from e
+        raise
     finally:
         sink.close()
+
+
+NOTHING_STORED = (
+    "nothing stored here yet ({where}) — run `miroir demo` or point MIROIR_CLICKHOUSE_DSN at a "
+    "store"
+)
 
 
 def _table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

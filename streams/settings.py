@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -252,8 +253,15 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Read the settings from the environment (plus explicit overrides), or stop with a clear error.
 
-    Raises ConfigError naming each bad setting, its environment variable and why.
+    Raises ConfigError naming each bad setting, its environment variable and why. A secret's
+    value is never shown.
     """
+    return load_settings_labelled(overrides, {})
+
+
+def load_settings_labelled(overrides: Mapping[str, object], labels: Mapping[str, str]) -> Settings:
+    """``load_settings``, with errors about the settings in ``labels`` naming them by their
+    label instead (e.g. the command-line flag an override came from)."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as e:
@@ -261,7 +269,9 @@ def load_settings(**overrides: object) -> Settings:
         for error in e.errors():
             field = ".".join(str(part) for part in error["loc"]) or "settings"
             env = f"MIROIR_{field.upper()}" if error["loc"] else "MIROIR_*"
-            problems.append(f"  {env}: {error['msg']} (got {error.get('input')!r})")
+            name = labels.get(field, env)
+            got = "(hidden)" if field.endswith("secret") else repr(error.get("input"))
+            problems.append(f"  {name}: {error['msg']} (got {got})")
         raise ConfigError("invalid settings:\n" + "\n".join(problems)) from e
 
 

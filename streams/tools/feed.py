@@ -15,15 +15,17 @@ def publish_fast(
     simulator: Simulator,
     publisher: SignalPublisher,
     windows: int,
-    progress: Callable[[int, int, int], None] | None = None,
+    progress: Callable[[int, int, int, float], None] | None = None,
 ) -> int:
-    """Send ``windows`` whole windows back to back; return the number of events sent."""
+    """Send ``windows`` whole windows back to back; return the number of events sent.
+    ``progress(windows done, windows, events sent, time.monotonic() at the start)``."""
     sent = 0
+    started = time.monotonic()
     for index, events in simulator.windows(windows):
         publisher.send_all(events)
         sent += len(events)
         if progress:
-            progress(index + 1, windows, sent)
+            progress(index + 1, windows, sent, started)
     publisher.flush()
     return sent
 
@@ -57,12 +59,18 @@ def publish_realtime(
     return sent
 
 
-def print_progress(done: int, total: int, sent: int) -> None:
-    """A one-line progress bar on stderr."""
+def print_progress(done: int, total: int, sent: int, started: float) -> None:
+    """A one-line progress bar on stderr: windows done of the total, events sent, and an ETA
+    (``started``: ``time.monotonic()`` when sending began)."""
     width = 30
     filled = int(width * done / max(total, 1))
     bar = "#" * filled + "-" * (width - filled)
     end = "\n" if done >= total else ""
+    elapsed = max(time.monotonic() - started, 1e-9)
+    eta = (total - done) * elapsed / done if done else 0.0
     print(
-        f"\r[{bar}] window {done}/{total}, {sent} events sent", end=end, file=sys.stderr, flush=True
+        f"\r[{bar}] window {done}/{total}, {sent:,} events sent, ETA {eta:,.0f} s",
+        end=end,
+        file=sys.stderr,
+        flush=True,
     )

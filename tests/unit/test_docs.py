@@ -61,3 +61,28 @@ def test_the_readme_detector_example_runs_and_fires() -> None:
     assert [(a.kind, a.team_id, a.window_start) for a in alerts] == [
         ("customer_trust_drop", "t", 3000)
     ]
+
+
+SCENARIOS_DOC = (Path(__file__).resolve().parents[2] / "docs" / "scenarios.md").read_text()
+
+
+def test_the_scenario_docs_state_the_code_defaults() -> None:
+    from streams.tools import scenario, simulator
+
+    def default_of(key: str) -> str:
+        match = re.search(rf"^\s*{key}:.*\(default ([^)]+)\)", SCENARIOS_DOC, re.MULTILINE)
+        assert match, f"docs/scenarios.md gives no default for {key}"
+        return match.group(1).split(")")[0].split(":")[0].strip()
+
+    assert default_of("seed") == str(scenario.DEFAULT_SEED)
+    assert default_of("employees") == str(scenario.DEFAULT_EMPLOYEES)
+    assert default_of("customers") == str(scenario.DEFAULT_CUSTOMERS)
+    assert float(default_of("magnitude")) == scenario.DEFAULT_EFFECT_MAGNITUDE
+    assert float(default_of("noise")) == simulator.NOISE
+    assert f"default {simulator.STEADY_LEVEL}" in SCENARIOS_DOC
+    assert "default 2026-01-05T00:00:00Z" in SCENARIOS_DOC
+    assert scenario.DEFAULT_SCENARIO_START_MS == 1_767_571_200_000  # 2026-01-05T00:00:00Z
+    z_crit = Settings.model_fields["z_crit"].default
+    min_effect = Settings.model_fields["min_effect"].default
+    assert f"`MIROIR_Z_CRIT={z_crit:g}`" in SCENARIOS_DOC
+    assert f"`MIROIR_MIN_EFFECT={min_effect:g}`" in SCENARIOS_DOC

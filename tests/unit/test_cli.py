@@ -1,0 +1,82 @@
+"""The ``miroir`` command's papercuts: version, help, flags named as flags, no store, progress."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import pytest
+
+from streams.cli import build_parser, main
+from streams.tools.progress import progress_line
+
+
+@pytest.fixture
+def empty_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory with no store, and no MIROIR_* variable pointing elsewhere."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("MIROIR_"):
+            monkeypatch.delenv(name)
+    return tmp_path
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.startswith("miroir 0.")
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def test_every_option_of_every_command_has_help() -> None:
+    missing = [
+        f"{name} {'/'.join(action.option_strings) or action.dest}"
+        for name, sub in _subparsers(build_parser()).items()
+        for action in sub._actions
+        if not isinstance(action, argparse._HelpAction) and not action.help
+    ]
+    assert missing == []
+
+
+@pytest.mark.parametrize("command", [["query", "SELECT 1"], ["alerts"]])
+def test_reading_where_nothing_is_stored_says_so_and_creates_nothing(
+    command: list[str], empty_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(command) == 2
+    error = capsys.readouterr().err
+    assert "nothing stored here yet" in error
+    assert "miroir demo" in error and "MIROIR_CLICKHOUSE_DSN" in error
+    assert list(empty_dir.iterdir()) == []  # no .miroir/ as a side effect
+
+
+def test_a_bad_flag_value_is_reported_under_the_flag(
+    empty_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = empty_dir / "events.jsonl"
+    events.write_text("")
+    assert main(["replay", "--events", str(events), "--z-crit", "-1"]) == 2
+    error = capsys.readouterr().err
+    assert "--z-crit" in error and "MIROIR_Z_CRIT" not in error
+
+
+def test_truth_without_an_events_file_is_refused(
+    empty_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario = Path(__file__).resolve().parents[2] / "examples" / "scenarios" / "declines.yaml"
+    assert main(["simulate", "--scenario", str(scenario), "--truth", "truth.json"]) == 2
+    assert "--to-file" in capsys.readouterr().err
+    assert not (empty_dir / "truth.json").exists()
+
+
+def test_progress_shows_totals_and_an_eta(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("streams.tools.progress.time.monotonic", lambda: 110.0)
+    assert progress_line("replay", 2_500, 10_000, started=100.0) == (
+        "replay: 2,500/10,000 events (25%), 250/s, ETA 30 s"
+    )
+    assert progress_line("replay", 2_500, 0, started=100.0) == "replay: 2,500 events (250/s)"
