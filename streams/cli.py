@@ -444,8 +444,9 @@ def _query(
         settings.clickhouse_dsn, database=settings.clickhouse_database, read_only=True
     )
     store = sink.store_path
-    if store is not None and not (store / "status").exists():
-        # Never create a store as a side effect of reading one.
+    if store is not None and not (store / "metadata").is_dir():
+        # No chDB store here (a store always has its metadata directory): say so, and never
+        # create one as a side effect of reading.
         raise ConfigError(NOTHING_STORED.format(where=store))
     sink.open()
     try:
