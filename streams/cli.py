@@ -10,7 +10,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from streams.errors import MiroirError
@@ -32,15 +32,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="embedded broker + worker + simulated teams, live alerts")
-    demo.add_argument("--duration", type=float, default=75.0, help="seconds to run (default 75)")
-    demo.add_argument("--teams", type=int, default=6, help="simulated teams (default 6, min 2)")
+    demo.add_argument(
+        "--duration", type=_positive(float), default=75.0, help="seconds to run (default 75)"
+    )
+    demo.add_argument(
+        "--teams", type=_at_least(2), default=6, help="simulated teams (default 6, min 2)"
+    )
     demo.add_argument("--no-colour", action="store_true", help="plain output")
 
     sub.add_parser("worker", help="run the pipeline against MIROIR_KAFKA_BOOTSTRAP")
 
     simulate = sub.add_parser("simulate", help="produce synthetic teams to the broker")
-    simulate.add_argument("--teams", type=int, default=6, help="teams (default 6)")
-    simulate.add_argument("--windows", type=int, default=8, help="windows to produce (fast mode)")
+    simulate.add_argument("--teams", type=_at_least(1), default=6, help="teams (default 6)")
+    simulate.add_argument(
+        "--windows", type=_at_least(1), default=8, help="windows to produce (fast mode)"
+    )
     simulate.add_argument(
         "--scenario",
         default="demo",
@@ -53,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="pace events by the wall clock until --duration or Ctrl-C",
     )
-    simulate.add_argument("--duration", type=float, default=None, help="seconds, with --realtime")
+    simulate.add_argument(
+        "--duration", type=_positive(float), default=None, help="seconds, with --realtime"
+    )
     simulate.add_argument(
         "--seed", type=int, default=7, help="random seed: the same seed, the same events"
     )
@@ -93,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     alerts.add_argument("--follow", "-f", action="store_true", help="tail the alerts topic")
     alerts.add_argument("--from-beginning", action="store_true", help="with --follow")
     alerts.add_argument(
-        "--limit", type=int, default=50, help="at most this many alerts (default 50)"
+        "--limit", type=_at_least(1), default=50, help="at most this many alerts (default 50)"
     )
     alerts.add_argument("--team", default=None, help="only this team")
     alerts.add_argument("--kind", default=None, help="only this kind, e.g. mirror_decline")
@@ -115,6 +123,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="output format (default table; json: one object per line)",
     )
     return parser
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer of at least ``minimum`` (argparse names the flag)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+    """An argparse type: a number above zero."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be above 0, got {value}")
+        return value
+
+    return parse
 
 
 BUILTIN_SCENARIOS = ("demo", "steady")

@@ -80,3 +80,22 @@ def test_progress_shows_totals_and_an_eta(monkeypatch: pytest.MonkeyPatch) -> No
         "replay: 2,500/10,000 events (25%), 250/s, ETA 30 s"
     )
     assert progress_line("replay", 2_500, 0, started=100.0) == "replay: 2,500 events (250/s)"
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["demo", "--teams", "1"], "--teams"),
+        (["demo", "--duration", "0"], "--duration"),
+        (["simulate", "--windows", "0"], "--windows"),
+        (["alerts", "--limit", "-5"], "--limit"),
+    ],
+)
+def test_out_of_range_flags_are_refused_before_anything_starts(
+    argv: list[str], flag: str, empty_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert f"argument {flag}" in capsys.readouterr().err
+    assert list(empty_dir.iterdir()) == []
