@@ -180,14 +180,11 @@ class MirrorEngine(Generic[Ref]):
                         clock.advance(now, lateness, idle, allow_idle=False)
                     out.dirty_partitions.add(item.partition)
                     continue
-                if team is None:
-                    team = self.teams[record.team_id] = TeamState(partition=item.partition)
-                team.applied[side] = position
-                out.dirty_teams.add(record.team_id)
-            if team is None:
-                team = self.teams[record.team_id] = TeamState(partition=item.partition)
+                if team is not None:
+                    team.applied[side] = position
+                    out.dirty_teams.add(record.team_id)
             event_key = keys.event(record.event_id)
-            elsewhere = team.window_holding(event_key, besides=start)
+            elsewhere = None if team is None else team.window_holding(event_key, besides=start)
             if elsewhere is not None:
                 # The same event_id at another time: which one is right cannot be told, so the
                 # one counted first stays and this one is set aside, with where the first is.
@@ -202,7 +199,7 @@ class MirrorEngine(Generic[Ref]):
                 out.dirty_partitions.add(item.partition)
                 continue
             if self._is_late(end, clock, team):
-                if start in team.closed_keys and event_key in team.closed_keys[start]:
+                if team is not None and event_key in team.closed_keys.get(start, ()):
                     out.duplicates.append(Duplicate(item, start, "event"))
                     out.dirty_partitions.add(item.partition)
                     continue
@@ -210,6 +207,10 @@ class MirrorEngine(Generic[Ref]):
                 key = (record.team_id, start, side)
                 late_counts[key] = late_counts.get(key, 0) + 1
             else:
+                if team is None:  # only a counted event makes a team known (not a late one)
+                    team = self.teams[record.team_id] = TeamState(partition=item.partition)
+                    if position is not None:
+                        team.applied[side] = position
                 aggregate = team.open_windows.get(start)
                 if aggregate is None:
                     aggregate = team.open_windows[start] = WindowAggregate()

@@ -288,3 +288,13 @@ def test_events_outside_the_time_bounds_are_dead_letters() -> None:
     assert b"someone@example.com" not in (prepared.sink.dead_letters[0].payload or b"")
     assert "MIROIR_MAX_AGE_DAYS" in prepared.sink.dead_letters[0].reason
     assert len(prepared.sink.customer_feedback) == 1
+
+
+def test_a_late_event_of_an_unknown_team_leaves_no_state_behind() -> None:
+    p = preparer()
+    p.prepare([message(CUSTOMER, 0, customer(30_000)), message(EMPLOYEE, 0, pulse(30_000))])
+    stranger = encode(CustomerFeedback("x1", 1_000, "stranger", "chat", "s", csat=3))
+    prepared = p.prepare([message(CUSTOMER, 1, stranger)])
+    assert len(prepared.sink.late_events) == 1
+    # Hostile producers could send late records for endless made-up teams: none is kept.
+    assert "stranger" not in p.engine.teams
