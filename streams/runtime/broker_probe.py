@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Final
 
 from streams.errors import BrokerError
+from streams.runtime.topics import admin_client
 
 DEFAULT_WAIT_SECONDS: Final = 60.0
 
@@ -34,25 +35,13 @@ def _split_bootstrap(bootstrap: str) -> tuple[str, int]:
 
 def _admin_answers(bootstrap: str, timeout: float) -> str | None:
     """None when an admin client can list topics, else why not."""
-    # Imported here so that importing this module stays cheap for the CLI.
-    from kafka.admin import KafkaAdminClient
-
-    timeout_ms = max(int(timeout * 1000), 1000)
     try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap,
-            client_id="miroir-broker-probe",
-            bootstrap_timeout_ms=timeout_ms,
-            request_timeout_ms=timeout_ms,
-        )
-    except Exception as e:
-        return f"admin client could not bootstrap: {e!r}"
-    try:
-        admin.list_topics()
-    except Exception as e:
+        with admin_client(bootstrap, max(timeout, 1.0)) as admin:
+            admin.list_topics()
+    except BrokerError as e:
+        return str(e)
+    except Exception as e:  # noqa: BLE001 - any failure means "not ready yet"
         return f"list_topics failed: {e!r}"
-    finally:
-        admin.close()
     return None
 
 
