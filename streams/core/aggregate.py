@@ -13,11 +13,17 @@ and every person counts once (docs/guarantees.md, "Each event counted once"):
 
 Keys are 64-bit keyed hashes (``streams.core.identity``); the respondent table lives only in open
 window state (the changelog) and is dropped when the window closes.
+
+For the customer index the window also keeps the moments (count, sum, sum of squares) of its
+records' composites (``streams.core.index``): a customer record is one respondent, so these are
+what the index C and its standard error come from. The employee index is computed at close
+from the respondent table itself, because which components count there depends on k.
 """
 
 from __future__ import annotations
 
 import base64
+import math
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
@@ -29,11 +35,14 @@ from schemas.records import (
     Signal,
 )
 from streams.core.identity import KEY_BYTES, UNKEYED, IdentityKeys
+from streams.core.index import DEFAULT_INDEX_CONFIG, IndexConfig, Moments, composite, scoring
 
-STATE_FORMAT_VERSION: Final = 2
+STATE_FORMAT_VERSION: Final = 3
 # Version 1 (before de-duplication) had no keys and no respondents: its counts load as they
-# were, and de-duplication covers what arrives after the upgrade.
-_READABLE_FORMATS: Final = frozenset({1, STATE_FORMAT_VERSION})
+# were, and de-duplication covers what arrives after the upgrade. Versions 1 and 2 had no
+# customer composite moments: their customer records count as untracked, and the index of such
+# a window falls back to the component formula (streams.core.metrics).
+_READABLE_FORMATS: Final = frozenset({1, 2, STATE_FORMAT_VERSION})
 
 # What ``add`` did with a record: counted it, or recognised a duplicate of what the window
 # holds — the same event again ("event"), or another pulse of a person already counted
@@ -113,11 +122,15 @@ class WindowAggregate:
         "event_keys",
         "_packed_keys",
         "respondents",
+        "customer_composites",
+        "customer_untracked",
+        "index_version",
+        "_customer_scoring",
         "_customer_slots",
         "_employee_slots",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, index_config: IndexConfig = DEFAULT_INDEX_CONFIG) -> None:
         self.customer_n = 0
         self.employee_n = 0
         self.customer_histograms: dict[str, list[int]] = _empty_histograms(_CUSTOMER_FIELDS)
@@ -127,6 +140,12 @@ class WindowAggregate:
         # as keys arrive, so writing the state does not sort and re-encode every key again.
         self._packed_keys = bytearray()
         self.respondents: dict[int, Answer] = {}  # respondent key → their counted pulse
+        # Moments of the customer composites under ``index_version``, and how many counted
+        # customer records they miss (state written before composites were kept).
+        self.customer_composites = Moments()
+        self.customer_untracked = 0
+        self.index_version = index_config.version
+        self._customer_scoring = scoring(CUSTOMER_SCORE_RANGES, index_config.customer_weights)
         # Pre-bound (field, low, high, bins) so add() allocates little per call.
         self._customer_slots = _slots(_CUSTOMER_FIELDS, self.customer_histograms)
         self._employee_slots = _slots(_EMPLOYEE_FIELDS, self.employee_histograms)
@@ -152,7 +171,11 @@ class WindowAggregate:
             return "event"
         if is_customer:
             slots = self._customer_slots
-            _count(slots, _scores_of(record, slots), 1)
+            scores = _scores_of(record, slots)
+            _count(slots, scores, 1)
+            value = composite(scores, self._customer_scoring)
+            if value is not None:
+                self.customer_composites.add(value)
             self._remember(event_key)
             self.customer_n += 1
             return "counted"
@@ -192,6 +215,11 @@ class WindowAggregate:
         records); a respondent in both counts once, with their latest pulse.
         """
         self.customer_n += other.customer_n
+        if other.index_version == self.index_version:
+            self.customer_composites.merge(other.customer_composites)
+            self.customer_untracked += other.customer_untracked
+        else:  # moments under another index definition cannot be added to these
+            self.customer_untracked += other.customer_n
         for name, bins in self.customer_histograms.items():
             for i, count in enumerate(other.customer_histograms[name]):
                 bins[i] += count
@@ -225,6 +253,11 @@ class WindowAggregate:
             nonzero = {name: list(bins) for name, bins in histograms.items() if any(bins)}
             if n or nonzero:
                 data[side] = {"n": n, "h": nonzero}
+        if self.customer_n:
+            data["customer"]["m"] = self.customer_composites.to_list()
+            data["customer"]["iv"] = self.index_version
+            if self.customer_untracked:
+                data["customer"]["u"] = self.customer_untracked
         if self.respondents:
             data["employee"]["r"] = [
                 [respondent, occurred_at, event_key, list(scores)]
@@ -235,7 +268,9 @@ class WindowAggregate:
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> WindowAggregate:
+    def from_dict(
+        cls, data: Mapping[str, Any], index_config: IndexConfig = DEFAULT_INDEX_CONFIG
+    ) -> WindowAggregate:
         """Rebuild from ``to_dict()`` output. Raises ValueError on anything it cannot trust."""
         version = data.get("v")
         if version not in _READABLE_FORMATS:
@@ -243,7 +278,7 @@ class WindowAggregate:
                 f"window state format {version!r} is not one of {sorted(_READABLE_FORMATS)}; "
                 "was it written by another Miroir version?"
             )
-        aggregate = cls()
+        aggregate = cls(index_config)
         for side, histograms in (
             ("customer", aggregate.customer_histograms),
             ("employee", aggregate.employee_histograms),
@@ -269,6 +304,7 @@ class WindowAggregate:
                 bins[:] = stored
             if side == "customer":
                 aggregate.customer_n = n
+                _load_customer_composites(aggregate, part)
             else:
                 aggregate.employee_n = n
                 aggregate.respondents = _respondents_from(part.get("r", []))
@@ -293,12 +329,33 @@ class WindowAggregate:
             and self.employee_histograms == other.employee_histograms
             and self.event_keys == other.event_keys
             and self.respondents == other.respondents
+            and self.customer_untracked == other.customer_untracked
+            and self.customer_composites.n == other.customer_composites.n
+            # Sums of floats added in another order differ in the last bits.
+            and math.isclose(self.customer_composites.total, other.customer_composites.total)
+            and math.isclose(self.customer_composites.total_sq, other.customer_composites.total_sq)
         )
 
     __hash__ = None  # type: ignore[assignment]  # mutable
 
     def __repr__(self) -> str:
         return f"WindowAggregate(customer_n={self.customer_n}, employee_n={self.employee_n})"
+
+
+def _load_customer_composites(aggregate: WindowAggregate, part: Mapping[str, Any]) -> None:
+    stored = part.get("m")
+    untracked = part.get("u", 0)
+    if stored is None or part.get("iv") != aggregate.index_version:
+        # Older state, or moments under another index definition: none of its records count
+        # towards the composites, and the window's index falls back to the component formula.
+        aggregate.customer_untracked = aggregate.customer_n
+        return
+    moments = Moments.from_list(stored)
+    fits = isinstance(untracked, int) and 0 <= untracked <= aggregate.customer_n - moments.n
+    if not fits:
+        raise ValueError("window state: customer composites do not fit the customer count")
+    aggregate.customer_composites = moments
+    aggregate.customer_untracked = untracked
 
 
 def _respondents_from(stored: Any) -> dict[int, Answer]:

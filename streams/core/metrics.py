@@ -12,11 +12,13 @@ Definitions (DOMAIN.md, "Metrics"), every component scaled to 0–100 for the in
   component with n = 1 instead gets the largest SE its scale allows for one answer — the
   maximum variance (p = d = ½ for NPS, p = ½ for CSAT, sd = (high − low) / 2 for means) —
   which is 50 points on the 0–100 scale. One answer then never looks precise.
-- Index (C for customers, E for employees) = weighted mean of the available scaled components
-  with a positive weight; SE = √(Σ wᵢ² seᵢ²) / Σ wᵢ. This treats the components as independent,
-  which they are not (answers of one respondent correlate), so the index SE is an
-  approximation — usually an underestimate; ``min_effect`` in detection guards against
-  reading too much into small moves.
+- Index (C for customers, E for employees) = the mean of the respondents' composites
+  (``streams.core.index``: each respondent's answers scored 0–100 and averaged with the index
+  weights), SE = sd(composites) / √n with the sample sd — the halo of one person's answers is
+  in the spread of their composites, which no formula over separate components can see. One
+  respondent: SE 50 (the one-respondent rule below). State written before composites were
+  kept (format 1 or 2) falls back to the component formula √(Σ wᵢ² seᵢ²) / Σ wᵢ, which treats
+  the components as independent; docs/statistics.md explains both.
 - k-anonymity counts distinct people (``streams.core.aggregate``: one respondent's pulses of a
   window count once). An employee side with fewer than k respondents (zero included, so
   "nobody answered" and "a few answered" look the same) is replaced by None, its n hidden too;
@@ -28,84 +30,28 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from types import MappingProxyType
+from dataclasses import dataclass
 from typing import Any, Final
 
 from schemas.records import CUSTOMER_SCORE_RANGES, EMPLOYEE_SCORE_RANGES
 from streams.core.aggregate import WindowAggregate
+from streams.core.index import (
+    DEFAULT_CUSTOMER_WEIGHTS,
+    DEFAULT_EMPLOYEE_WEIGHTS,
+    DEFAULT_INDEX_CONFIG,
+    DEFAULT_INDEX_VERSION,
+    DETRACTOR_MAX,
+    NET_SCORES,
+    PROMOTER_MIN,
+    IndexConfig,
+    Moments,
+    composite,
+    scoring,
+)
 from streams.core.model import SideMetrics, TeamWindowMetrics
 
 K_ANONYMITY_FLOOR: Final = 3
 DEFAULT_K_ANONYMITY: Final = 5
-
-DEFAULT_INDEX_VERSION: Final = "idx-v1"
-# Equal weights over every customer score.
-DEFAULT_CUSTOMER_WEIGHTS: Final[Mapping[str, float]] = MappingProxyType(
-    {name: 1.0 for name in CUSTOMER_SCORE_RANGES}
-)
-# Equal weights over the employee scores except ``workload`` (weight 0: still computed and
-# reported as a component, not part of E). Workload sustainability is a strain measure rather
-# than a measure of the relationship with the team, it has no customer mirror, and it moves
-# mechanically with customer demand (a busy season lowers it while other scores hold), which
-# would make E partly a volume gauge. Give it a weight in an IndexConfig to include it.
-DEFAULT_EMPLOYEE_WEIGHTS: Final[Mapping[str, float]] = MappingProxyType(
-    {name: (0.0 if name == "workload" else 1.0) for name in EMPLOYEE_SCORE_RANGES}
-)
-
-# 0–10 recommend scales: promoters 9–10, detractors 0–6.
-_PROMOTER_MIN: Final = 9
-_DETRACTOR_MAX: Final = 6
-_NET_SCORES: Final = frozenset({"nps", "enps"})
-
-
-@dataclass(frozen=True)
-class IndexConfig:
-    """How the customer index C and the employee index E weigh their components.
-
-    ``version`` is stored with every team-window (``TeamWindowMetrics.index_version``): change
-    it whenever the weights change, so baselines and dashboards never mix definitions.
-    A component missing from a window (nobody answered it) is left out and the remaining
-    weights renormalise; a weight of 0 keeps a component out of the index entirely.
-    """
-
-    version: str = DEFAULT_INDEX_VERSION
-    customer_weights: Mapping[str, float] = field(default_factory=lambda: DEFAULT_CUSTOMER_WEIGHTS)
-    employee_weights: Mapping[str, float] = field(default_factory=lambda: DEFAULT_EMPLOYEE_WEIGHTS)
-
-    def __post_init__(self) -> None:
-        if not self.version:
-            raise ValueError("IndexConfig.version must be a non-empty string, e.g. 'idx-v2'")
-        for side, weights, known in (
-            ("customer", self.customer_weights, CUSTOMER_SCORE_RANGES),
-            ("employee", self.employee_weights, EMPLOYEE_SCORE_RANGES),
-        ):
-            unknown = sorted(set(weights) - set(known))
-            if unknown:
-                raise ValueError(
-                    f"IndexConfig: unknown {side} components {unknown}; known: {sorted(known)}"
-                )
-            for name, weight in weights.items():
-                if not (isinstance(weight, int | float) and math.isfinite(weight) and weight >= 0):
-                    raise ValueError(
-                        f"IndexConfig: {side} weight of {name} must be a finite number >= 0"
-                    )
-            if not any(weight > 0 for weight in weights.values()):
-                raise ValueError(f"IndexConfig: give at least one {side} component a weight > 0")
-            # Freeze a private copy so the config cannot change under a running pipeline.
-            object.__setattr__(self, f"{side}_weights", MappingProxyType(dict(weights)))
-
-    def __hash__(self) -> int:
-        return hash(
-            (
-                self.version,
-                tuple(sorted(self.customer_weights.items())),
-                tuple(sorted(self.employee_weights.items())),
-            )
-        )
-
-
-DEFAULT_INDEX_CONFIG: Final = IndexConfig()
 
 
 # -- one component -----------------------------------------------------------------------------
@@ -121,8 +67,8 @@ def _net_score(bins: Sequence[int], name: str) -> _Component | None:
     n = sum(bins)
     if n == 0:
         return None
-    p = sum(bins[_PROMOTER_MIN:]) / n
-    d = sum(bins[: _DETRACTOR_MAX + 1]) / n
+    p = sum(bins[PROMOTER_MIN:]) / n
+    d = sum(bins[: DETRACTOR_MAX + 1]) / n
     score = 100.0 * (p - d)
     # The reported SE is DOMAIN.md's formula exactly (0 for a single answer). The SE used for
     # the index and the z-tests applies the one-respondent rule instead: the largest v the
@@ -178,7 +124,7 @@ def _likert(bins: Sequence[int], name: str, low: int, high: int) -> _Component |
 
 
 def _component(name: str, bins: Sequence[int], low: int, high: int) -> _Component | None:
-    if name in _NET_SCORES:
+    if name in NET_SCORES:
         return _net_score(bins, name)
     if name == "csat":
         return _top2_box(bins)
@@ -195,11 +141,16 @@ def compute_side(
     weights: Mapping[str, float],
     *,
     min_component_n: int = 1,
+    composites: Moments | None = None,
 ) -> SideMetrics:
     """The metrics of one side from its histograms (bin i counts value ``low + i``).
 
     Components answered fewer than ``min_component_n`` times are left out entirely (the
     employee side passes k: a component of fewer than k people is never shown).
+    ``composites``: the moments of the side's respondent composites over the components
+    left in (``composites_of``); the index and its SE come from them. Without them (state
+    from before composites were kept) the index is the weighted mean of the components and
+    its SE treats them as independent.
     """
     components: dict[str, float] = {}
     component_se: dict[str, float] = {}
@@ -222,11 +173,21 @@ def compute_side(
             weighted_sum += weight * result.scaled
             weight_total += weight
             variance_sum += (weight * result.scaled_se) ** 2
-    if weight_total > 0:
-        index: float | None = weighted_sum / weight_total
-        index_se: float | None = math.sqrt(variance_sum) / weight_total
-    else:
-        index = index_se = None
+    index: float | None = None
+    index_se: float | None = None
+    index_sd: float | None = None
+    index_n = 0
+    if composites is not None:
+        index, index_se, index_sd, index_n = (
+            composites.mean,
+            composites.se,
+            composites.sd,
+            composites.n,
+        )
+    elif weight_total > 0:
+        index = weighted_sum / weight_total
+        index_se = math.sqrt(variance_sum) / weight_total
+        index_n = n
     return SideMetrics(
         n=n,
         index=index,
@@ -235,7 +196,27 @@ def compute_side(
         component_se=component_se,
         component_n=component_n,
         raw=raw,
+        index_n=index_n,
+        index_sd=index_sd,
     )
+
+
+def employee_composites(
+    agg: WindowAggregate, weights: Mapping[str, float], k_anonymity: int
+) -> Moments | None:
+    """Moments of the employee composites of a window, each respondent's latest pulse scored
+    over the components at least k people answered. None when the window holds employee
+    counts without their respondents (state written before de-duplication)."""
+    if agg.employee_n != len(agg.respondents):
+        return None
+    too_few = [name for name, bins in agg.employee_histograms.items() if sum(bins) < k_anonymity]
+    components = scoring(EMPLOYEE_SCORE_RANGES, weights, excluded=too_few)
+    moments = Moments()
+    for _occurred_at, _event_key, scores in agg.respondents.values():
+        value = composite(scores, components)
+        if value is not None:
+            moments.add(value)
+    return moments
 
 
 def check_k_anonymity(k_anonymity: int) -> int:
@@ -265,11 +246,13 @@ def compute_team_window(
     Raises ValueError when ``k_anonymity`` is below the floor of 3.
     """
     check_k_anonymity(k_anonymity)
+    tracked = agg.customer_untracked == 0 and agg.index_version == index_config.version
     customer = compute_side(
         agg.customer_n,
         agg.customer_histograms,
         CUSTOMER_SCORE_RANGES,
         index_config.customer_weights,
+        composites=agg.customer_composites if tracked else None,
     )
     suppressed = agg.employee_n < k_anonymity
     employee = (
@@ -281,6 +264,7 @@ def compute_team_window(
             EMPLOYEE_SCORE_RANGES,
             index_config.employee_weights,
             min_component_n=k_anonymity,
+            composites=employee_composites(agg, index_config.employee_weights, k_anonymity),
         )
     )
     return TeamWindowMetrics(
@@ -305,6 +289,8 @@ def _side_to_dict(side: SideMetrics) -> dict[str, Any]:
         "component_se": dict(side.component_se),
         "component_n": dict(side.component_n),
         "raw": dict(side.raw),
+        "index_n": side.index_n,
+        "index_sd": side.index_sd,
     }
 
 
@@ -321,6 +307,9 @@ def _side_from_dict(data: Mapping[str, Any]) -> SideMetrics:
         component_se={k: float(v) for k, v in data.get("component_se", {}).items()},
         component_n={k: int(v) for k, v in data.get("component_n", {}).items()},
         raw={k: float(v) for k, v in data.get("raw", {}).items()},
+        # Windows stored before idx-v2 have no composite moments: their n stands in.
+        index_n=int(data.get("index_n", data["n"])),
+        index_sd=_optional_float(data.get("index_sd")),
     )
 
 
@@ -371,6 +360,7 @@ __all__ = [
     "check_k_anonymity",
     "compute_side",
     "compute_team_window",
+    "employee_composites",
     "team_window_from_dict",
     "team_window_to_dict",
 ]

@@ -13,7 +13,7 @@ class SideMetrics:
 
     ``components`` holds every available component scaled to 0–100 (NPS/eNPS mapped from
     −100…100), ``component_se`` their standard errors on the same scale; ``index`` is the
-    (weighted) mean of the components and ``index_se`` its standard error. ``raw`` holds the
+    mean of the respondents' composites and ``index_se`` its standard error. ``raw`` holds the
     metrics in their natural units: ``nps`` (−100…100), ``nps_se``, ``csat`` (top-2-box %),
     ``ces_mean``, ``ces_easy_pct``, Likert means such as ``trust_mean`` ...
     """
@@ -25,6 +25,11 @@ class SideMetrics:
     component_se: dict[str, float] = field(default_factory=dict)
     component_n: dict[str, int] = field(default_factory=dict)
     raw: dict[str, float] = field(default_factory=dict)
+    # The respondents behind the index (those whose answers include a weighted component) and
+    # the sample sd of their composites (None below two): with ``index`` these are the
+    # mergeable moments of the side (docs/statistics.md).
+    index_n: int = 0
+    index_sd: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

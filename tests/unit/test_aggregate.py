@@ -81,8 +81,14 @@ def test_to_dict_is_compact_json_and_round_trips() -> None:
     data = agg.to_dict()
     respondent, event = UNKEYED.respondent(employee("e")), UNKEYED.event("e")
     assert data == {
-        "v": 2,
-        "customer": {"n": 1, "h": {"nps": [0] * 10 + [1], "courtesy": [0, 0, 0, 0, 1]}},
+        "v": 3,
+        "customer": {
+            "n": 1,
+            "h": {"nps": [0] * 10 + [1], "courtesy": [0, 0, 0, 0, 1]},
+            # The customer's composite (promoter 100, courtesy 5 → 100): n, sum, sum of squares.
+            "m": [1, 100.0, 10000.0],
+            "iv": "idx-v2",
+        },
         "employee": {
             "n": 1,
             "h": {"enps": [0, 0, 0, 1] + [0] * 7},
@@ -95,7 +101,8 @@ def test_to_dict_is_compact_json_and_round_trips() -> None:
     }
     restored = WindowAggregate.from_dict(json.loads(json.dumps(data)))
     assert restored == agg
-    assert WindowAggregate().to_dict() == {"v": 2}
+    assert WindowAggregate().to_dict() == {"v": 3}
+    assert WindowAggregate.from_dict({"v": 3}).is_empty()
     assert WindowAggregate.from_dict({"v": 2}).is_empty()
 
 

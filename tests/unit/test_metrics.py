@@ -31,9 +31,11 @@ approx = pytest.approx
 
 
 def aggregate(
-    customers: Sequence[dict[str, Any]] = (), employees: Sequence[dict[str, Any]] = ()
+    customers: Sequence[dict[str, Any]] = (),
+    employees: Sequence[dict[str, Any]] = (),
+    index_config: IndexConfig = DEFAULT_INDEX_CONFIG,
 ) -> WindowAggregate:
-    agg = WindowAggregate()
+    agg = WindowAggregate(index_config)
     for i, scores in enumerate(customers):
         agg.add(CustomerFeedback(f"c{i}", 0, "team-a", "web", "survey", **scores))
     for i, scores in enumerate(employees):
@@ -62,9 +64,13 @@ def test_nps_and_se_small_example() -> None:
     assert side.component_se == {"nps": approx(17.88854)}
     assert side.component_n == {"nps": 5}
     assert side.n == 5
-    # The only component: the index is it.
+    # The only component: the index is its mean. Its SE comes from the composites 100, 100,
+    # 100, 50, 0 (mean 70): deviations 30, 30, 30, -20, -70, squares 8000, sample variance
+    # 8000 / 4 = 2000, SE = sqrt(2000 / 5) = 20 — the sample sd (n - 1), where DOMAIN.md's
+    # NPS formula above divides by n: 17.8885 * sqrt(5 / 4) = 20.
     assert side.index == approx(70.0)
-    assert side.index_se == approx(17.88854)
+    assert side.index_se == approx(20.0)
+    assert (side.index_n, side.index_sd) == (5, approx(math.sqrt(2000)))
 
 
 def test_nps_all_promoters_is_100_with_zero_se() -> None:
@@ -164,26 +170,44 @@ NPS_AND_TRUST = [
 ]
 
 
-def test_index_is_the_equal_weight_mean_of_available_components() -> None:
-    # nps: scaled 70, SE 17.8885 (first test); trust 5, 4, 4, 3: 75, SE 10.2062.
-    # C = (70 + 75) / 2 = 72.5.
-    # SE = sqrt(17.8885^2 + 10.2062^2) / 2 = sqrt(320 + 104.1667) / 2 = 20.5954 / 2 = 10.2977.
+def test_index_is_the_mean_of_respondent_composites() -> None:
+    # Each respondent's composite is the equal-weight mean of the points of what they answered
+    # (promoter 100, passive 50, detractor 0; trust (x - 1) / 4 * 100):
+    #   (100 + 100) / 2 = 100, (100 + 75) / 2 = 87.5, 87.5, (50 + 50) / 2 = 50, 0 (nps only).
+    # C = 325 / 5 = 65. Deviations 35, 22.5, 22.5, -15, -65; squares 1225 + 506.25 + 506.25
+    # + 225 + 4225 = 6687.5; sample variance 1671.875; SE = sqrt(1671.875 / 5) = 18.28593.
     side = window(aggregate(NPS_AND_TRUST)).customer
     assert set(side.components) == {"nps", "trust"}  # the missing ones are simply absent
     assert side.component_n == {"nps": 5, "trust": 4}
-    assert side.n == 5
+    assert side.n == side.index_n == 5
+    assert side.index == approx(65.0)
+    assert side.index_se == approx(18.28593)
+
+
+def test_state_without_composites_falls_back_to_the_component_formula() -> None:
+    # State written by an older Miroir (format 2: no composite moments). Components: nps
+    # scaled 70, SE 17.8885 (first test); trust 5, 4, 4, 3: 75, SE 10.2062.
+    # C = (70 + 75) / 2 = 72.5.
+    # SE = sqrt(17.8885^2 + 10.2062^2) / 2 = sqrt(320 + 104.1667) / 2 = 20.5954 / 2 = 10.2977.
+    stored = aggregate(NPS_AND_TRUST).to_dict()
+    stored["v"] = 2
+    del stored["customer"]["m"], stored["customer"]["iv"]
+    side = window(WindowAggregate.from_dict(stored)).customer
     assert side.index == approx(72.5)
     assert side.index_se == approx(10.29765)
 
 
 def test_index_weights_from_config() -> None:
-    # Weights nps 3, trust 1: C = (3 * 70 + 1 * 75) / 4 = 285 / 4 = 71.25.
-    # SE = sqrt(9 * 320 + 1 * 104.1667) / 4 = sqrt(2984.1667) / 4 = 54.62753 / 4 = 13.65688.
+    # Weights nps 3, trust 1; composites (3 * points(nps) + points(trust)) / 4 where both exist:
+    #   (300 + 100) / 4 = 100, (300 + 75) / 4 = 93.75, 93.75, (150 + 50) / 4 = 50, 0.
+    # C = 337.5 / 5 = 67.5. Deviations 32.5, 26.25, 26.25, -17.5, -67.5; squares 1056.25
+    # + 689.0625 + 689.0625 + 306.25 + 4556.25 = 7296.875; variance / 4 = 1824.21875;
+    # SE = sqrt(1824.21875 / 5) = 19.10088.
     config = IndexConfig(version="idx-test", customer_weights={"nps": 3, "trust": 1})
-    metrics = window(aggregate(NPS_AND_TRUST), index_config=config)
+    metrics = window(aggregate(NPS_AND_TRUST, index_config=config), index_config=config)
     assert metrics.index_version == "idx-test"
-    assert metrics.customer.index == approx(71.25)
-    assert metrics.customer.index_se == approx(13.65688)
+    assert metrics.customer.index == approx(67.5)
+    assert metrics.customer.index_se == approx(19.10088)
 
 
 def test_zero_weight_component_is_reported_but_not_in_the_index() -> None:
@@ -195,7 +219,7 @@ def test_zero_weight_component_is_reported_but_not_in_the_index() -> None:
     assert side.components == {"enps": 100.0, "workload": 0.0}
     assert side.index == 100.0
     assert DEFAULT_INDEX_CONFIG.employee_weights["workload"] == 0.0
-    assert DEFAULT_INDEX_CONFIG.version == "idx-v1"
+    assert DEFAULT_INDEX_CONFIG.version == "idx-v2"
 
 
 def test_side_without_components_has_no_index() -> None:
