@@ -347,3 +347,32 @@ def test_no_window_under_k_exposes_employee_values(
             assert alert.employee_index is None
             assert alert.employee_delta is None
             assert not any(key.startswith("employee") for key in alert.evidence)
+
+
+# -- the index SE and the halo (issue 11, acceptance 2) -------------------------------------
+def test_perfectly_correlated_answers_give_the_single_item_se() -> None:
+    # Five people who answer trust, ambiance and belonging identically: three items carry no
+    # more information than one. trust 2, 3, 4, 4, 5: mean 3.6, squares of deviations 2.56
+    # + 0.36 + 0.16 + 0.16 + 1.96 = 5.2, sd = sqrt(5.2 / 4) = 1.14018; SE on 0–100
+    # = 1.14018 / sqrt(5) * 25 = 12.74755. Each composite equals the person's item points,
+    # so the index SE is exactly that item's SE — not the 12.74755 / sqrt(3) = 7.35980 the
+    # independence formula would claim.
+    people = [{"trust": x, "ambiance": x, "belonging": x} for x in (2, 3, 4, 4, 5)]
+    side = window(aggregate(employees=people)).employee
+    assert side is not None
+    assert side.component_se["trust"] == approx(12.74755)
+    assert side.index_se == approx(side.component_se["trust"])
+    assert side.index_se != approx(12.74755 / math.sqrt(3))
+
+
+def test_uncorrelated_answers_give_the_independence_formula() -> None:
+    # trust and courtesy in a balanced design (1, 1), (1, 5), (5, 1), (5, 5): their sample
+    # covariance is exactly 0. Each item: values 1, 1, 5, 5, sd = sqrt(16 / 3) = 2.30940,
+    # scaled SE = 2.30940 / 2 * 25 = 28.86751; independence formula
+    # sqrt(2 * 28.86751^2) / 2 = 20.41241. Composites 0, 50, 50, 100: squares of deviations
+    # 5000, variance 5000 / 3, SE = sqrt(5000 / 3 / 4) = 20.41241 — the same.
+    people = [{"trust": t, "courtesy": c} for t in (1, 5) for c in (1, 5)]
+    side = window(aggregate(people)).customer
+    independent = math.sqrt(sum(se**2 for se in side.component_se.values())) / 2
+    assert independent == approx(20.41241)
+    assert side.index_se == approx(independent)
