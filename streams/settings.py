@@ -130,6 +130,26 @@ class Settings(BaseSettings):
         description="Baseline windows older than this many windows are ignored, so a "
         "lasting shift becomes the team's new normal after this many windows of alerts.",
     )
+    between_window_sd: float = Field(
+        3.0,
+        ge=0,
+        description="τ₀, index points: the normal week-to-week spread of a team's index that "
+        "the tests assume until the team's own quiet history says otherwise (docs/statistics.md).",
+    )
+    prior_windows: float = Field(
+        4.0,
+        ge=0,
+        description="ν₀: how many windows of a team's own history the prior spread is worth.",
+    )
+    sequential_windows: int = Field(
+        3, ge=1, description="r: windows the EWMA chart of a side looks back over (1: off)."
+    )
+    sequential_lambda: float = Field(
+        0.5, gt=0, le=1, description="λ: weight of the newest window in the EWMA chart."
+    )
+    sequential_z_crit: float = Field(
+        3.1, gt=0, description="Minimum |z| of the EWMA chart to count a sustained change."
+    )
     symmetry_gap_threshold: float = Field(25.0, gt=0, description="|E − C| that counts as a gap.")
     symmetry_gap_windows: int = Field(3, ge=1, description="M: consecutive gap windows to alert.")
 

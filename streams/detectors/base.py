@@ -73,6 +73,12 @@ class DetectionSettings:
     min_history: int = 2  # usable baseline windows before any change detection
     baseline_max_age_windows: int = 8  # baseline windows older than this many windows are ignored
     se_floor: float = 1.0
+    # Control-chart evidence (streams.detectors.control, docs/statistics.md):
+    between_window_sd: float = 3.0  # τ₀: the prior normal week-to-week spread of an index
+    prior_windows: float = 4.0  # ν₀: how many windows of the team's own history τ₀ is worth
+    sequential_windows: int = 3  # r: windows the EWMA chart looks back over (1: off)
+    sequential_lambda: float = 0.5  # λ: weight of the newest window in that chart
+    sequential_z_crit: float = 3.1  # |z| the chart needs
 
     def __post_init__(self) -> None:
         if self.baseline_mode not in ("ewma", "last_k"):
@@ -87,6 +93,7 @@ class DetectionSettings:
             "symmetry_gap_windows",
             "min_history",
             "baseline_max_age_windows",
+            "sequential_windows",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -99,7 +106,16 @@ class DetectionSettings:
                 f"min_history ({self.min_history}) cannot exceed baseline_windows "
                 f"({self.baseline_windows}): no baseline could ever form"
             )
-        for name in ("min_effect", "z_crit", "symmetry_gap_threshold"):
+        if not 0 < self.sequential_lambda <= 1:
+            raise ValueError(f"sequential_lambda must be in (0, 1], got {self.sequential_lambda}")
+        for name in (
+            "min_effect",
+            "z_crit",
+            "symmetry_gap_threshold",
+            "between_window_sd",
+            "prior_windows",
+            "sequential_z_crit",
+        ):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)}")
         if not (math.isfinite(self.se_floor) and self.se_floor > 0):

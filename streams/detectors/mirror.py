@@ -1,16 +1,23 @@
-"""Mirror-change detector: both sides' indices against their own baselines, one alert per window.
+"""Mirror-change detector: both sides' indices against their own normal, one alert per window.
 
-| outcome          | employee index E   | customer index C   | severity |
-|------------------|--------------------|--------------------|----------|
+| outcome          | employee index E    | customer index C    | severity |
+|------------------|---------------------|---------------------|----------|
 | ``mirror_decline`` | falls significantly | falls significantly | critical |
 | ``mirror_rise``    | rises significantly | rises significantly | info     |
-| ``inner_warning``  | falls significantly | not significant     | warning  |
-| ``outer_warning``  | not significant     | falls significantly | warning  |
+| ``inner_warning``  | falls significantly | no significant move | warning  |
+| ``outer_warning``  | no significant move | falls significantly | warning  |
 
-Anything else (no significant move, a rise on one side only, or opposite significant moves)
-produces no alert here; a lasting divergence is the symmetry-gap detector's job. Nothing fires
-unless the current window has a usable employee side (never a suppressed one) and at least
-``min_customer_n`` customers, and both sides have a baseline of ``min_history`` usable windows.
+"Falls significantly" is either test of ``streams.detectors.control``: this window against the
+team's quiet baseline, or the EWMA chart of the last few windows (a sustained moderate fall).
+The side without a significant move is called *steady* only when its interval rules out a
+fall of ``min_effect`` (an equivalence test); otherwise the alert says it is *inconclusive*,
+with its n and interval, and still fires: a significant fall on one side is news whether or
+not the other side's silence is informative, and docs/statistics.md shows that holding it
+back would cost most of the recall on small teams. Anything else (no significant move, a rise
+on one side only, or opposite significant moves) produces no alert here; a lasting divergence
+is the symmetry-gap detector's job. Nothing fires unless the current window has a usable
+employee side (never a suppressed one) and at least ``min_customer_n`` customers, and both
+sides have a baseline of ``min_history`` quiet windows.
 """
 
 from __future__ import annotations
@@ -19,34 +26,44 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from schemas.records import MirrorAlert
-from streams.core.model import SideMetrics, TeamWindowMetrics
-from streams.detectors.base import (
-    Baseline,
-    Change,
-    DetectionSettings,
-    Detector,
-    baseline,
-    change,
-    paired_dimension,
-    signed,
-    usable_side,
-)
+from streams.core.model import TeamWindowMetrics
+from streams.detectors.base import DetectionSettings, Detector, paired_dimension, signed
+from streams.detectors.control import SideEvidence, side_evidence
 
 
-def _moved(label: str, moved: Change, n: int) -> str:
+def _moved(label: str, side: SideEvidence) -> str:
+    moved = side.strongest
     verb = "fell" if moved.direction == "down" else "rose"
-    return f"{label} index {verb} {abs(moved.delta):.1f} points (z = {moved.z:.1f}, n = {n})"
+    if moved is side.sequential:
+        where = "above" if moved.direction == "up" else "below"
+        return (
+            f"{label} index has been {abs(moved.delta):.1f} points {where} its baseline over the "
+            f"last {side.sequential_windows} windows (z = {moved.z:.1f}, n = {side.n})"
+        )
+    return f"{label} index {verb} {abs(moved.delta):.1f} points (z = {moved.z:.1f}, n = {side.n})"
 
 
-def _held(label: str, moved: Change, n: int) -> str:
-    return f"{label} index held steady ({signed(moved.delta)} points, z = {moved.z:.1f}, n = {n})"
+def _other(label: str, side: SideEvidence, min_effect: float) -> str:
+    """The side without a significant move: steady only when a fall of min_effect is ruled out."""
+    low, high = side.interval
+    if side.steady:
+        return (
+            f"{label} index held steady ({signed(side.single.delta)} points; a fall of "
+            f"{min_effect:g} points is ruled out, n = {side.n})"
+        )
+    return (
+        f"{label} index is inconclusive ({signed(side.single.delta)} points, 95% interval "
+        f"{signed(low)} to {signed(high)}, n = {side.n}: a fall of {min_effect:g} points "
+        "cannot be ruled out)"
+    )
 
 
 class MirrorChangeDetector(Detector):
     """E and C against their baselines: mirror_decline, mirror_rise, inner/outer warnings."""
 
     name: ClassVar[str] = "mirror_change"
-    version: ClassVar[str] = "1"
+    # 2: control-chart evidence (pooled spread, τ, EWMA chart) and the equivalence test.
+    version: ClassVar[str] = "2"
 
     def detect(
         self,
@@ -54,52 +71,45 @@ class MirrorChangeDetector(Detector):
         history: Sequence[TeamWindowMetrics],
         settings: DetectionSettings,
     ) -> list[MirrorAlert]:
-        employee = usable_side(current, "employee", settings)
-        customer = usable_side(current, "customer", settings)
+        employee = side_evidence(current, history, "employee", settings)
+        customer = side_evidence(current, history, "customer", settings)
         if employee is None or customer is None:
             return []
-        employee_base = baseline(history, "employee", settings)
-        customer_base = baseline(history, "customer", settings)
-        if employee_base is None or customer_base is None:
-            return []
-        employee_change = change(employee, employee_base, settings)
-        customer_change = change(customer, customer_base, settings)
-
         team = current.team_id
-        if employee_change.fell and customer_change.fell:
+        min_effect = settings.min_effect
+        if employee.fell and customer.fell:
             kind, severity = "mirror_decline", "critical"
             dimension = paired_dimension(current, history, settings, direction="down")
             with_dimension = f", with {dimension} down on both sides" if dimension else ""
             message = (
-                f"Team {team}: {_moved('employee', employee_change, employee.n)} and "
-                f"{_moved('customer', customer_change, customer.n)} versus their baselines"
+                f"Team {team}: {_moved('employee', employee)} and "
+                f"{_moved('customer', customer)} versus their baselines"
                 f"{with_dimension}; both sides are moving together, so check for a shared cause."
             )
-        elif employee_change.rose and customer_change.rose:
+        elif employee.rose and customer.rose:
             kind, severity = "mirror_rise", "info"
             dimension = paired_dimension(current, history, settings, direction="up")
             with_dimension = f", with {dimension} up on both sides" if dimension else ""
             message = (
-                f"Team {team}: {_moved('employee', employee_change, employee.n)} and "
-                f"{_moved('customer', customer_change, customer.n)} versus their baselines"
+                f"Team {team}: {_moved('employee', employee)} and "
+                f"{_moved('customer', customer)} versus their baselines"
                 f"{with_dimension}; both sides are improving together, a good moment to say "
                 "thank you."
             )
-        elif employee_change.fell and not customer_change.significant:
+        elif employee.fell and not customer.significant:
             kind, severity = "inner_warning", "warning"
             dimension = paired_dimension(current, history, settings, direction="down")
             message = (
-                f"Team {team}: {_moved('employee', employee_change, employee.n)} while "
-                f"{_held('customer', customer_change, customer.n)} versus their baselines; "
-                "customers may follow, so look inside the team early."
+                f"Team {team}: {_moved('employee', employee)} versus its baseline, while the "
+                f"{_other('customer', customer, min_effect)}; customers may follow, so look "
+                "inside the team early."
             )
-        elif customer_change.fell and not employee_change.significant:
+        elif customer.fell and not employee.significant:
             kind, severity = "outer_warning", "warning"
             dimension = paired_dimension(current, history, settings, direction="down")
             message = (
-                f"Team {team}: {_moved('customer', customer_change, customer.n)} while "
-                f"{_held('employee', employee_change, employee.n)} versus their baselines; "
-                "look at product or process first."
+                f"Team {team}: {_moved('customer', customer)} versus its baseline, while the "
+                f"{_other('employee', employee, min_effect)}; look at product or process first."
             )
         else:
             return []
@@ -110,35 +120,21 @@ class MirrorChangeDetector(Detector):
                 severity=severity,
                 message=message,
                 dimension=dimension,
-                customer_baseline=customer_base.value,
-                customer_delta=customer_change.delta,
-                customer_z=customer_change.z,
-                employee_baseline=employee_base.value,
-                employee_delta=employee_change.delta,
-                employee_z=employee_change.z,
-                evidence=_evidence(customer, customer_base, employee, employee_base, settings),
+                customer_baseline=customer.baseline.value,
+                customer_delta=customer.single.delta,
+                customer_z=customer.single.z,
+                employee_baseline=employee.baseline.value,
+                employee_delta=employee.single.delta,
+                employee_z=employee.single.z,
+                evidence={
+                    **customer.evidence(),
+                    **employee.evidence(),
+                    "min_effect": min_effect,
+                    "z_crit": settings.z_crit,
+                    "sequential_z_crit": settings.sequential_z_crit,
+                },
             )
         ]
-
-
-def _evidence(
-    customer: SideMetrics,
-    customer_base: Baseline,
-    employee: SideMetrics,
-    employee_base: Baseline,
-    settings: DetectionSettings,
-) -> dict[str, float]:
-    assert customer.index_se is not None and employee.index_se is not None  # usable_side
-    return {
-        "customer_index_se": customer.index_se,
-        "customer_baseline_se": customer_base.se,
-        "customer_baseline_windows": customer_base.n_windows,
-        "employee_index_se": employee.index_se,
-        "employee_baseline_se": employee_base.se,
-        "employee_baseline_windows": employee_base.n_windows,
-        "min_effect": settings.min_effect,
-        "z_crit": settings.z_crit,
-    }
 
 
 __all__ = ["MirrorChangeDetector"]

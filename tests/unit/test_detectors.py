@@ -31,7 +31,9 @@ from streams.detectors import (
 from streams.detectors import registry as registry_module
 from streams.errors import ConfigError
 
-SETTINGS = DetectionSettings(z_crit=2.0)  # the arithmetic below is written for z_crit = 2
+# The arithmetic below is written for z_crit = 2 on sampling error alone: no prior week-to-week
+# spread and no EWMA chart (tests/unit/test_control_chart.py covers those).
+SETTINGS = DetectionSettings(z_crit=2.0, between_window_sd=0.0, sequential_windows=1)
 WINDOW_MS = 1000
 # Mirrored pairs: (employee component, customer component).
 PAIRS = {
@@ -214,8 +216,8 @@ def test_mirror_change_kinds(customer: float, employee: float, kind: str, severi
     current = tw(6, customer, employee)
     [alert] = detect(MirrorChangeDetector(), history, current)
     assert (alert.kind, alert.severity) == (kind, severity)
-    assert alert.detector == "mirror_change" and alert.detector_version == "1"
-    assert alert.alert_id == make_alert_id("team-a", 6000, kind, "1")
+    assert alert.detector == "mirror_change" and alert.detector_version == "2"
+    assert alert.alert_id == make_alert_id("team-a", 6000, kind, "2")
     assert (alert.window_start, alert.window_end) == (6000, 7000)
     # Evidence: steady history of 70 gives baselines of exactly 70.
     assert alert.customer_n == 100 and alert.employee_n == 12

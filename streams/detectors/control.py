@@ -1,0 +1,309 @@
+"""Control-chart evidence for one side of a team-window: how far it sits from the team's normal,
+measured with all the uncertainty there is (pure, no I/O; docs/statistics.md has the formulas).
+
+For the side's index x of the closing window and the team's previous *quiet* windows:
+
+- **Sampling error** from respondents: the spread of respondent composites, pooled over the
+  team's quiet windows and the current one (s²ₚ = Σ (nᵢ − 1)·sdᵢ² / Σ (nᵢ − 1)), so a window of
+  six people is not judged on the spread of six answers alone. A window's SE is sₚ / √n.
+- **Baseline** b: the EWMA or last-K mean of the newest quiet windows, with sampling variance
+  Σ wᵢ²·seᵢ².
+- **Normal week-to-week spread** τ² (control-chart logic): how far the team's own quiet windows
+  landed from the baseline that preceded each of them, beyond what sampling explains —
+  τ̂² = mean(eⱼ² − vⱼ) over those one-step errors — shrunk toward the pooled prior
+  ``between_window_sd``² with the weight of ``prior_windows`` windows:
+  τ² = max(0, (c·τ̂² + ν₀·τ₀²) / (c + ν₀)). A short history leans on the prior; a long one on
+  the team itself. Measuring τ on the very predictor the test uses makes it honest whether
+  the team's level jitters or drifts.
+- **Single window**: Δ = x − b, σ = √(se² + var_b + τ²), z = Δ / max(σ, se_floor).
+- **Sequential** (EWMA chart): the deviations of the last r windows (this one included) from
+  the quiet baseline before them, weighted λ, λ(1 − λ), … (newest first, normalised),
+  D = Σ aⱼ (xⱼ − b′), σ_D = √(Σ aⱼ² seⱼ² + var_b′ + τ²). τ² is not averaged down: a drift
+  is shared by neighbouring windows, so r windows do not make it r times smaller.
+  The chart counts only while the closing window itself is off normal in the same direction
+  at the one-sided 5 % level (|z| ≥ ``CURRENT_WINDOW_Z``), so an ended problem does not keep
+  paging.
+- **Steady** only if the one-sided interval Δ − z_eq·σ rules out a fall of ``min_effect``
+  (an equivalence test); otherwise a side without a significant move is *inconclusive*.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from streams.core.model import TeamWindowMetrics
+from streams.detectors.base import (
+    CHANGE_KINDS,
+    Baseline,
+    Change,
+    DetectionSettings,
+    Direction,
+    Side,
+    usable_side,
+)
+
+# One-sided 95 %: the confidence of "held steady" (a fall of min_effect ruled out).
+EQUIVALENCE_Z: Final = 1.645
+# The chart counts only while the closing window itself is off normal in the chart's
+# direction at the one-sided 5 % level: an EWMA remembers the windows before, and without this
+# rule a problem that has ended would keep paging for a window or two after the team is back.
+CURRENT_WINDOW_Z: Final = 1.645
+
+
+@dataclass(frozen=True, slots=True)
+class _Point:
+    """One window's index for a side: value, respondents, composite sd (None if unknown)."""
+
+    window_start: int
+    value: float
+    n: int
+    sd: float | None
+    own_se: float
+
+
+@dataclass(frozen=True, slots=True)
+class SideEvidence:
+    """Everything the tests of one side found; the mirror detector reads it, alerts show it."""
+
+    side: Side
+    n: int
+    value: float
+    baseline: Baseline
+    se: float  # sampling SE of the current window (pooled spread over √n)
+    between_sd: float  # τ used
+    between_errors: int  # c: the team's own one-step errors behind τ (0: the prior alone)
+    prior_weight: float  # ν₀ / (c + ν₀)
+    sigma: float  # √(se² + var_b + τ²)
+    single: Change
+    sequential: Change | None  # None when too few recent windows or no baseline before them
+    sequential_windows: int
+    steady: bool  # a fall of min_effect is ruled out (equivalence test)
+
+    @property
+    def fell(self) -> bool:
+        return self.single.fell or (self.sequential is not None and self.sequential.fell)
+
+    @property
+    def rose(self) -> bool:
+        return self.single.rose or (self.sequential is not None and self.sequential.rose)
+
+    @property
+    def significant(self) -> bool:
+        return self.fell or self.rose
+
+    @property
+    def strongest(self) -> Change:
+        """The significant test (the single window first), else the single-window one."""
+        if self.single.significant or self.sequential is None:
+            return self.single
+        return self.sequential if self.sequential.significant else self.single
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """The one-sided-95 % interval of Δ, as (low, high): Δ ∓ z_eq·σ."""
+        delta = self.single.delta
+        return delta - EQUIVALENCE_Z * self.sigma, delta + EQUIVALENCE_Z * self.sigma
+
+    def evidence(self) -> dict[str, float]:
+        """Named figures for the alert's evidence block, prefixed by the side."""
+        low, high = self.interval
+        figures = {
+            "index_se": self.se,
+            "baseline_se": self.baseline.se,
+            "baseline_windows": float(self.baseline.n_windows),
+            "between_sd": self.between_sd,
+            "between_sd_team_windows": float(self.between_errors),
+            "between_sd_prior_weight": self.prior_weight,
+            "sigma": self.sigma,
+            "delta_low": low,
+            "delta_high": high,
+            "steady": float(self.steady),
+            "inconclusive": float(not self.significant and not self.steady),
+        }
+        if self.sequential is not None:
+            figures["sequential_delta"] = self.sequential.delta
+            figures["sequential_z"] = self.sequential.z
+            figures["sequential_windows"] = float(self.sequential_windows)
+        return {f"{self.side}_{name}": value for name, value in figures.items()}
+
+
+def _point(window: TeamWindowMetrics, side: Side, settings: DetectionSettings) -> _Point | None:
+    metrics = usable_side(window, side, settings)
+    if metrics is None:
+        return None
+    assert metrics.index is not None and metrics.index_se is not None  # usable_side
+    n = metrics.index_n or metrics.n  # windows built by hand may not say index_n
+    return _Point(window.window_start, metrics.index, n, metrics.index_sd, metrics.index_se)
+
+
+def _quiet(window: TeamWindowMetrics) -> bool:
+    return not CHANGE_KINDS.intersection(window.alert_kinds)
+
+
+def _pooled_sd(points: Sequence[_Point]) -> float | None:
+    """√(Σ (nᵢ − 1)·sdᵢ² / Σ (nᵢ − 1)) over the points that know their spread."""
+    squares = degrees = 0.0
+    for point in points:
+        if point.sd is not None and point.n >= 2:
+            squares += (point.n - 1) * point.sd**2
+            degrees += point.n - 1
+    return math.sqrt(squares / degrees) if degrees else None
+
+
+def _se(point: _Point, pooled_sd: float | None) -> float:
+    if pooled_sd is None or point.n < 1:
+        return point.own_se
+    return pooled_sd / math.sqrt(point.n)
+
+
+def _weights(m: int, settings: DetectionSettings) -> list[float]:
+    if settings.baseline_mode == "last_k":
+        return [1.0 / m] * m
+    alpha = settings.ewma_alpha
+    # Weight of window i (0 = oldest) in the recursive EWMA seeded with the oldest value.
+    return [(1 - alpha) ** (m - 1)] + [alpha * (1 - alpha) ** (m - 1 - i) for i in range(1, m)]
+
+
+def _baseline(
+    points: Sequence[_Point], pooled_sd: float | None, settings: DetectionSettings
+) -> Baseline | None:
+    """EWMA / last-K baseline of the newest ``baseline_windows`` points, or None if too few."""
+    used = list(points)[-settings.baseline_windows :]
+    m = len(used)
+    if m < settings.min_history or m == 0:
+        return None
+    weights = _weights(m, settings)
+    value = math.fsum(w * p.value for w, p in zip(weights, used, strict=True))
+    variance = math.fsum((w * _se(p, pooled_sd)) ** 2 for w, p in zip(weights, used, strict=True))
+    return Baseline(value=value, se=math.sqrt(variance), n_windows=m)
+
+
+def _in_reach(points: Sequence[_Point], newest_start: int, size: int, max_age: int) -> list[_Point]:
+    """The points no older than ``max_age`` windows before the window at ``newest_start``."""
+    oldest = newest_start - max_age * size
+    return [p for p in points if p.window_start >= oldest]
+
+
+def _between_variance(
+    quiet: Sequence[_Point], pooled_sd: float | None, size: int, settings: DetectionSettings
+) -> tuple[float, int]:
+    """(τ², c): the excess variance of the team's one-step errors, shrunk toward the prior."""
+    excess: list[float] = []
+    for j, point in enumerate(quiet):
+        before = _in_reach(quiet[:j], point.window_start, size, settings.baseline_max_age_windows)
+        base = _baseline(before, pooled_sd, settings)
+        if base is None:
+            continue
+        error = point.value - base.value
+        excess.append(error**2 - _se(point, pooled_sd) ** 2 - base.se**2)
+    count = len(excess)
+    prior = settings.between_window_sd**2
+    nu = settings.prior_windows
+    own = math.fsum(excess) / count if count else 0.0
+    return max(0.0, (count * own + nu * prior) / (count + nu)) if count + nu else 0.0, count
+
+
+def _change(delta: float, sigma: float, settings: DetectionSettings, z_crit: float) -> Change:
+    z = delta / max(sigma, settings.se_floor)
+    significant = abs(delta) >= settings.min_effect and abs(z) >= z_crit
+    direction: Direction = "up" if delta > 0 else "down" if delta < 0 else "flat"
+    return Change(delta=delta, z=z, significant=significant, direction=direction)
+
+
+def _sequential(
+    current: _Point,
+    history: Sequence[TeamWindowMetrics],
+    side: Side,
+    pooled_sd: float | None,
+    tau2: float,
+    size: int,
+    settings: DetectionSettings,
+) -> tuple[Change | None, int]:
+    """EWMA of the last r windows' deviations from the quiet baseline that precedes them."""
+    span = settings.sequential_windows
+    if span < 2:
+        return None, 1
+    first_start = current.window_start - (span - 1) * size
+    recent: list[_Point] = []
+    older: list[_Point] = []
+    for window in history:
+        point = _point(window, side, settings)
+        if point is None:
+            continue
+        if point.window_start >= first_start:
+            recent.append(point)
+        elif _quiet(window):
+            older.append(point)
+    recent.append(current)
+    if len(recent) < 2:
+        return None, len(recent)
+    reach = _in_reach(older, first_start, size, settings.baseline_max_age_windows)
+    base = _baseline(reach, pooled_sd, settings)
+    if base is None:
+        return None, len(recent)
+    lam = settings.sequential_lambda
+    raw = [lam * (1 - lam) ** (len(recent) - 1 - i) for i in range(len(recent))]
+    total = math.fsum(raw)
+    weights = [w / total for w in raw]
+    delta = math.fsum(w * (p.value - base.value) for w, p in zip(weights, recent, strict=True))
+    sampling = math.fsum((w * _se(p, pooled_sd)) ** 2 for w, p in zip(weights, recent, strict=True))
+    sigma = math.sqrt(sampling + base.se**2 + tau2)
+    return _change(delta, sigma, settings, settings.sequential_z_crit), len(recent)
+
+
+def side_evidence(
+    current: TeamWindowMetrics,
+    history: Sequence[TeamWindowMetrics],
+    side: Side,
+    settings: DetectionSettings,
+) -> SideEvidence | None:
+    """The control-chart evidence of one side of ``current``; None when the side is not usable
+    or the team has fewer than ``min_history`` quiet windows to compare with."""
+    now = _point(current, side, settings)
+    if now is None:
+        return None
+    size = current.window_end - current.window_start
+    quiet = [
+        point
+        for window in history
+        if _quiet(window) and (point := _point(window, side, settings)) is not None
+    ]
+    pooled_sd = _pooled_sd([*quiet, now])
+    reach = _in_reach(quiet, now.window_start, size, settings.baseline_max_age_windows)
+    base = _baseline(reach, pooled_sd, settings)
+    if base is None:
+        return None
+    tau2, errors = _between_variance(quiet, pooled_sd, size, settings)
+    se = _se(now, pooled_sd)
+    sigma = math.sqrt(se**2 + base.se**2 + tau2)
+    single = _change(now.value - base.value, sigma, settings, settings.z_crit)
+    sequential, span = _sequential(now, history, side, pooled_sd, tau2, size, settings)
+    if (
+        sequential is not None
+        and sequential.significant
+        and (sequential.z * single.z <= 0 or abs(single.z) < CURRENT_WINDOW_Z)
+    ):
+        sequential = Change(sequential.delta, sequential.z, False, sequential.direction)
+    nu = settings.prior_windows
+    steady = single.delta - EQUIVALENCE_Z * sigma > -settings.min_effect
+    return SideEvidence(
+        side=side,
+        n=now.n,
+        value=now.value,
+        baseline=base,
+        se=se,
+        between_sd=math.sqrt(tau2),
+        between_errors=errors,
+        prior_weight=nu / (errors + nu) if errors + nu else 0.0,
+        sigma=sigma,
+        single=single,
+        sequential=sequential,
+        sequential_windows=span,
+        steady=steady and not single.fell and not (sequential is not None and sequential.fell),
+    )
+
+
+__all__ = ["EQUIVALENCE_Z", "SideEvidence", "side_evidence"]
