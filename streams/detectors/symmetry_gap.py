@@ -6,12 +6,17 @@ with the same sign as the current window's gap. A run breaks on a window that do
 count, on a suppressed employee side, and on a hole in time (a window with no metrics at all:
 no evidence either way). The alert fires once per run, on the window where the run reaches
 exactly M; the run continuing does not re-fire, a new run (after a break) fires again.
+Noise alone must not make a run: the mean |E − C| over the run must stay above the threshold
+beyond its uncertainty (mean − 1.645·SE_mean ≥ threshold, SE_mean = √(Σ (se_E² + se_C²)) / M,
+a one-sided 95 % bound), so a team whose sides sit just under the threshold is not paged when
+sampling noise lifts three windows in a row over it.
 Callers must pass at least ``settings.history_windows`` previous windows so the detector can
 see where a run started.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -19,21 +24,27 @@ from schemas.records import MirrorAlert
 from streams.core.model import TeamWindowMetrics
 from streams.detectors.base import DetectionSettings, Detector, baseline, change, usable_side
 
+# One-sided 95 %: how sure the run's mean gap must be to sit above the threshold.
+GAP_BOUND_Z = 1.645
 
-def _gap(window: TeamWindowMetrics, settings: DetectionSettings) -> float | None:
+
+def _gap(window: TeamWindowMetrics, settings: DetectionSettings) -> tuple[float, float] | None:
+    """(E − C, its sampling variance) of a window, or None when a side is not usable."""
     employee = usable_side(window, "employee", settings)
     customer = usable_side(window, "customer", settings)
     if employee is None or customer is None:
         return None
     assert employee.index is not None and customer.index is not None  # usable_side
-    return employee.index - customer.index
+    assert employee.index_se is not None and customer.index_se is not None
+    return employee.index - customer.index, employee.index_se**2 + customer.index_se**2
 
 
 class SymmetryGapDetector(Detector):
     """|E − C| ≥ threshold for M consecutive windows: one warning per run."""
 
     name: ClassVar[str] = "symmetry_gap"
-    version: ClassVar[str] = "1"
+    # 2: the run's mean gap must clear the threshold beyond its sampling uncertainty.
+    version: ClassVar[str] = "2"
 
     def detect(
         self,
@@ -43,27 +54,33 @@ class SymmetryGapDetector(Detector):
     ) -> list[MirrorAlert]:
         threshold = settings.symmetry_gap_threshold
         windows = settings.symmetry_gap_windows
-        gap = _gap(current, settings)
-        if gap is None or abs(gap) < threshold or gap == 0:
+        measured = _gap(current, settings)
+        if measured is None or abs(measured[0]) < threshold or measured[0] == 0:
             return []
+        gap, variance = measured
         employee_higher = gap > 0
         run = 1
-        smallest = abs(gap)
+        smallest = total = abs(gap)
         newer = current
         for older in reversed(history):
             if run > windows or older.window_end != newer.window_start:
                 break
-            older_gap = _gap(older, settings)
-            if (
-                older_gap is None
-                or abs(older_gap) < threshold
-                or (older_gap > 0) != employee_higher
-            ):
+            older_measured = _gap(older, settings)
+            if older_measured is None:
+                break
+            older_gap, older_variance = older_measured
+            if abs(older_gap) < threshold or (older_gap > 0) != employee_higher:
                 break
             run += 1
             smallest = min(smallest, abs(older_gap))
+            total += abs(older_gap)
+            variance += older_variance
             newer = older
         if run != windows:
+            return []
+        mean_gap = total / run
+        mean_se = math.sqrt(variance) / run
+        if mean_gap - GAP_BOUND_Z * mean_se < threshold:
             return []
 
         employee = current.employee
@@ -75,6 +92,9 @@ class SymmetryGapDetector(Detector):
             "gap_threshold": threshold,
             "run_windows": run,
             "smallest_gap_in_run": smallest,
+            "mean_gap_in_run": mean_gap,
+            "mean_gap_se": mean_se,
+            "mean_gap_lower_bound": mean_gap - GAP_BOUND_Z * mean_se,
         }
         figures: dict[str, float | None] = {}
         for side, metrics in (("customer", customer), ("employee", employee)):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import astuple
@@ -370,6 +371,19 @@ def test_symmetry_gap_quiet_cases() -> None:
     history = [gap_window(0, 30), gap_window(1, 30)]
     assert detector.detect(gap_window(3, 30), history, SETTINGS) == []
     assert detector.detect(gap_window(2, 30), history, SETTINGS) != []
+
+
+def test_symmetry_gap_needs_a_run_whose_mean_clears_the_threshold_beyond_noise() -> None:
+    # Every window has SE 2 on both sides: a window's gap has variance 8, the mean of a run of
+    # 3 has SE sqrt(24) / 3 = 1.63299 and its one-sided 95 % bound is mean - 2.68627.
+    # Gaps 26, 26, 26: bound 23.31 < 25, noise could lift a team just under 25 this far: quiet.
+    # Gaps 28, 28, 28: bound 25.31 >= 25: fires.
+    assert run_sequence([26, 26, 26]) == [[], [], []]
+    assert run_sequence([28, 28, 28]) == [[], [], ["symmetry_gap"]]
+    history = [gap_window(0, 28), gap_window(1, 28)]
+    [alert] = SymmetryGapDetector().detect(gap_window(2, 28), history, SETTINGS)
+    assert alert.evidence["mean_gap_se"] == pytest.approx(math.sqrt(24) / 3)
+    assert alert.evidence["mean_gap_lower_bound"] == pytest.approx(28 - 1.645 * math.sqrt(24) / 3)
 
 
 def test_symmetry_gap_alert_evidence() -> None:
