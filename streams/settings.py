@@ -147,8 +147,15 @@ class Settings(BaseSettings):
     sequential_lambda: float = Field(
         0.5, gt=0, le=1, description="λ: weight of the newest window in the EWMA chart."
     )
+    confirm_z_crit: float = Field(
+        1.645,
+        gt=0,
+        description="Once one side of a team passed the full bar, the |z| at which the other "
+        "side's move in the same direction confirms a mirror (decline or rise) rather than a "
+        "one-sided warning.",
+    )
     sequential_z_crit: float = Field(
-        3.1, gt=0, description="Minimum |z| of the EWMA chart to count a sustained change."
+        2.85, gt=0, description="Minimum |z| of the EWMA chart to count a sustained change."
     )
     symmetry_gap_threshold: float = Field(25.0, gt=0, description="|E − C| that counts as a gap.")
     symmetry_gap_windows: int = Field(3, ge=1, description="M: consecutive gap windows to alert.")

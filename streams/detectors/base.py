@@ -78,7 +78,9 @@ class DetectionSettings:
     prior_windows: float = 4.0  # ν₀: how many windows of the team's own history τ₀ is worth
     sequential_windows: int = 3  # r: windows the EWMA chart looks back over (1: off)
     sequential_lambda: float = 0.5  # λ: weight of the newest window in that chart
-    sequential_z_crit: float = 3.1  # |z| the chart needs
+    sequential_z_crit: float = 2.85  # |z| the chart needs
+    # |z| that confirms the second side of a mirror once the first passed the full bar.
+    confirm_z_crit: float = 1.645
 
     def __post_init__(self) -> None:
         if self.baseline_mode not in ("ewma", "last_k"):
@@ -115,6 +117,7 @@ class DetectionSettings:
             "between_window_sd",
             "prior_windows",
             "sequential_z_crit",
+            "confirm_z_crit",
         ):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)}")

@@ -81,6 +81,10 @@ class SideEvidence:
     sequential: Change | None  # None when too few recent windows or no baseline before them
     sequential_windows: int
     steady: bool  # a fall of min_effect is ruled out (equivalence test)
+    # The side moved by at least min_effect at the confirmation level (|z| ≥ confirm_z_crit,
+    # either test): enough to name the kind once the other side has passed the full bar.
+    confirmed_fall: bool = False
+    confirmed_rise: bool = False
 
     @property
     def fell(self) -> bool:
@@ -93,6 +97,14 @@ class SideEvidence:
     @property
     def significant(self) -> bool:
         return self.fell or self.rose
+
+    @property
+    def fell_or_confirms(self) -> bool:
+        return self.fell or self.confirmed_fall
+
+    @property
+    def rose_or_confirms(self) -> bool:
+        return self.rose or self.confirmed_rise
 
     @property
     def strongest(self) -> Change:
@@ -121,6 +133,7 @@ class SideEvidence:
             "delta_low": low,
             "delta_high": high,
             "steady": float(self.steady),
+            "confirmed_fall": float(self.confirmed_fall),
             "inconclusive": float(not self.significant and not self.steady),
         }
         if self.sequential is not None:
@@ -181,29 +194,68 @@ def _baseline(
     return Baseline(value=value, se=math.sqrt(variance), n_windows=m)
 
 
-def _in_reach(points: Sequence[_Point], newest_start: int, size: int, max_age: int) -> list[_Point]:
-    """The points no older than ``max_age`` windows before the window at ``newest_start``."""
-    oldest = newest_start - max_age * size
-    return [p for p in points if p.window_start >= oldest]
+def _guarded(
+    points: Sequence[_Point], newest_start: int, size: int, settings: DetectionSettings
+) -> list[_Point]:
+    """The points a baseline for the window at ``newest_start`` may use: no older than
+    ``baseline_max_age_windows`` windows, and not among the ``sequential_windows − 1`` windows
+    just before it (the guard band: the first windows of a slow change that has not alerted
+    yet must not drag the baseline into the change they belong to)."""
+    guard = settings.sequential_windows - 1
+    oldest = newest_start - settings.baseline_max_age_windows * size
+    newest = newest_start - guard * size
+    return [p for p in points if oldest <= p.window_start < newest]
+
+
+# Median of a χ² variable with one degree of freedom: a squared standard normal is below it
+# half of the time.
+_CHI2_1_MEDIAN: Final = 0.454936
+
+
+def _robust_excess(errors: Sequence[tuple[float, float]]) -> float:
+    """τ̂²: the excess variance that makes the median of eⱼ² / (vⱼ + τ²) the median of χ²₁.
+
+    ``errors``: (eⱼ, vⱼ) one-step errors and their sampling variances. The median, not the
+    mean, so that the windows of a change that never alerted (a slow decline, a drift) do not
+    inflate the team's normal spread and hide the change itself.
+    """
+
+    def median_ratio(tau2: float) -> float:
+        ratios = sorted(e * e / max(v + tau2, 1e-12) for e, v in errors)
+        middle = len(ratios) // 2
+        if len(ratios) % 2:
+            return ratios[middle]
+        return (ratios[middle - 1] + ratios[middle]) / 2
+
+    if median_ratio(0.0) <= _CHI2_1_MEDIAN:
+        return 0.0
+    low, high = 0.0, max(e * e for e, _v in errors) / _CHI2_1_MEDIAN
+    for _ in range(60):  # bisection on a decreasing function: 60 halvings reach float precision
+        middle = (low + high) / 2
+        if median_ratio(middle) > _CHI2_1_MEDIAN:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2
 
 
 def _between_variance(
     quiet: Sequence[_Point], pooled_sd: float | None, size: int, settings: DetectionSettings
 ) -> tuple[float, int]:
-    """(τ², c): the excess variance of the team's one-step errors, shrunk toward the prior."""
-    excess: list[float] = []
+    """(τ², c): the team's excess one-step error variance, shrunk toward the prior."""
+    errors: list[tuple[float, float]] = []
     for j, point in enumerate(quiet):
-        before = _in_reach(quiet[:j], point.window_start, size, settings.baseline_max_age_windows)
-        base = _baseline(before, pooled_sd, settings)
+        base = _baseline(
+            _guarded(quiet[:j], point.window_start, size, settings), pooled_sd, settings
+        )
         if base is None:
             continue
-        error = point.value - base.value
-        excess.append(error**2 - _se(point, pooled_sd) ** 2 - base.se**2)
-    count = len(excess)
+        errors.append((point.value - base.value, _se(point, pooled_sd) ** 2 + base.se**2))
+    count = len(errors)
     prior = settings.between_window_sd**2
     nu = settings.prior_windows
-    own = math.fsum(excess) / count if count else 0.0
-    return max(0.0, (count * own + nu * prior) / (count + nu)) if count + nu else 0.0, count
+    own = _robust_excess(errors) if count else 0.0
+    return ((count * own + nu * prior) / (count + nu) if count + nu else 0.0), count
 
 
 def _change(delta: float, sigma: float, settings: DetectionSettings, z_crit: float) -> Change:
@@ -217,32 +269,26 @@ def _sequential(
     current: _Point,
     history: Sequence[TeamWindowMetrics],
     side: Side,
+    base: Baseline,
     pooled_sd: float | None,
     tau2: float,
     size: int,
     settings: DetectionSettings,
 ) -> tuple[Change | None, int]:
-    """EWMA of the last r windows' deviations from the quiet baseline that precedes them."""
+    """EWMA of the deviations of the last r windows (the guard band and this one) from the
+    baseline before them."""
     span = settings.sequential_windows
     if span < 2:
         return None, 1
     first_start = current.window_start - (span - 1) * size
-    recent: list[_Point] = []
-    older: list[_Point] = []
-    for window in history:
-        point = _point(window, side, settings)
-        if point is None:
-            continue
-        if point.window_start >= first_start:
-            recent.append(point)
-        elif _quiet(window):
-            older.append(point)
+    recent = [
+        point
+        for window in history
+        if window.window_start >= first_start
+        and (point := _point(window, side, settings)) is not None
+    ]
     recent.append(current)
     if len(recent) < 2:
-        return None, len(recent)
-    reach = _in_reach(older, first_start, size, settings.baseline_max_age_windows)
-    base = _baseline(reach, pooled_sd, settings)
-    if base is None:
         return None, len(recent)
     lam = settings.sequential_lambda
     raw = [lam * (1 - lam) ** (len(recent) - 1 - i) for i in range(len(recent))]
@@ -272,15 +318,14 @@ def side_evidence(
         if _quiet(window) and (point := _point(window, side, settings)) is not None
     ]
     pooled_sd = _pooled_sd([*quiet, now])
-    reach = _in_reach(quiet, now.window_start, size, settings.baseline_max_age_windows)
-    base = _baseline(reach, pooled_sd, settings)
+    base = _baseline(_guarded(quiet, now.window_start, size, settings), pooled_sd, settings)
     if base is None:
         return None
     tau2, errors = _between_variance(quiet, pooled_sd, size, settings)
     se = _se(now, pooled_sd)
     sigma = math.sqrt(se**2 + base.se**2 + tau2)
     single = _change(now.value - base.value, sigma, settings, settings.z_crit)
-    sequential, span = _sequential(now, history, side, pooled_sd, tau2, size, settings)
+    sequential, span = _sequential(now, history, side, base, pooled_sd, tau2, size, settings)
     if (
         sequential is not None
         and sequential.significant
@@ -288,6 +333,7 @@ def side_evidence(
     ):
         sequential = Change(sequential.delta, sequential.z, False, sequential.direction)
     nu = settings.prior_windows
+    confirmed = _confirmed(single, sequential, settings)
     steady = single.delta - EQUIVALENCE_Z * sigma > -settings.min_effect
     return SideEvidence(
         side=side,
@@ -302,8 +348,25 @@ def side_evidence(
         single=single,
         sequential=sequential,
         sequential_windows=span,
-        steady=steady and not single.fell and not (sequential is not None and sequential.fell),
+        steady=steady and "down" not in confirmed,
+        confirmed_fall="down" in confirmed,
+        confirmed_rise="up" in confirmed,
     )
+
+
+def _confirmed(
+    single: Change, sequential: Change | None, settings: DetectionSettings
+) -> set[Direction]:
+    """The directions in which a test moved ≥ min_effect with |z| ≥ confirm_z_crit; the chart
+    only while the closing window itself leans the same way."""
+    found: set[Direction] = set()
+    candidates = [single]
+    if sequential is not None and sequential.z * single.z > 0:
+        candidates.append(sequential)
+    for test in candidates:
+        if abs(test.delta) >= settings.min_effect and abs(test.z) >= settings.confirm_z_crit:
+            found.add(test.direction)
+    return found
 
 
 __all__ = ["EQUIVALENCE_Z", "SideEvidence", "side_evidence"]

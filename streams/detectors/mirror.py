@@ -1,14 +1,21 @@
 """Mirror-change detector: both sides' indices against their own normal, one alert per window.
 
-| outcome          | employee index E    | customer index C    | severity |
-|------------------|---------------------|---------------------|----------|
-| ``mirror_decline`` | falls significantly | falls significantly | critical |
-| ``mirror_rise``    | rises significantly | rises significantly | info     |
-| ``inner_warning``  | falls significantly | no significant move | warning  |
-| ``outer_warning``  | no significant move | falls significantly | warning  |
+| outcome            | employee index E          | customer index C          | severity |
+|--------------------|---------------------------|---------------------------|----------|
+| ``mirror_decline`` | falls                     | falls                     | critical |
+| ``mirror_rise``    | rises                     | rises                     | info     |
+| ``inner_warning``  | falls significantly       | no confirmed fall, no rise | warning |
+| ``outer_warning``  | no confirmed fall, no rise | falls significantly      | warning  |
 
-"Falls significantly" is either test of ``streams.detectors.control``: this window against the
-team's quiet baseline, or the EWMA chart of the last few windows (a sustained moderate fall).
+For the mirrors, one side moves significantly and the other at least confirms the move.
+"Falls significantly" is either test of ``streams.detectors.control`` at its full bar: this
+window against the team's quiet baseline (``z_crit``), or the EWMA chart of the last few
+windows (``sequential_z_crit``: a sustained moderate fall). Only that full bar decides whether
+a team-window alerts at all; once one side has passed it, the other side's move the same way at
+``confirm_z_crit`` (one-sided 5 % by default) names the alert a mirror rather than a one-sided
+warning. This costs no false alerts — the alert fires either way — and a mirror decline is no
+longer reported as a one-sided warning because its smaller side missed a bar meant for
+deciding whether to page at all.
 The side without a significant move is called *steady* only when its interval rules out a
 fall of ``min_effect`` (an equivalence test); otherwise the alert says it is *inconclusive*,
 with its n and interval, and still fires: a significant fall on one side is news whether or
@@ -77,7 +84,9 @@ class MirrorChangeDetector(Detector):
             return []
         team = current.team_id
         min_effect = settings.min_effect
-        if employee.fell and customer.fell:
+        if (employee.fell and customer.fell_or_confirms) or (
+            customer.fell and employee.fell_or_confirms
+        ):
             kind, severity = "mirror_decline", "critical"
             dimension = paired_dimension(current, history, settings, direction="down")
             with_dimension = f", with {dimension} down on both sides" if dimension else ""
@@ -86,7 +95,9 @@ class MirrorChangeDetector(Detector):
                 f"{_moved('customer', customer)} versus their baselines"
                 f"{with_dimension}; both sides are moving together, so check for a shared cause."
             )
-        elif employee.rose and customer.rose:
+        elif (employee.rose and customer.rose_or_confirms) or (
+            customer.rose and employee.rose_or_confirms
+        ):
             kind, severity = "mirror_rise", "info"
             dimension = paired_dimension(current, history, settings, direction="up")
             with_dimension = f", with {dimension} up on both sides" if dimension else ""
@@ -96,7 +107,7 @@ class MirrorChangeDetector(Detector):
                 f"{with_dimension}; both sides are improving together, a good moment to say "
                 "thank you."
             )
-        elif employee.fell and not customer.significant:
+        elif employee.fell and not customer.rose:
             kind, severity = "inner_warning", "warning"
             dimension = paired_dimension(current, history, settings, direction="down")
             message = (
@@ -104,7 +115,7 @@ class MirrorChangeDetector(Detector):
                 f"{_other('customer', customer, min_effect)}; customers may follow, so look "
                 "inside the team early."
             )
-        elif customer.fell and not employee.significant:
+        elif customer.fell and not employee.rose:
             kind, severity = "outer_warning", "warning"
             dimension = paired_dimension(current, history, settings, direction="down")
             message = (

@@ -37,14 +37,14 @@ def tw(
 
 
 def test_between_window_spread_comes_from_the_teams_own_one_step_errors() -> None:
-    # last-2 baselines, no sequential chart, prior τ₀ = 3 worth ν₀ = 2 windows.
+    # last-2 baselines, no chart (no guard band), prior τ₀ = 3 worth ν₀ = 2 windows.
     # Quiet history 70, 80, 70, 80 (SE 2). One-step errors (the first two have no baseline):
-    #   window 2: baseline (70 + 80) / 2 = 75, its SE sqrt(4 + 4) / 2 = 1.41421; e = -5
-    #   window 3: baseline (80 + 70) / 2 = 75; e = +5
-    # excess e² - se² - se_b² = 25 - 4 - 2 = 19 each: τ̂² = 19, c = 2.
-    # τ² = (2 * 19 + 2 * 9) / (2 + 2) = 56 / 4 = 14, τ = 3.74166.
-    # Current 60: baseline (70 + 80) / 2 = 75, σ = sqrt(4 + 2 + 14) = sqrt(20) = 4.47214,
-    # Δ = -15, z = -3.35410.
+    #   window 2: baseline (70 + 80) / 2 = 75, its variance (4 + 4) / 4 = 2; e = -5, v = 6
+    #   window 3: baseline (80 + 70) / 2 = 75; e = +5, v = 6
+    # τ̂² solves median(e² / (v + τ²)) = 0.454936 (the median of χ²₁):
+    #   25 / (6 + τ²) = 0.454936 → τ̂² = 54.95279 - 6 = 48.95279, c = 2.
+    # τ² = (2 * 48.95279 + 2 * 9) / (2 + 2) = 28.97640, τ = 5.38297.
+    # Current 60: baseline 75, σ = sqrt(4 + 2 + 28.97640) = 5.91408, Δ = -15, z = -2.53632.
     settings = DetectionSettings(
         baseline_mode="last_k",
         baseline_windows=2,
@@ -57,11 +57,24 @@ def test_between_window_spread_comes_from_the_teams_own_one_step_errors() -> Non
     assert evidence is not None
     assert evidence.between_errors == 2
     assert evidence.prior_weight == approx(0.5)
-    assert evidence.between_sd == approx(math.sqrt(14.0))
-    assert evidence.sigma == approx(math.sqrt(20.0))
+    assert evidence.between_sd == approx(5.38297, abs=1e-5)
+    assert evidence.sigma == approx(5.91408, abs=1e-5)
     assert evidence.single.delta == approx(-15.0)
-    assert evidence.single.z == approx(-3.35410)
+    assert evidence.single.z == approx(-2.53632, abs=1e-5)
     assert evidence.sequential is None
+
+
+def test_the_normal_spread_ignores_a_few_windows_of_a_change_that_never_alerted() -> None:
+    # The median of the one-step errors, not their mean: six quiet windows land exactly on
+    # their baseline, two far off (a change under way). The median ratio is 0, so τ̂² = 0
+    # and, with τ₀ = 0, τ = 0; a mean would have made the team look twice as noisy.
+    settings = DetectionSettings(baseline_mode="last_k", between_window_sd=0.0)
+    history = [tw(i, side(70.0, se=4.0)) for i in range(10)]
+    history += [tw(i, side(50.0, se=4.0)) for i in (10, 11)]
+    evidence = side_evidence(tw(12, side(70.0, se=4.0)), history, "customer", settings)
+    assert evidence is not None
+    assert evidence.between_errors == 8
+    assert evidence.between_sd == 0.0
 
 
 def test_a_short_history_leans_on_the_prior_spread() -> None:
@@ -100,38 +113,40 @@ SEQUENTIAL = DetectionSettings(
 
 
 def test_the_ewma_chart_finds_a_sustained_moderate_fall() -> None:
-    # Windows 0–5 at 70, 6–7 at 64, current (8) at 60; SE 2 everywhere, τ₀ = 0.
-    # τ from one-step errors (last-K, K = 6, baselines need 2 windows):
-    #   w2: base 70 (se 2/√2), e 0 → -(4 + 2) = -6;  w3: -(4 + 4/3) = -5.33333;
-    #   w4: -(4 + 1) = -5;  w5: -(4 + 0.8) = -4.8;
-    #   w6: base 70 (se 2/√6), e -6 → 36 - 4 - 0.66667 = 31.33333;
-    #   w7: base (5·70 + 64)/6 = 69, e -5 → 25 - 4.66667 = 20.33333.
-    # Sum 30.53333 over c = 6; τ² = 6 · 5.08889 / (6 + 4) = 3.05333.
-    # Single window: baseline = mean of windows 2–7 = 68, se_b² = 4/6 = 0.66667;
-    #   σ = sqrt(4 + 0.66667 + 3.05333) = 2.77849, Δ = -8, z = -2.87926 (< 3.5: not alone).
-    # Chart over windows 6, 7, 8 against windows 0–5 (70, se_b² = 0.66667): λ = 0.5 weights
-    #   0.125, 0.25, 0.5 normalised by 0.875 → 1/7, 2/7, 4/7; D = -6/7 - 12/7 - 40/7
-    #   = -8.28571; sampling (1 + 4 + 16)/49 · 4 = 1.71429; σ_D = sqrt(1.71429 + 0.66667
-    #   + 3.05333) = 2.33116; z = -3.55434 (≥ 2.5, and the window itself has z ≤ -1.645).
-    history = [tw(i, side(70.0)) for i in range(6)] + [tw(i, side(64.0)) for i in (6, 7)]
-    evidence = side_evidence(tw(8, side(60.0)), history, "customer", SEQUENTIAL)
+    # Windows 0–9 at 70, 10–11 at 64, current (12) at 60; SE 4 everywhere, τ₀ = 0.
+    # The baseline skips the guard band (the r - 1 = 2 windows before the current one) and
+    # looks back at most 8 windows: windows 4–9, mean 70, variance 16 / 6 = 2.66667.
+    # τ: one-step errors of windows 4–11 (each against its own guarded baseline): six 0s and
+    # two -6s; the median ratio is 0, so τ = 0 (c = 8, prior weight 4 / 12).
+    # Single window: σ = sqrt(16 + 2.66667) = 4.32049, Δ = -10, z = -2.31455 (< 3.5).
+    # Chart over windows 10, 11, 12: λ = 0.5 weights 0.125, 0.25, 0.5 normalised by 0.875
+    #   → 1/7, 2/7, 4/7; D = -6/7 - 12/7 - 40/7 = -8.28571; sampling (1 + 4 + 16) / 49 · 16
+    #   = 6.85714; σ_D = sqrt(6.85714 + 2.66667) = 3.08607; z = -2.68488 (≥ 2.5, and the
+    #   closing window itself has z ≤ -1.645).
+    history = [tw(i, side(70.0, se=4.0)) for i in range(10)]
+    history += [tw(i, side(64.0, se=4.0)) for i in (10, 11)]
+    evidence = side_evidence(tw(12, side(60.0, se=4.0)), history, "customer", SEQUENTIAL)
     assert evidence is not None
-    assert evidence.between_sd**2 == approx(3.05333, abs=1e-5)
-    assert evidence.single.z == approx(-2.87926, abs=1e-5)
+    assert (evidence.between_sd, evidence.between_errors) == (0.0, 8)
+    assert evidence.prior_weight == approx(1 / 3)
+    assert evidence.baseline.value == approx(70.0)
+    assert evidence.baseline.se**2 == approx(16 / 6)
+    assert evidence.single.z == approx(-2.31455, abs=1e-5)
     assert not evidence.single.significant
     assert evidence.sequential is not None
     assert evidence.sequential.delta == approx(-8.28571, abs=1e-5)
-    assert evidence.sequential.z == approx(-3.55434, abs=1e-5)
+    assert evidence.sequential.z == approx(-2.68488, abs=1e-5)
     assert evidence.fell and evidence.sequential_windows == 3
 
 
 def test_the_chart_stops_counting_once_the_team_is_back() -> None:
-    # Two windows far below, then a window back at normal: the EWMA still remembers the fall,
-    # but the closing window itself is not below normal, so nothing fires.
-    history = [tw(i, side(70.0)) for i in range(6)] + [tw(i, side(50.0)) for i in (6, 7)]
-    evidence = side_evidence(tw(8, side(70.0)), history, "customer", SEQUENTIAL)
+    # Two windows far below, then a window back at normal: the EWMA still remembers the fall
+    # (D = (-20 - 40) / 7 = -8.57), but the closing window itself is not below normal.
+    history = [tw(i, side(70.0, se=4.0)) for i in range(10)]
+    history += [tw(i, side(50.0, se=4.0)) for i in (10, 11)]
+    evidence = side_evidence(tw(12, side(70.0, se=4.0)), history, "customer", SEQUENTIAL)
     assert evidence is not None and evidence.sequential is not None
-    assert evidence.sequential.delta <= -5  # the chart alone would call it a fall
+    assert evidence.sequential.delta == approx(-60 / 7)
     assert evidence.single.z > -1.645
     assert not evidence.fell
 
