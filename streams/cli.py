@@ -81,12 +81,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     replay = sub.add_parser("replay", help="run detection over a file of events, no broker")
     replay.add_argument("--events", required=True, metavar="EVENTS", help="JSON lines file")
-    replay.add_argument("--json", action="store_true", help="alerts as JSON lines")
+    replay.add_argument(
+        "--json",
+        action="store_true",
+        help="alerts as JSON lines: one object per alert (team_id, kind, window_start, ...)",
+    )
     replay.add_argument("--no-colour", action="store_true", help="plain output")
     _add_detection_overrides(replay)
 
     evaluate = sub.add_parser(
-        "evaluate", help="precision and recall of the detectors on events with known truth"
+        "evaluate",
+        help="precision and recall, false alerts per steady team-window, recall by effect and "
+        "team size, time to detection and the acceptance check, on events with known truth",
     )
     evaluate.add_argument(
         "--events", required=True, metavar="EVENTS", help="JSON lines file of events"
@@ -94,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--truth", required=True, metavar="TRUTH", help="JSON file of the planted effects"
     )
-    evaluate.add_argument("--json", action="store_true", help="machine-readable result")
+    evaluate.add_argument("--json", action="store_true", help="the whole report as one JSON object")
     _add_detection_overrides(evaluate)
 
     alerts = sub.add_parser("alerts", help="list stored alerts, or --follow the alerts topic")
@@ -363,15 +369,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from streams.tools.evaluate import evaluate, format_table, read_truth
+    from streams.tools.evaluate import read_truth
+    from streams.tools.evaluation_report import build_report, format_report
 
     truth = read_truth(args.truth)
-    result = _replay(args, _settings(args))
-    evaluation = evaluate(result.alerts, truth)
+    settings = _settings(args)
+    result = _replay(args, settings)
+    # The closed windows are the universe of the false-alert rate; the window size turns
+    # time to detection into windows.
+    report = build_report(result.alerts, truth, result.windows, settings.window_ms)
     if args.json:
-        print(json.dumps(evaluation.to_json(), indent=2))
+        print(json.dumps(report.to_json(), indent=2))
     else:
-        print(format_table(evaluation))
+        print(format_report(report))
     return 0
 
 

@@ -2,7 +2,9 @@
 
 EVENTS is JSON lines, one signal a line: ``{"topic": "customer-feedback" | "employee-pulse",
 "value": <the record's JSON form, schemas.codec.record_to_json, occurred_at in epoch ms>}``.
-TRUTH is a JSON list of ``{"team_id", "kind", "start", "end"}`` (epoch ms, [start, end)).
+TRUTH is a JSON list of ``{"team_id", "kind", "start", "end"}`` (epoch ms, [start, end)),
+optionally with ``effect_points``, ``employee_respondents`` and ``ramp_windows`` (what the
+evaluation report breaks recall down by; a file without them reads as "unknown").
 
 The matching rule: an alert of kind K for team T whose window [window_start, window_end)
 overlaps a truth item's [start, end) of the same K and T is a true positive; any other alert is
@@ -13,6 +15,7 @@ a false positive; a truth item that no alert matches is a miss. Alerts are count
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -57,6 +60,13 @@ class TruthItem:
     kind: str
     start: int
     end: int
+    # What the evaluation report breaks recall down by (None when the truth does not say):
+    # the effect's size in points of a 1–5 scale (a fraction f of any score's range is 4·f
+    # such points), how many employees answer a window on average, and over how many windows
+    # the effect ramps in (0: at full size from its first window).
+    effect_points: float | None = None
+    employee_respondents: float | None = None
+    ramp_windows: int = 0
 
     def __post_init__(self) -> None:
         if self.end <= self.start:
@@ -72,7 +82,21 @@ class TruthItem:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {"team_id": self.team_id, "kind": self.kind, "start": self.start, "end": self.end}
+        """The item as a TRUTH file holds it; the optional fields only when known, so a truth
+        without them is written exactly as before they existed."""
+        data: dict[str, Any] = {
+            "team_id": self.team_id,
+            "kind": self.kind,
+            "start": self.start,
+            "end": self.end,
+        }
+        if self.effect_points is not None:
+            data["effect_points"] = self.effect_points
+        if self.employee_respondents is not None:
+            data["employee_respondents"] = self.employee_respondents
+        if self.ramp_windows:
+            data["ramp_windows"] = self.ramp_windows
+        return data
 
 
 # --- files -----------------------------------------------------------------------------------
@@ -167,7 +191,33 @@ def _truth_item(where: str, item: Any) -> TruthItem:
             raise ConfigError(f"{where}: {key} must be epoch milliseconds, got {item[key]!r}")
     if item["end"] <= item["start"]:
         raise ConfigError(f"{where}: end ({item['end']}) must be after start ({item['start']})")
-    return TruthItem(item["team_id"], item["kind"], item["start"], item["end"])
+    ramp_windows = item.get("ramp_windows", 0)
+    if isinstance(ramp_windows, bool) or not isinstance(ramp_windows, int) or ramp_windows < 0:
+        raise ConfigError(
+            f"{where}: ramp_windows must be a whole number >= 0, got {ramp_windows!r}"
+        )
+    return TruthItem(
+        item["team_id"],
+        item["kind"],
+        item["start"],
+        item["end"],
+        effect_points=_optional_size(where, item, "effect_points"),
+        employee_respondents=_optional_size(where, item, "employee_respondents"),
+        ramp_windows=ramp_windows,
+    )
+
+
+def _optional_size(where: str, item: Mapping[str, Any], key: str) -> float | None:
+    """An optional number of the item (absent or null: unknown). A signed effect (a decline
+    written as negative points) is accepted: the report looks at its size only."""
+    value = item.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(f"{where}: {key} must be a number or null, got {value!r}")
+    if key == "employee_respondents" and value < 0:
+        raise ConfigError(f"{where}: {key} must not be negative, got {value!r}")
+    return float(value)
 
 
 # --- scoring ---------------------------------------------------------------------------------

@@ -5,6 +5,10 @@ names its seed, window size, length, start, delivery disorder and team groups. E
 given in WINDOW INDEXES (0 = the first window, ``end`` exclusive); :meth:`Scenario.truth` turns
 them into epoch-ms intervals once the window size is known. Every mistake in a file is a
 :class:`~streams.errors.ConfigError` naming the file, the team and the field.
+
+A team group's numeric fields may be a two-element range, ``roster: [6, 40]``: each team of
+the group draws its own value, uniformly (whole numbers for counts), from a generator seeded
+by the scenario's seed, the team id and the field, so a file always gives the same teams.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -21,16 +26,16 @@ from typing import Any, Final
 from schemas.records import Signal
 from streams.errors import ConfigError
 from streams.tools.evaluate import TruthItem
-from streams.tools.simulator import (
-    DEFAULT_ALLOWED_LATENESS_MS,
+from streams.tools.plans import (
+    DEFAULT_DRIFT_RHO,
     DIMENSIONS,
     EFFECT_KINDS,
     NOISE,
     STEADY_LEVEL,
     Effect,
-    Simulator,
     TeamPlan,
 )
+from streams.tools.simulator import DEFAULT_ALLOWED_LATENESS_MS, Simulator
 
 __all__ = [
     "DEFAULT_EFFECT_MAGNITUDE",
@@ -59,22 +64,48 @@ _SCENARIO_KEYS: Final = frozenset(
         "teams",
     }
 )
+# Effects are given on a 1–5 scale in the truth: a fraction f of any range is 4·f such points.
+_POINTS_PER_RANGE: Final = 4
+
+
+@dataclass(frozen=True, slots=True)
+class _NumberField:
+    """A numeric team field: its bounds, its default, and whether it counts whole things."""
+
+    whole: bool
+    low: float
+    high: float
+    default: float | None
+    low_open: bool = False
+    high_open: bool = False
+
+
+# Every numeric team field, in the order TeamPlan takes them; each takes one value, or a
+# [low, high] range drawn per team.
+_TEAM_NUMBERS: Final[Mapping[str, _NumberField]] = {
+    "employees": _NumberField(True, 0, math.inf, DEFAULT_EMPLOYEES),
+    "customers": _NumberField(True, 0, math.inf, DEFAULT_CUSTOMERS),
+    "employee_level": _NumberField(False, 0, 1, STEADY_LEVEL),
+    "customer_level": _NumberField(False, 0, 1, STEADY_LEVEL),
+    "noise": _NumberField(False, 0, 1, NOISE),
+    "respondent_jitter": _NumberField(False, 0, 1, 0.0),
+    "roster": _NumberField(True, 1, math.inf, None),
+    "response_rate": _NumberField(False, 0, 1, 1.0, low_open=True),
+    "mood_sd": _NumberField(False, 0, 1, 0.0),
+    "customer_mood_sd": _NumberField(False, 0, 1, None),
+    "person_sd": _NumberField(False, 0, 1, 0.0),
+    "drift_sd": _NumberField(False, 0, 1, 0.0),
+    "drift_rho": _NumberField(False, 0, 1, DEFAULT_DRIFT_RHO, high_open=True),
+    "pulse_days": _NumberField(True, 1, math.inf, None),
+}
 _TEAM_KEYS: Final = frozenset(
-    {
-        "id",
-        "prefix",
-        "count",
-        "employees",
-        "customers",
-        "employee_level",
-        "customer_level",
-        "noise",
-        "respondent_jitter",
-        "effects",
-        "expect_symmetry_gap",
-    }
+    {"id", "prefix", "count", "effects", "expect_symmetry_gap", *_TEAM_NUMBERS}
 )
-_EFFECT_KEYS: Final = frozenset({"kind", "start", "end", "magnitude", "dimension"})
+_EFFECT_KEYS: Final = frozenset(
+    {"kind", "start", "end", "magnitude", "dimension", "ramp_windows", "recovery_windows"}
+)
+# A fixed value, or the (low, high) range each team of a group draws its own from.
+_Spec = float | int | None | tuple[float, float] | tuple[int, int]
 # Also accepted for a dimension: the name an alert gives the pair ("recognition/listened").
 _DIMENSION_ALIASES: Final = {
     f"{employee}/{customer}": employee
@@ -173,24 +204,40 @@ class Scenario:
 
     def truth(self, window_ms: int | None = None) -> list[TruthItem]:
         """One item per planted effect over its windows, and one ``symmetry_gap`` item over the
-        whole run for every team marked ``expect_symmetry_gap``; by team, then time."""
+        whole run for every team marked ``expect_symmetry_gap``; by team, then time.
+
+        An effect's item covers its ramp-in and the recovery windows that still carry part of
+        the shift (the data are shifted there: an alert in them is not a false one). Items
+        also say the effect's size in points of a 1–5 scale, the team's expected employee
+        respondents per window and the effect's ramp."""
         size = self.window_ms(window_ms)
         start = self.start_ms - self.start_ms % size  # the simulator aligns the same way
         items: list[TruthItem] = []
         for plan in self.teams:
+            respondents = round(plan.expected_employees, 6)
             for effect in plan.planned_effects:
-                end_window = self.windows if effect.end_window is None else effect.end_window
+                reach_end = effect.reach_end
+                end_window = self.windows if reach_end is None else min(reach_end, self.windows)
                 items.append(
                     TruthItem(
                         plan.team_id,
                         effect.kind,
                         start + effect.start_window * size,
                         start + end_window * size,
+                        effect_points=round(effect.magnitude * _POINTS_PER_RANGE, 6),
+                        employee_respondents=respondents,
+                        ramp_windows=effect.ramp_windows,
                     )
                 )
             if plan.team_id in self.symmetry_gap_teams:
                 items.append(
-                    TruthItem(plan.team_id, "symmetry_gap", start, start + self.windows * size)
+                    TruthItem(
+                        plan.team_id,
+                        "symmetry_gap",
+                        start,
+                        start + self.windows * size,
+                        employee_respondents=respondents,
+                    )
                 )
         return items
 
@@ -241,13 +288,25 @@ class _ScenarioReader:
         return value
 
     def number(
-        self, where: str, value: Any, low: float, high: float, *, low_open: bool = False
+        self,
+        where: str,
+        value: Any,
+        low: float,
+        high: float,
+        *,
+        low_open: bool = False,
+        high_open: bool = False,
     ) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
             raise self.fail(where, f"must be a number, got {value!r}")
-        if value > high or value < low or (low_open and value == low):
-            bracket = "(" if low_open else "["
-            raise self.fail(where, f"must be in {bracket}{low}, {high}], got {value}")
+        if (
+            value > high
+            or value < low
+            or (low_open and value == low)
+            or (high_open and value == high)
+        ):
+            interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+            raise self.fail(where, f"must be in {interval}, got {value}")
         return float(value)
 
     def text(self, where: str, value: Any) -> str:
@@ -267,6 +326,31 @@ class _ScenarioReader:
         return value
 
     # -- the scenario ------------------------------------------------------------------------
+    def one_value(self, where: str, value: Any, spec: _NumberField) -> float | int:
+        if spec.whole:
+            return self.integer(where, value, minimum=int(spec.low))
+        return self.number(
+            where, value, spec.low, spec.high, low_open=spec.low_open, high_open=spec.high_open
+        )
+
+    def team_number(self, where: str, fields: Mapping[str, Any], name: str) -> _Spec:
+        """A numeric team field: absent = its default, a value, or a [low, high] range."""
+        spec = _TEAM_NUMBERS[name]
+        where = f"{where}: {name}"
+        if name not in fields or (fields[name] is None and spec.default is None):
+            return spec.default
+        value = fields[name]
+        if not isinstance(value, list):
+            return self.one_value(where, value, spec)
+        if len(value) != 2:
+            raise self.fail(
+                where, f"a range is a list of two values [low, high], got {len(value)}: {value!r}"
+            )
+        low, high = (self.one_value(where, bound, spec) for bound in value)
+        if low > high:
+            raise self.fail(where, f"the range [{low}, {high}] runs backwards: give [low, high]")
+        return (low, high)
+
     def scenario(self, data: Any, default_name: str) -> Scenario:
         top = self.mapping("", data, _SCENARIO_KEYS)
         name = self.text("name", top.get("name", default_name))
@@ -299,7 +383,7 @@ class _ScenarioReader:
         gap_teams: set[str] = set()
         seen: dict[str, str] = {}
         for position, group in enumerate(groups):
-            for plan, expects_gap, where in self.team_group(position, group, windows):
+            for plan, expects_gap, where in self.team_group(position, group, windows, seed):
                 if plan.team_id in seen:
                     raise self.fail(
                         where, f"team id {plan.team_id!r} is already used by {seen[plan.team_id]}"
@@ -343,7 +427,7 @@ class _ScenarioReader:
         return int(moment.timestamp() * 1000)
 
     def team_group(
-        self, position: int, group: Any, windows: int
+        self, position: int, group: Any, windows: int, seed: int
     ) -> Iterator[tuple[TeamPlan, bool, str]]:
         where = f"teams[{position}]"
         fields = self.mapping(where, group, _TEAM_KEYS)
@@ -363,20 +447,17 @@ class _ScenarioReader:
             raise self.fail(where, "needs an id, or a prefix and a count")
         label = team_ids[0] if len(team_ids) == 1 else f"{team_ids[0]}…{team_ids[-1]}"
         where = f"team {label} ({where})"
-        employees = self.integer(
-            f"{where}: employees", fields.get("employees", DEFAULT_EMPLOYEES), minimum=0
-        )
-        customers = self.integer(
-            f"{where}: customers", fields.get("customers", DEFAULT_CUSTOMERS), minimum=0
-        )
-        levels = {
-            name: self.number(f"{where}: {name}", fields.get(name, STEADY_LEVEL), 0, 1)
-            for name in ("employee_level", "customer_level")
-        }
-        noise = self.number(f"{where}: noise", fields.get("noise", NOISE), 0, 1)
-        jitter = self.number(
-            f"{where}: respondent_jitter", fields.get("respondent_jitter", 0.0), 0, 1
-        )
+        numbers = {name: self.team_number(where, fields, name) for name in _TEAM_NUMBERS}
+        if "roster" in fields and "employees" in fields:
+            raise self.fail(
+                f"{where}: roster",
+                "give employees (pulses per window) or roster (the people who may answer), "
+                "not both",
+            )
+        if numbers["roster"] is None and "response_rate" in fields:
+            raise self.fail(
+                f"{where}: response_rate", "needs a roster: the people who may answer each pulse"
+            )
         expects_gap = fields.get("expect_symmetry_gap", False)
         if not isinstance(expects_gap, bool):
             raise self.fail(
@@ -390,18 +471,12 @@ class _ScenarioReader:
             for index, raw in enumerate(raw_effects)
         )
         for team_id in team_ids:
+            values = {name: _resolve(spec, seed, team_id, name) for name, spec in numbers.items()}
             try:
-                plan = TeamPlan(
-                    team_id,
-                    employees=employees,
-                    customers=customers,
-                    effects=effects,
-                    employee_level=levels["employee_level"],
-                    customer_level=levels["customer_level"],
-                    noise=noise,
-                    respondent_jitter=jitter,
-                )
+                # Each value was checked against its field's type and bounds above.
+                plan = TeamPlan(team_id, effects=effects, **values)  # type: ignore[arg-type]
             except ValueError as error:
+                # Every field was checked above: what is left is how the effects fit together.
                 raise self.fail(f"{where}: effects", str(error)) from error
             yield plan, expects_gap, where
 
@@ -443,4 +518,33 @@ class _ScenarioReader:
                     f"{where}.dimension",
                     f"{fields['dimension']!r} is not one of {', '.join(DIMENSIONS)}",
                 )
-        return Effect(kind, start, end, magnitude, dimension)
+        ramp = self.integer(f"{where}.ramp_windows", fields.get("ramp_windows", 0), minimum=0)
+        length = (windows if end is None else end) - start
+        if ramp > length:
+            raise self.fail(
+                f"{where}.ramp_windows",
+                f"a ramp of {ramp} windows does not fit in the effect's {length} windows "
+                "(the shift must reach full size)",
+            )
+        recovery = self.integer(
+            f"{where}.recovery_windows", fields.get("recovery_windows", 0), minimum=0
+        )
+        if recovery and end is None:
+            raise self.fail(
+                f"{where}.recovery_windows", "needs an end: the recovery follows the effect's end"
+            )
+        return Effect(kind, start, end, magnitude, dimension, ramp, recovery)
+
+
+def _resolve(spec: _Spec, seed: int, team_id: str, name: str) -> float | int | None:
+    """A fixed value as it is; a range drawn for this team, the same every time the file is
+    read (seeded by the scenario's seed, the team and the field, so adding a range to one
+    field or a team to the file draws nothing else differently)."""
+    if not isinstance(spec, tuple):
+        return spec
+    low, high = spec
+    rng = random.Random(f"miroir-range-{seed}-{team_id}-{name}")
+    if isinstance(low, int) and isinstance(high, int):
+        return rng.randint(low, high)
+    # Four decimals read better in plans and truth files, and are plenty for a fraction.
+    return min(high, max(low, round(rng.uniform(low, high), 4)))

@@ -1,17 +1,9 @@
-"""Synthetic teams for demos, tests and scenarios: steady teams plus planted mirror effects (pure).
+"""The simulator: the events of simulated teams, window after window, and their delivery (pure).
 
-Each team answers in every event-time window: about ``employees`` pulses and ``customers``
-feedback records, scores drawn around the team's levels (a fraction of each score's range,
-0 = worst, 1 = best) with Gaussian noise. Planted effects shift one or both sides over a span
-of windows:
-
-    mirror_decline  both sides fall          inner_warning  the employee side falls
-    mirror_rise     both sides rise          outer_warning  the customer side falls
-
-An effect may name a mirrored dimension (``trust``, ``recognition``, ``ambiance``,
-``empowerment``, ``enps``): the paired items of the affected sides (trust↔trust,
-recognition↔listened, ambiance↔courtesy, empowerment↔ces, enps↔nps) move by the effect's
-magnitude once more, so a detector can name the dimension.
+Each team answers in every event-time window as its :class:`~streams.tools.plans.TeamPlan`
+says (levels, sizes, planted effects and realism options; ``streams.tools.plans`` describes
+them). A plan that uses none of the realism options gives exactly the events it gave before
+they existed: those options draw on their own generators, only when they are on.
 
 :meth:`Simulator.window` gives one window's events in event-time order. :meth:`Simulator.stream`
 gives the emission order of a whole run: with ``disorder_ms`` each event is delivered up to that
@@ -27,8 +19,7 @@ import heapq
 import math
 import random
 import uuid
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Final
 
 from schemas.records import (
@@ -39,10 +30,23 @@ from schemas.records import (
     EmployeePulse,
     Signal,
 )
-from streams.detectors.base import MIRRORED_PAIRS
+from streams.tools.plans import (
+    DEFAULT_DRIFT_RHO,
+    DIMENSIONS,
+    EFFECT_KINDS,
+    EFFECTS,
+    NOISE,
+    STEADY_LEVEL,
+    Effect,
+    TeamPlan,
+    demo_plans,
+)
+from streams.tools.realism import TeamRealism, pulse_offset
 
+# The plans' names stay importable from here, where they lived first.
 __all__ = [
     "DEFAULT_ALLOWED_LATENESS_MS",
+    "DEFAULT_DRIFT_RHO",
     "DIMENSIONS",
     "EFFECTS",
     "EFFECT_KINDS",
@@ -54,158 +58,7 @@ __all__ = [
     "demo_plans",
 ]
 
-EFFECTS: Final = ("steady", "mirror_decline", "inner_warning", "outer_warning", "mirror_rise")
-EFFECT_KINDS: Final = EFFECTS[1:]
-
-# Where a healthy team sits, as a fraction of each score's range (0 = worst, 1 = best).
-STEADY_LEVEL: Final = 0.75
-NOISE: Final = 0.18  # standard deviation of one answer, as a fraction of the range
 DEFAULT_ALLOWED_LATENESS_MS: Final = 3_600_000  # matches MIROIR_ALLOWED_LATENESS_SECONDS
-
-# Dimension name (the employee item) -> (employee item, customer item).
-DIMENSIONS: Final[Mapping[str, tuple[str, str]]] = {
-    employee: (employee, customer) for employee, customer in MIRRORED_PAIRS
-}
-
-# (employee sign, customer sign) of each effect kind.
-_DIRECTIONS: Final[Mapping[str, tuple[int, int]]] = {
-    "mirror_decline": (-1, -1),
-    "inner_warning": (-1, 0),
-    "outer_warning": (0, -1),
-    "mirror_rise": (1, 1),
-}
-_LEGACY_RISE_SCALE: Final = 0.6  # the legacy ``effect="mirror_rise"`` rises by 0.6 × magnitude
-
-
-@dataclass(frozen=True, slots=True)
-class Effect:
-    """One planted effect: ``kind`` from ``start_window`` up to ``end_window`` (exclusive;
-    None = until the end of the run), shifting the affected side(s) by ``magnitude`` (a fraction
-    of each score's range) and the paired items of ``dimension`` by as much again."""
-
-    kind: str
-    start_window: int
-    end_window: int | None = None
-    magnitude: float = 0.30
-    dimension: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in _DIRECTIONS:
-            raise ValueError(f"effect kind {self.kind!r} is not one of {', '.join(EFFECT_KINDS)}")
-        if self.start_window < 0:
-            raise ValueError(f"start_window must be 0 or more, got {self.start_window}")
-        if self.end_window is not None and self.end_window <= self.start_window:
-            raise ValueError(
-                f"end_window ({self.end_window}) must be after start_window "
-                f"({self.start_window}); it is exclusive"
-            )
-        if not 0 < self.magnitude <= 1:
-            raise ValueError(
-                f"magnitude is a fraction of the score range in (0, 1], got {self.magnitude}"
-            )
-        if self.dimension is not None and self.dimension not in DIMENSIONS:
-            raise ValueError(f"dimension {self.dimension!r} is not one of {', '.join(DIMENSIONS)}")
-
-    def covers(self, window_index: int) -> bool:
-        return self.start_window <= window_index and (
-            self.end_window is None or window_index < self.end_window
-        )
-
-    def overlaps(self, other: Effect) -> bool:
-        self_end = math.inf if self.end_window is None else self.end_window
-        other_end = math.inf if other.end_window is None else other.end_window
-        return self.start_window < other_end and other.start_window < self_end
-
-
-@dataclass(frozen=True, slots=True)
-class TeamPlan:
-    """One simulated team.
-
-    ``effect``/``effect_from_window``/``magnitude`` are the short form of one effect from that
-    window to the end of the run; ``effects`` lists any number of non-overlapping effects (give
-    one form or the other). ``respondent_jitter`` j > 0 draws each window's counts uniformly
-    from round(n·(1 − j)) … round(n·(1 + j)) (halves up); 0 keeps them fixed.
-    """
-
-    team_id: str
-    effect: str = "steady"
-    effect_from_window: int = 4  # window index (0-based) where the planted effect starts
-    magnitude: float = 0.30  # shift of the affected side(s), as a fraction of each range
-    employees: int = 12  # pulses per window
-    customers: int = 40  # feedback records per window
-    effects: tuple[Effect, ...] = ()
-    employee_level: float = STEADY_LEVEL
-    customer_level: float = STEADY_LEVEL
-    noise: float = NOISE
-    respondent_jitter: float = 0.0
-    _planned: tuple[Effect, ...] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if not self.team_id:
-            raise ValueError("team_id must not be empty")
-        if self.effect not in EFFECTS:
-            raise ValueError(f"effect {self.effect!r} is not one of {', '.join(EFFECTS)}")
-        for name in ("employees", "customers"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be 0 or more, got {getattr(self, name)}")
-        for name in ("employee_level", "customer_level"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(
-                    f"{name} is a fraction of the score range in [0, 1], got {getattr(self, name)}"
-                )
-        if self.noise < 0:
-            raise ValueError(f"noise must be 0 or more, got {self.noise}")
-        if not 0 <= self.respondent_jitter <= 1:
-            raise ValueError(f"respondent_jitter must be in [0, 1], got {self.respondent_jitter}")
-        planned = tuple(self.effects)
-        if self.effect != "steady":
-            if planned:
-                raise ValueError(f"team {self.team_id}: give either effect= or effects=, not both")
-            magnitude = self.magnitude
-            if self.effect == "mirror_rise":
-                magnitude *= _LEGACY_RISE_SCALE
-            planned = (Effect(self.effect, self.effect_from_window, None, magnitude),)
-        ordered = sorted(planned, key=lambda effect: effect.start_window)
-        for earlier, later in zip(ordered, ordered[1:], strict=False):
-            if earlier.overlaps(later):
-                raise ValueError(
-                    f"team {self.team_id}: effects overlap: {earlier.kind} from window "
-                    f"{earlier.start_window} to {earlier.end_window} and {later.kind} from "
-                    f"window {later.start_window}; one team has one effect at a time"
-                )
-        object.__setattr__(self, "_planned", tuple(ordered))
-
-    @property
-    def planned_effects(self) -> tuple[Effect, ...]:
-        """Every effect of this team, the short form included, in window order."""
-        return self._planned
-
-    def effect_at(self, window_index: int) -> Effect | None:
-        """The effect active in this window, if any."""
-        for effect in self._planned:
-            if effect.covers(window_index):
-                return effect
-        return None
-
-    def shift(self, window_index: int) -> tuple[float, float]:
-        """(employee shift, customer shift) in this window."""
-        effect = self.effect_at(window_index)
-        if effect is None:
-            return 0.0, 0.0
-        employee_sign, customer_sign = _DIRECTIONS[effect.kind]
-        return employee_sign * effect.magnitude, customer_sign * effect.magnitude
-
-
-def demo_plans(teams: int = 6) -> list[TeamPlan]:
-    """The demo's teams: one planted mirror decline, one inner warning, the rest steady."""
-    if teams < 2:
-        raise ValueError("the demo needs at least 2 teams")
-    plans = [
-        TeamPlan("team-01", "mirror_decline"),
-        TeamPlan("team-02", "inner_warning"),
-    ]
-    plans += [TeamPlan(f"team-{i:02d}") for i in range(3, teams + 1)]
-    return plans
 
 
 def _score(rng: random.Random, low: int, high: int, level: float, noise: float) -> int:
@@ -259,6 +112,22 @@ class Simulator:
         # Separate generators: respondent counts, delivery order and lateness never change the
         # draws of the answers themselves.
         self._count_rng = random.Random(f"miroir-counts-{seed}")
+        # Realism state only for the plans that use it: the others draw nothing new.
+        self._realism = {
+            plan.team_id: TeamRealism(
+                plan.team_id,
+                seed,
+                roster=plan.roster,
+                response_rate=plan.response_rate,
+                employee_mood_sd=plan.mood_sd,
+                customer_mood_sd=plan.customer_mood,
+                person_sd=plan.person_sd,
+                drift_sd=plan.drift_sd,
+                drift_rho=plan.drift_rho,
+            )
+            for plan in plans
+            if plan.uses_realism
+        }
 
     def window(self, index: int) -> list[Signal]:
         """All events of window ``index``, shuffled in time inside the window, sorted by time."""
@@ -266,22 +135,34 @@ class Simulator:
         events: list[Signal] = []
         for plan in self.plans:
             employee_shift, customer_shift = plan.shift(index)
-            effect = plan.effect_at(index)
+            acting = plan.acting(index)
             employee_item = customer_item = None
-            if effect is not None and effect.dimension is not None:
-                pair = DIMENSIONS[effect.dimension]
+            if acting is not None and acting[0].dimension is not None:
+                pair = DIMENSIONS[acting[0].dimension]
                 employee_item = pair[0] if employee_shift else None
                 customer_item = pair[1] if customer_shift else None
             employee_level = plan.employee_level + employee_shift
             customer_level = plan.customer_level + customer_shift
-            for person in range(self._count(plan.employees, plan.respondent_jitter)):
+            realism = self._realism.get(plan.team_id)
+            if realism is not None:
+                employee_level += realism.drift("employee", index)
+                customer_level += realism.drift("customer", index)
+            if realism is not None and plan.roster is not None:
+                people: Iterable[int] = realism.respondents(index)
+            else:
+                people = range(self._count(plan.employees, plan.respondent_jitter))
+            for person in people:
+                level = employee_level
+                if realism is not None:
+                    level += realism.person_offset(person) + realism.mood("employee")
                 events.append(
-                    self._pulse(plan, person, start, employee_level, employee_item, employee_shift)
+                    self._pulse(plan, person, start, level, employee_item, employee_shift)
                 )
             for _ in range(self._count(plan.customers, plan.respondent_jitter)):
-                events.append(
-                    self._feedback(plan, start, customer_level, customer_item, customer_shift)
-                )
+                level = customer_level
+                if realism is not None:
+                    level += realism.mood("customer")
+                events.append(self._feedback(plan, start, level, customer_item, customer_shift))
         events.sort(key=lambda e: e.occurred_at)
         return events
 
@@ -338,8 +219,12 @@ class Simulator:
         high = _round_half_up(mean * (1 + jitter))
         return self._count_rng.randint(low, high)
 
-    def _when(self, start: int) -> int:
-        return start + self.rng.randrange(self.window_ms)
+    def _when(self, start: int, pulse_days: int | None = None) -> int:
+        drawn = self.rng.randrange(self.window_ms)
+        if pulse_days is None:
+            return start + drawn
+        # The same draw, mapped onto the pulse's first days: timing changes no answer.
+        return start + pulse_offset(drawn / self.window_ms, self.window_ms, pulse_days)
 
     def _id(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
@@ -370,7 +255,7 @@ class Simulator:
         scores = self._scores(EMPLOYEE_SCORE_RANGES, plan, level, item, extra)
         return EmployeePulse(
             event_id=self._id(),
-            occurred_at=self._when(start),
+            occurred_at=self._when(start, plan.pulse_days),
             team_id=plan.team_id,
             source="simulator",
             # One pulse per person and window: respondents are distinct people, as k counts.

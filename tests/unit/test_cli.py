@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 
@@ -99,3 +100,71 @@ def test_out_of_range_flags_are_refused_before_anything_starts(
     assert exit_.value.code == 2
     assert f"argument {flag}" in capsys.readouterr().err
     assert list(empty_dir.iterdir()) == []
+
+
+SMALL_SCENARIO = """\
+name: cli-small
+seed: 11
+window_seconds: 86400
+windows: 9
+teams:
+  - prefix: steady-
+    count: 3
+    employees: 30
+    customers: 40
+  - id: decline-01
+    employees: 30
+    customers: 40
+    effects:
+      - {kind: mirror_decline, start: 6, end: 8, magnitude: 0.35}
+"""
+
+
+@pytest.fixture
+def small_run(empty_dir: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, Path]:
+    """EVENTS and TRUTH files of a small scenario with one strong mirror decline."""
+    scenario = empty_dir / "small.yaml"
+    scenario.write_text(SMALL_SCENARIO, encoding="utf-8")
+    events, truth = empty_dir / "events.jsonl", empty_dir / "truth.json"
+    argv = ["simulate", "--scenario", str(scenario), "--to-file", str(events)]
+    assert main([*argv, "--truth", str(truth)]) == 0
+    capsys.readouterr()
+    return events, truth
+
+
+def test_replay_json_prints_one_alert_object_per_line(
+    small_run: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    events, _ = small_run
+    assert main(["replay", "--events", str(events), "--window", "86400", "--json"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    alerts = [json.loads(line) for line in lines]  # every line is one JSON object
+    assert alerts and all(isinstance(a, dict) for a in alerts)
+    assert all({"team_id", "kind", "window_start"} <= set(a) for a in alerts)
+    assert ("decline-01", "mirror_decline") in {(a["team_id"], a["kind"]) for a in alerts}
+    assert all(isinstance(a["window_start"], int) for a in alerts)  # epoch ms
+
+
+def test_evaluate_json_prints_the_whole_report_as_one_object(
+    small_run: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    events, truth = small_run
+    argv = ["evaluate", "--events", str(events), "--truth", str(truth), "--window", "86400"]
+    assert main([*argv, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {"kinds", "total"} <= set(report)  # the keys scripts already read
+    assert {
+        "steady_false_alerts",
+        "recall_by_effect_size",
+        "recall_by_team_size",
+        "time_to_detection",
+        "acceptance",
+    } <= set(report)
+    # 4 teams × 9 closed windows, minus the 2 planted ones
+    assert report["steady_false_alerts"]["steady_team_windows"] == 34
+    (item,) = report["time_to_detection"]["items"]
+    assert (item["team_id"], item["detected"]) == ("decline-01", True)
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("kind ")
+    assert "false alerts on steady team-windows" in text and "acceptance (issue 11)" in text

@@ -93,10 +93,13 @@ def test_a_json_scenario_loads_the_same(tmp_path: Path) -> None:
 def test_truth_covers_each_effects_windows(tmp_path: Path) -> None:
     scenario = basic(tmp_path)
     start = DEFAULT_SCENARIO_START_MS
+    # Each item also gives the size on a 1–5 scale (4 × magnitude) and the employees per window.
     assert scenario.truth() == [
-        TruthItem("planted", "inner_warning", start + 4 * DAY, start + 6 * DAY),
-        TruthItem("planted", "mirror_decline", start + 6 * DAY, start + 8 * DAY),
-        TruthItem("planted", "outer_warning", start + 10 * DAY, start + 12 * DAY),  # to the end
+        TruthItem("planted", "inner_warning", start + 4 * DAY, start + 6 * DAY, 1.0, 8.0),
+        TruthItem("planted", "mirror_decline", start + 6 * DAY, start + 8 * DAY, 1.2, 8.0),
+        TruthItem(  # to the end
+            "planted", "outer_warning", start + 10 * DAY, start + 12 * DAY, 1.0, 8.0
+        ),
     ]
 
 
@@ -112,7 +115,9 @@ def test_the_window_falls_back_to_the_settings_and_start_is_aligned() -> None:
     assert scenario.window_ms(10_000) == 10_000
     with pytest.raises(ConfigError, match="no window size"):
         scenario.truth()
-    assert scenario.truth(10_000) == [TruthItem("a", "mirror_rise", 1_010_000, 1_020_000)]
+    assert scenario.truth(10_000) == [
+        TruthItem("a", "mirror_rise", 1_010_000, 1_020_000, 1.0, 12.0)
+    ]
     assert scenario.simulator(10_000).start_ms == 1_000_000
     assert all(1_000_000 <= e.occurred_at < 1_030_000 for e in scenario.events(10_000))
 
@@ -124,7 +129,9 @@ def test_symmetry_gap_truth_spans_the_run() -> None:
         ]
     )
     start = DEFAULT_SCENARIO_START_MS
-    assert scenario.truth() == [TruthItem("gap", "symmetry_gap", start, start + 6 * DAY)]
+    assert scenario.truth() == [
+        TruthItem("gap", "symmetry_gap", start, start + 6 * DAY, employee_respondents=12.0)
+    ]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,737 @@
+"""The evaluation report: false alerts on steady team-windows, recall by effect and team size,
+time to detection, and the acceptance check of issue 11 — beside precision and recall per kind.
+
+Everything here is a pure function of the alerts, the truth and the closed team-windows of one
+replay (``streams.tools.replay.ReplayResult``), so `miroir evaluate` and the benchmarks compute
+the same figures. docs/evaluation.md explains each figure and the matching rule.
+
+- A **steady team-window** is a closed (team, window) that overlaps no truth item of that team,
+  whatever the kind: nothing was planted there, so any alert on it is a false alert. The closed
+  windows of the replay are the universe (a window whose employee side was suppressed is still
+  a team-window an alert could wrongly fire on).
+- **Time to detection** of a truth item: whole windows from its onset (its ``start``) to the
+  ``window_start`` of its first matching alert (``TruthItem.matches``); 0 = the onset window.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, Protocol
+
+from schemas.records import MirrorAlert
+from streams.tools.evaluate import (
+    BUILTIN_KINDS,
+    Evaluation,
+    KindScore,
+    TruthItem,
+    evaluate,
+    format_table,
+)
+
+__all__ = [
+    "CUSTOMER_ONLY_KINDS",
+    "DEADLINE_WINDOWS",
+    "EMPLOYEE_KINDS",
+    "MAX_FALSE_ALERT_RATE",
+    "TARGET_EFFECT_POINTS",
+    "TARGET_EMPLOYEE_RESPONDENTS",
+    "UNKNOWN",
+    "Acceptance",
+    "BucketRecall",
+    "DelaySummary",
+    "EvaluationReport",
+    "ItemDetection",
+    "SteadyFalseAlerts",
+    "TeamWindow",
+    "acceptance_check",
+    "build_report",
+    "delay_summaries",
+    "effect_size_bucket",
+    "format_acceptance",
+    "format_recall_buckets",
+    "format_report",
+    "format_steady",
+    "format_time_to_detection",
+    "is_targeted",
+    "pool_evaluations",
+    "pool_reports",
+    "recall_by_effect_size",
+    "recall_by_team_size",
+    "steady_false_alerts",
+    "team_size_bucket",
+    "time_to_detection",
+]
+
+# The acceptance of issue 11. An ops team pages on these alerts across hundreds of teams every
+# window, so false alerts are held to half a percent of the windows where nothing happened, and
+# a clear effect (0.6 point on a 1–5 scale) in a team large enough to measure must be seen while
+# it still matters: within two windows of its onset.
+MAX_FALSE_ALERT_RATE: Final = 0.005
+TARGET_EFFECT_POINTS: Final = 0.6
+TARGET_EMPLOYEE_RESPONDENTS: Final = 8
+DEADLINE_WINDOWS: Final = 2  # alerted at most this many windows after the onset window
+# Kinds that need the employee side measured, so the team's size limits what can be seen; an
+# outer warning is found on the customer side alone.
+EMPLOYEE_KINDS: Final = ("mirror_decline", "inner_warning", "mirror_rise")
+CUSTOMER_ONLY_KINDS: Final = ("outer_warning",)
+
+UNKNOWN: Final = "unknown"
+_Buckets = tuple[tuple[str, Callable[[float], bool]], ...]  # (label, "below its upper bound")
+# Effect size in points of a 1–5 scale.
+_EFFECT_BUCKETS: Final[_Buckets] = (
+    ("<0.5", lambda points: points < 0.5),
+    ("0.5-0.75", lambda points: points < 0.75),
+    ("0.75-1.0", lambda points: points < 1.0),
+    (">=1.0", lambda points: True),
+)
+# Employee respondents per window; averages may be fractions, so the bounds are explicit:
+# n < 8, 8 ≤ n < 16, 16 ≤ n ≤ 30, n > 30.
+_TEAM_BUCKETS: Final[_Buckets] = (
+    ("<8", lambda respondents: respondents < 8),
+    ("8-15", lambda respondents: respondents < 16),
+    ("16-30", lambda respondents: respondents <= 30),
+    (">30", lambda respondents: True),
+)
+
+
+class TeamWindow(Protocol):
+    """What the report needs of a closed team-window (``TeamWindowMetrics`` is one)."""
+
+    @property
+    def team_id(self) -> str: ...
+    @property
+    def window_start(self) -> int: ...
+    @property
+    def window_end(self) -> int: ...
+
+
+# --- false alerts on steady team-windows ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SteadyFalseAlerts:
+    """Closed team-windows where nothing was planted, and the alerts that fired on them."""
+
+    steady_windows: int
+    windows_with_alert: int
+    false_alerts: int  # alerts on steady windows (a window may carry several)
+
+    @property
+    def rate(self) -> float | None:
+        """Steady windows with at least one alert over steady windows; None without any."""
+        return self.windows_with_alert / self.steady_windows if self.steady_windows else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "steady_team_windows": self.steady_windows,
+            "with_alert": self.windows_with_alert,
+            "false_alerts": self.false_alerts,
+            "rate": self.rate,
+        }
+
+
+def steady_false_alerts(
+    alerts: Sequence[MirrorAlert], truth: Sequence[TruthItem], windows: Iterable[TeamWindow]
+) -> SteadyFalseAlerts:
+    """Count the steady team-windows among ``windows`` and the alerts on them.
+
+    An alert is on a window when it is of the same team and their intervals overlap (with one
+    window size that is the same window); a re-emitted alert (same ``alert_id``) counts once.
+    """
+    truth_of: dict[str, list[TruthItem]] = defaultdict(list)
+    for item in truth:
+        truth_of[item.team_id].append(item)
+    alerts_of: dict[str, list[MirrorAlert]] = defaultdict(list)
+    for alert in {alert.alert_id: alert for alert in alerts}.values():
+        alerts_of[alert.team_id].append(alert)
+    seen: set[tuple[str, int, int]] = set()
+    steady = with_alert = 0
+    false_ids: set[str] = set()
+    for window in windows:
+        key = (window.team_id, window.window_start, window.window_end)
+        if key in seen:
+            continue
+        seen.add(key)
+        start, end = window.window_start, window.window_end
+        if any(item.start < end and start < item.end for item in truth_of[window.team_id]):
+            continue
+        steady += 1
+        on_window = [
+            a for a in alerts_of[window.team_id] if a.window_start < end and start < a.window_end
+        ]
+        if on_window:
+            with_alert += 1
+            false_ids.update(alert.alert_id for alert in on_window)
+    return SteadyFalseAlerts(steady, with_alert, len(false_ids))
+
+
+# --- time to detection -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ItemDetection:
+    """One truth item and when it was first alerted (``None``: never — a miss)."""
+
+    item: TruthItem
+    first_alert_start: int | None  # window_start of the first matching alert
+    windows_to_detection: int | None  # 0 = alerted in the onset window
+
+    @property
+    def detected(self) -> bool:
+        return self.windows_to_detection is not None
+
+    def within(self, windows: int = DEADLINE_WINDOWS) -> bool:
+        """Detected at most ``windows`` windows after the onset window."""
+        return self.windows_to_detection is not None and self.windows_to_detection <= windows
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.item.to_json(),
+            "effect_points": self.item.effect_points,
+            "employee_respondents": self.item.employee_respondents,
+            "ramp_windows": self.item.ramp_windows,
+            "detected": self.detected,
+            "first_alert_window_start": self.first_alert_start,
+            "windows_to_detection": self.windows_to_detection,
+        }
+
+
+def time_to_detection(
+    alerts: Sequence[MirrorAlert], truth: Sequence[TruthItem], window_ms: int
+) -> tuple[ItemDetection, ...]:
+    """For each truth item, in truth order: its first matching alert and how many windows after
+    the onset it came.
+
+    The count is rounded up, so a truth starting mid-window is "0" for an alert on the window
+    holding its start and "1" for the next one; an alert on a window that began before the
+    onset (and overlaps it) is 0, never negative.
+    """
+    if window_ms <= 0:
+        raise ValueError(f"the window size must be positive, got {window_ms} ms")
+    alerts_of: dict[tuple[str, str], list[MirrorAlert]] = defaultdict(list)
+    for alert in alerts:
+        alerts_of[(alert.team_id, alert.kind)].append(alert)
+    detections = []
+    for item in truth:
+        starts = [a.window_start for a in alerts_of[(item.team_id, item.kind)] if item.matches(a)]
+        if not starts:
+            detections.append(ItemDetection(item, None, None))
+            continue
+        first = min(starts)
+        windows = max(0, -(-(first - item.start) // window_ms))  # ceil of a whole-ms division
+        detections.append(ItemDetection(item, first, windows))
+    return tuple(detections)
+
+
+@dataclass(frozen=True, slots=True)
+class DelaySummary:
+    """Time to detection of the truth items of one kind (or ``all``), in windows."""
+
+    kind: str
+    truth_items: int
+    detected: int
+    median_windows: float | None  # None when nothing was detected
+    max_windows: int | None
+    within_deadline: int  # detected at most DEADLINE_WINDOWS windows after the onset window
+
+    @property
+    def share_of_detected(self) -> float | None:
+        return self.within_deadline / self.detected if self.detected else None
+
+    @property
+    def share_of_items(self) -> float | None:
+        return self.within_deadline / self.truth_items if self.truth_items else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "truth_items": self.truth_items,
+            "detected": self.detected,
+            "median_windows": self.median_windows,
+            "max_windows": self.max_windows,
+            "within_deadline": self.within_deadline,
+            "share_of_detected": self.share_of_detected,
+            "share_of_items": self.share_of_items,
+        }
+
+
+def _summary(kind: str, detections: Sequence[ItemDetection]) -> DelaySummary:
+    delays = [d.windows_to_detection for d in detections if d.windows_to_detection is not None]
+    return DelaySummary(
+        kind=kind,
+        truth_items=len(detections),
+        detected=len(delays),
+        median_windows=float(statistics.median(delays)) if delays else None,
+        max_windows=max(delays) if delays else None,
+        within_deadline=sum(1 for delay in delays if delay <= DEADLINE_WINDOWS),
+    )
+
+
+def delay_summaries(detections: Sequence[ItemDetection]) -> tuple[DelaySummary, ...]:
+    """One summary per kind present in the truth (built-in order first), then ``all``."""
+    kinds = _kinds_in_order(d.item.kind for d in detections)
+    rows = [_summary(kind, [d for d in detections if d.item.kind == kind]) for kind in kinds]
+    return (*rows, _summary("all", detections))
+
+
+def _kinds_in_order(kinds: Iterable[str]) -> list[str]:
+    # The order of the per-kind table: the built-in kinds, then the others by name.
+    present = set(kinds)
+    return [k for k in BUILTIN_KINDS if k in present] + sorted(present - set(BUILTIN_KINDS))
+
+
+# --- recall by effect size and team size ---------------------------------------------------
+
+
+def _bucket(value: float | None, buckets: _Buckets) -> str:
+    if value is None:
+        return UNKNOWN
+    return next(label for label, below in buckets if below(value))
+
+
+def effect_size_bucket(effect_points: float | None) -> str:
+    """ "<0.5", "0.5-0.75", "0.75-1.0", ">=1.0" (points of a 1–5 scale, sign ignored), or
+    "unknown"."""
+    return _bucket(None if effect_points is None else abs(effect_points), _EFFECT_BUCKETS)
+
+
+def team_size_bucket(employee_respondents: float | None) -> str:
+    """ "<8", "8-15" (8 ≤ n < 16), "16-30" (16 ≤ n ≤ 30), ">30", or "unknown"."""
+    return _bucket(employee_respondents, _TEAM_BUCKETS)
+
+
+@dataclass(frozen=True, slots=True)
+class BucketRecall:
+    """Recall of the truth items that fall in one bucket."""
+
+    bucket: str
+    truth_items: int
+    detected: int
+    within_deadline: int
+
+    @property
+    def recall(self) -> float | None:
+        return self.detected / self.truth_items if self.truth_items else None
+
+    @property
+    def recall_within_deadline(self) -> float | None:
+        return self.within_deadline / self.truth_items if self.truth_items else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "bucket": self.bucket,
+            "truth_items": self.truth_items,
+            "detected": self.detected,
+            "recall": self.recall,
+            "within_deadline": self.within_deadline,
+            "recall_within_deadline": self.recall_within_deadline,
+        }
+
+
+def _recall_by(
+    detections: Sequence[ItemDetection],
+    bucket_of: Callable[[TruthItem], str],
+    labels: Sequence[str],
+) -> tuple[BucketRecall, ...]:
+    # Every bucket is listed, empty ones too, so two reports line up row for row; "unknown"
+    # only when some item falls in it.
+    groups: dict[str, list[ItemDetection]] = {label: [] for label in labels}
+    for detection in detections:
+        groups.setdefault(bucket_of(detection.item), []).append(detection)
+    return tuple(
+        BucketRecall(
+            bucket=label,
+            truth_items=len(group),
+            detected=sum(1 for d in group if d.detected),
+            within_deadline=sum(1 for d in group if d.within()),
+        )
+        for label, group in groups.items()
+        if group or label != UNKNOWN
+    )
+
+
+def recall_by_effect_size(detections: Sequence[ItemDetection]) -> tuple[BucketRecall, ...]:
+    labels = [label for label, _ in _EFFECT_BUCKETS] + [UNKNOWN]
+    return _recall_by(detections, lambda item: effect_size_bucket(item.effect_points), labels)
+
+
+def recall_by_team_size(detections: Sequence[ItemDetection]) -> tuple[BucketRecall, ...]:
+    """By the team's average employee respondents per window — for every kind: an outer
+    warning's team has a size too, it just does not limit what can be seen."""
+    labels = [label for label, _ in _TEAM_BUCKETS] + [UNKNOWN]
+    return _recall_by(detections, lambda item: team_size_bucket(item.employee_respondents), labels)
+
+
+# --- the acceptance check ----------------------------------------------------------------------
+
+
+def is_targeted(item: TruthItem) -> bool:
+    """Whether the acceptance holds this item to detection within DEADLINE_WINDOWS: an effect of
+    at least TARGET_EFFECT_POINTS, and for the kinds needing the employee side a team of at
+    least TARGET_EMPLOYEE_RESPONDENTS. Unknown sizes and other kinds are not targeted."""
+    if item.effect_points is None or abs(item.effect_points) < TARGET_EFFECT_POINTS:
+        return False
+    if item.kind in CUSTOMER_ONLY_KINDS:
+        return True
+    return (
+        item.kind in EMPLOYEE_KINDS
+        and item.employee_respondents is not None
+        and item.employee_respondents >= TARGET_EMPLOYEE_RESPONDENTS
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Acceptance:
+    """(a) false alerts on at most MAX_FALSE_ALERT_RATE of the steady team-windows; (b) every
+    targeted truth item detected within DEADLINE_WINDOWS of its onset. ``None``: nothing to
+    check (no steady window, no targeted item)."""
+
+    steady: SteadyFalseAlerts
+    targeted: tuple[ItemDetection, ...]
+    others: tuple[ItemDetection, ...]  # no target: smaller effects and teams, unknown sizes
+
+    @property
+    def false_alerts_passed(self) -> bool | None:
+        rate = self.steady.rate
+        return None if rate is None else rate <= MAX_FALSE_ALERT_RATE
+
+    @property
+    def late_or_missed(self) -> tuple[ItemDetection, ...]:
+        return tuple(d for d in self.targeted if not d.within())
+
+    @property
+    def detection_passed(self) -> bool | None:
+        return not self.late_or_missed if self.targeted else None
+
+    @property
+    def passed(self) -> bool | None:
+        """True when every check that could be made passed (and one could be made)."""
+        checks = [self.false_alerts_passed, self.detection_passed]
+        if False in checks:
+            return False
+        return True if True in checks else None
+
+    def to_json(self) -> dict[str, Any]:
+        within = sum(1 for d in self.targeted if d.within())
+        others_within = sum(1 for d in self.others if d.within())
+        others_detected = sum(1 for d in self.others if d.detected)
+        return {
+            "passed": self.passed,
+            "false_alert_rate": {
+                "target_max": MAX_FALSE_ALERT_RATE,
+                "measured": self.steady.rate,
+                "steady_team_windows": self.steady.steady_windows,
+                "with_alert": self.steady.windows_with_alert,
+                "passed": self.false_alerts_passed,
+            },
+            "detection": {
+                "min_effect_points": TARGET_EFFECT_POINTS,
+                "min_employee_respondents": TARGET_EMPLOYEE_RESPONDENTS,
+                "employee_kinds": list(EMPLOYEE_KINDS),
+                "customer_only_kinds": list(CUSTOMER_ONLY_KINDS),
+                "deadline_windows": DEADLINE_WINDOWS,
+                "items": len(self.targeted),
+                "within_deadline": within,
+                "late_or_missed": [d.to_json() for d in self.late_or_missed],
+                "passed": self.detection_passed,
+            },
+            "outside_target": {
+                "items": len(self.others),
+                "detected": others_detected,
+                "recall": _share(others_detected, len(self.others)),
+                "within_deadline": others_within,
+                "recall_within_deadline": _share(others_within, len(self.others)),
+            },
+        }
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def acceptance_check(steady: SteadyFalseAlerts, detections: Sequence[ItemDetection]) -> Acceptance:
+    return Acceptance(
+        steady=steady,
+        targeted=tuple(d for d in detections if is_targeted(d.item)),
+        others=tuple(d for d in detections if not is_targeted(d.item)),
+    )
+
+
+# --- the report --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationReport:
+    """Every figure of one evaluation. Holds the raw counts and the per-item detections, so
+    reports of several runs pool by adding them up (:func:`pool_reports`)."""
+
+    evaluation: Evaluation
+    steady: SteadyFalseAlerts
+    detections: tuple[ItemDetection, ...]
+
+    @property
+    def by_effect_size(self) -> tuple[BucketRecall, ...]:
+        return recall_by_effect_size(self.detections)
+
+    @property
+    def by_team_size(self) -> tuple[BucketRecall, ...]:
+        return recall_by_team_size(self.detections)
+
+    @property
+    def delays(self) -> tuple[DelaySummary, ...]:
+        return delay_summaries(self.detections)
+
+    @property
+    def acceptance(self) -> Acceptance:
+        return acceptance_check(self.steady, self.detections)
+
+    def to_json(self) -> dict[str, Any]:
+        """The per-kind ``kinds`` and ``total`` of :meth:`Evaluation.to_json`, and the rest."""
+        return {
+            **self.evaluation.to_json(),
+            "steady_false_alerts": self.steady.to_json(),
+            "recall_by_effect_size": [row.to_json() for row in self.by_effect_size],
+            "recall_by_team_size": [row.to_json() for row in self.by_team_size],
+            "time_to_detection": {
+                "deadline_windows": DEADLINE_WINDOWS,
+                "summary": [row.to_json() for row in self.delays],
+                "items": [d.to_json() for d in self.detections],
+            },
+            "acceptance": self.acceptance.to_json(),
+        }
+
+
+def build_report(
+    alerts: Sequence[MirrorAlert],
+    truth: Sequence[TruthItem],
+    windows: Iterable[TeamWindow],
+    window_ms: int,
+) -> EvaluationReport:
+    """The whole report of one replay: its alerts, the truth, its closed team-windows
+    (``ReplayResult.windows``) and the window size the replay ran with."""
+    return EvaluationReport(
+        evaluation=evaluate(alerts, truth),
+        steady=steady_false_alerts(alerts, truth, windows),
+        detections=time_to_detection(alerts, truth, window_ms),
+    )
+
+
+def pool_evaluations(evaluations: Iterable[Evaluation]) -> Evaluation:
+    """The per-kind counts of several evaluations added up (rows in first-seen order)."""
+    sums: dict[str, KindScore] = {}
+    for evaluation in evaluations:
+        for row in evaluation.rows:
+            before = sums.get(row.kind)
+            sums[row.kind] = (
+                row
+                if before is None
+                else KindScore(
+                    kind=row.kind,
+                    alerts=before.alerts + row.alerts,
+                    true_positives=before.true_positives + row.true_positives,
+                    false_positives=before.false_positives + row.false_positives,
+                    truth_items=before.truth_items + row.truth_items,
+                    detected=before.detected + row.detected,
+                    missed=before.missed + row.missed,
+                )
+            )
+    return Evaluation(tuple(sums.values()))
+
+
+def pool_reports(reports: Iterable[EvaluationReport]) -> EvaluationReport:
+    """Several runs as one: counts added, detections put together."""
+    reports = list(reports)
+    return EvaluationReport(
+        evaluation=pool_evaluations(r.evaluation for r in reports),
+        steady=SteadyFalseAlerts(
+            steady_windows=sum(r.steady.steady_windows for r in reports),
+            windows_with_alert=sum(r.steady.windows_with_alert for r in reports),
+            false_alerts=sum(r.steady.false_alerts for r in reports),
+        ),
+        detections=tuple(d for r in reports for d in r.detections),
+    )
+
+
+# --- text --------------------------------------------------------------------------------------
+
+_LATE_SHOWN: Final = 10  # late or missed targeted items listed by name; the rest are counted
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2%}"
+
+
+def _aligned(
+    header: Sequence[str], body: Sequence[Sequence[str]], text_columns: int = 1
+) -> list[str]:
+    """A table like format_table's: the first ``text_columns`` left-aligned, the numbers
+    right-aligned under their header, a rule under the header."""
+    widths = [max(len(line[i]) for line in (header, *body)) for i in range(len(header))]
+
+    def render(cells: Sequence[str]) -> str:
+        padded = (
+            cell.ljust(width) if column < text_columns else cell.rjust(width)
+            for column, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        )
+        return "  ".join(padded).rstrip()
+
+    return [render(header), "  ".join("-" * width for width in widths), *map(render, body)]
+
+
+def _when(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def format_steady(steady: SteadyFalseAlerts) -> str:
+    labels = ("steady team-windows", "with at least one alert", "false alerts on them", "rate")
+    values = (
+        f"{steady.steady_windows:,}",
+        f"{steady.windows_with_alert:,}",
+        f"{steady.false_alerts:,}",
+        _percent(steady.rate),
+    )
+    label_width = max(map(len, labels))
+    value_width = max(map(len, values))
+    lines = [
+        f"  {label.ljust(label_width)}  {value.rjust(value_width)}"
+        for label, value in zip(labels, values, strict=True)
+    ]
+    lines[-1] += f"  (target <= {MAX_FALSE_ALERT_RATE:.2%})"
+    title = "false alerts on steady team-windows (no truth item of the team overlaps the window)"
+    return "\n".join([title, *lines])
+
+
+def format_recall_buckets(title: str, column: str, rows: Sequence[BucketRecall]) -> str:
+    deadline = f"<={DEADLINE_WINDOWS} windows"
+    header = (column, "truth", "detected", "recall", deadline, f"recall <={DEADLINE_WINDOWS}")
+    body = [
+        (
+            row.bucket,
+            str(row.truth_items),
+            str(row.detected),
+            _ratio(row.recall),
+            str(row.within_deadline),
+            _ratio(row.recall_within_deadline),
+        )
+        for row in rows
+    ]
+    return "\n".join([title, *_aligned(header, body)])
+
+
+def format_time_to_detection(
+    summaries: Sequence[DelaySummary], detections: Sequence[ItemDetection] = ()
+) -> str:
+    """The summary per kind; with ``detections``, one line per truth item after it."""
+    deadline = f"<={DEADLINE_WINDOWS} windows"
+    header = ("kind", "truth", "detected", "median", "max", deadline, "of detected", "of items")
+    body = [
+        (
+            row.kind,
+            str(row.truth_items),
+            str(row.detected),
+            "-" if row.median_windows is None else f"{row.median_windows:g}",
+            "-" if row.max_windows is None else str(row.max_windows),
+            str(row.within_deadline),
+            _ratio(row.share_of_detected),
+            _ratio(row.share_of_items),
+        )
+        for row in summaries
+    ]
+    title = "time to detection (windows from the onset to the first matching alert; 0 = onset)"
+    lines = [title, *_aligned(header, body)]
+    if detections:
+        item_header = ("team", "kind", "onset (UTC)", "effect", "employees", "windows")
+        items = [
+            (
+                d.item.team_id,
+                d.item.kind,
+                _when(d.item.start),
+                "-" if d.item.effect_points is None else f"{d.item.effect_points:.2f}",
+                "-"
+                if d.item.employee_respondents is None
+                else f"{d.item.employee_respondents:.1f}",
+                "missed" if d.windows_to_detection is None else str(d.windows_to_detection),
+            )
+            for d in detections
+        ]
+        lines += ["", "per truth item", *_aligned(item_header, items, text_columns=3)]
+    return "\n".join(lines)
+
+
+def _verdict(passed: bool | None) -> str:
+    return {True: "PASS", False: "FAIL", None: "N/A "}[passed]
+
+
+def format_acceptance(acceptance: Acceptance) -> str:
+    steady = acceptance.steady
+    target = f"target <= {MAX_FALSE_ALERT_RATE:.2%}"
+    if steady.rate is None:
+        rate_line = f"no steady team-window: the false-alert rate cannot be measured ({target})"
+    else:
+        rate_line = (
+            f"false alerts on {steady.windows_with_alert:,} of {steady.steady_windows:,} steady "
+            f"team-windows = {steady.rate:.2%} ({target})"
+        )
+    targeted = len(acceptance.targeted)
+    condition = (
+        f"effect >= {TARGET_EFFECT_POINTS} points and, except {', '.join(CUSTOMER_ONLY_KINDS)}, "
+        f">= {TARGET_EMPLOYEE_RESPONDENTS} employee respondents per window"
+    )
+    within = targeted - len(acceptance.late_or_missed)
+    detection_line = (
+        f"{within} of {targeted} targeted truth items detected within {DEADLINE_WINDOWS} "
+        f"windows of their onset (target: all)"
+        if targeted
+        else "no targeted truth item (none with a known effect and team size over the target)"
+    )
+    lines = [
+        "acceptance (issue 11)",
+        f"{_verdict(acceptance.false_alerts_passed)}  {rate_line}",
+        f"{_verdict(acceptance.detection_passed)}  {detection_line}",
+        f"      targeted: {condition}",
+    ]
+    for d in acceptance.late_or_missed[:_LATE_SHOWN]:
+        when = "missed" if d.windows_to_detection is None else f"{d.windows_to_detection} windows"
+        lines.append(
+            f"      late or missed: {d.item.team_id} {d.item.kind} {_when(d.item.start)} ({when})"
+        )
+    if len(acceptance.late_or_missed) > _LATE_SHOWN:
+        lines.append(f"      ... and {len(acceptance.late_or_missed) - _LATE_SHOWN} more")
+    others = acceptance.others
+    detected = sum(1 for d in others if d.detected)
+    in_time = sum(1 for d in others if d.within())
+    lines.append(
+        f"      outside the target (no target): {len(others)} truth items, {detected} detected "
+        f"({_ratio(_share(detected, len(others)))}), {in_time} within {DEADLINE_WINDOWS} windows "
+        f"({_ratio(_share(in_time, len(others)))})"
+    )
+    lines.append(f"{_verdict(acceptance.passed)}  overall")
+    return "\n".join(lines)
+
+
+def format_report(report: EvaluationReport, *, items: bool = True) -> str:
+    """The per-kind table, then each section of the report; ``items``: list every truth item's
+    time to detection too (long for a pooled benchmark)."""
+    sections = [
+        format_table(report.evaluation),
+        format_steady(report.steady),
+        format_recall_buckets(
+            "recall by effect size (points on a 1-5 scale)", "effect", report.by_effect_size
+        ),
+        format_recall_buckets(
+            "recall by team size (employee respondents per window)",
+            "employees",
+            report.by_team_size,
+        ),
+        format_time_to_detection(report.delays, report.detections if items else ()),
+        format_acceptance(report.acceptance),
+    ]
+    return "\n\n".join(sections)
