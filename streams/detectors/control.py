@@ -16,8 +16,9 @@ For the side's index x of the closing window and the team's previous *quiet* win
   the team itself. Measuring τ on the very predictor the test uses makes it honest whether
   the team's level jitters or drifts.
 - **Single window**: Δ = x − b, σ = √(se² + var_b + τ²), z = Δ / max(σ, se_floor).
-- **Sequential** (EWMA chart): the deviations of the last r windows (this one included) from
-  the quiet baseline before them, weighted λ, λ(1 − λ), … (newest first, normalised),
+- **Sequential** (EWMA chart): the deviations of the last r windows (this one included, those
+  that already raised a change alert left out, as a CUSUM restarts after its signal) from the
+  quiet baseline before them, weighted λ, λ(1 − λ), … (newest first, normalised),
   D = Σ aⱼ (xⱼ − b′), σ_D = √(Σ aⱼ² seⱼ² + var_b′ + τ²). τ² is not averaged down: a drift
   is shared by neighbouring windows, so r windows do not make it r times smaller.
   The chart counts only while the closing window itself is off normal in the same direction
@@ -281,10 +282,14 @@ def _sequential(
     if span < 2:
         return None, 1
     first_start = current.window_start - (span - 1) * size
+    # Windows that already raised a change alert have paged: like a CUSUM that restarts after
+    # its signal, the chart accumulates only evidence nobody has acted on yet, so the memory of
+    # an ended problem cannot page again once the team is back.
     recent = [
         point
         for window in history
         if window.window_start >= first_start
+        and _quiet(window)
         and (point := _point(window, side, settings)) is not None
     ]
     recent.append(current)
