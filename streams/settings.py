@@ -118,9 +118,9 @@ class Settings(BaseSettings):
     z_crit: float = Field(
         3.5,
         gt=0,
-        description="Minimum |z| to count a change as significant (3.5: on the shipped "
-        "scenarios, steady teams stay under 0.1% false alerts per team-window and single-side "
-        "warnings keep a precision near 0.99; see benchmarks/detection_quality.py).",
+        description="Minimum |z| of the window test to count a change as significant; with "
+        "MIROIR_SEQUENTIAL_Z_CRIT it bounds the false alerts of a steady team-window at "
+        "2·(Φ(−z) + Φ(−z_seq)) = 0.48% (docs/statistics.md, 'Many teams at once').",
     )
     min_customer_n: int = Field(10, ge=1, description="Customer responses a window needs.")
     min_history: int = Field(2, ge=1, description="Closed windows needed before any change alert.")
