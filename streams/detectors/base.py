@@ -127,8 +127,12 @@ class DetectionSettings:
     @property
     def history_windows(self) -> int:
         """How many previous closed windows a caller must keep per team for the built-ins:
-        K for the baseline, M for a symmetry-gap run (M − 1 in the run plus one to see it start)."""
-        return max(self.baseline_windows, self.symmetry_gap_windows, self.baseline_max_age_windows)
+        K for the baseline, M for a symmetry-gap run (M − 1 in the run plus one to see it start),
+        and the history the control chart learns a team's normal spread from."""
+        # The control chart learns a team's normal spread from one-step errors of windows
+        # before its guard band, each of which needs a baseline of its own: a few more.
+        spread = self.baseline_max_age_windows + self.sequential_windows + self.min_history + 2
+        return max(self.baseline_windows, self.symmetry_gap_windows, spread)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ For the side's index x of the closing window and the team's previous *quiet* win
 - **Baseline** b: the EWMA or last-K mean of the newest quiet windows, with sampling variance
   Σ wᵢ²·seᵢ².
 - **Normal week-to-week spread** τ² (control-chart logic): how far the team's own quiet windows
-  landed from the baseline that preceded each of them, beyond what sampling explains —
+  (before the guard band) landed from the baseline that preceded each of them, beyond what sampling explains —
   τ̂² = mean(eⱼ² − vⱼ) over those one-step errors — shrunk toward the pooled prior
   ``between_window_sd``² with the weight of ``prior_windows`` windows:
   τ² = max(0, (c·τ̂² + ν₀·τ₀²) / (c + ν₀)). A short history leans on the prior; a long one on
@@ -326,7 +326,11 @@ def side_evidence(
     base = _baseline(_guarded(quiet, now.window_start, size, settings), pooled_sd, settings)
     if base is None:
         return None
-    tau2, errors = _between_variance(quiet, pooled_sd, size, settings)
+    # The normal spread is learned where the baseline is: before the guard band, whose windows
+    # may belong to the very change under test.
+    guard_start = now.window_start - (settings.sequential_windows - 1) * size
+    before_guard = [point for point in quiet if point.window_start < guard_start]
+    tau2, errors = _between_variance(before_guard, pooled_sd, size, settings)
     se = _se(now, pooled_sd)
     sigma = math.sqrt(se**2 + base.se**2 + tau2)
     single = _change(now.value - base.value, sigma, settings, settings.z_crit)

@@ -65,15 +65,18 @@ def test_between_window_spread_comes_from_the_teams_own_one_step_errors() -> Non
 
 
 def test_the_normal_spread_ignores_a_few_windows_of_a_change_that_never_alerted() -> None:
-    # The median of the one-step errors, not their mean: six quiet windows land exactly on
+    # The median of the one-step errors, not their mean: eight quiet windows land exactly on
     # their baseline, two far off (a change under way). The median ratio is 0, so τ̂² = 0
-    # and, with τ₀ = 0, τ = 0; a mean would have made the team look twice as noisy.
-    settings = DetectionSettings(baseline_mode="last_k", between_window_sd=0.0)
+    # and, with τ₀ = 0, τ = 0; a mean would have made the team look far noisier. (No chart
+    # here, so no guard band keeps the two out of the errors.)
+    settings = DetectionSettings(
+        baseline_mode="last_k", between_window_sd=0.0, sequential_windows=1
+    )
     history = [tw(i, side(70.0, se=4.0)) for i in range(10)]
     history += [tw(i, side(50.0, se=4.0)) for i in (10, 11)]
     evidence = side_evidence(tw(12, side(70.0, se=4.0)), history, "customer", settings)
     assert evidence is not None
-    assert evidence.between_errors == 8
+    assert evidence.between_errors == 10
     assert evidence.between_sd == 0.0
 
 
@@ -116,8 +119,8 @@ def test_the_ewma_chart_finds_a_sustained_moderate_fall() -> None:
     # Windows 0–9 at 70, 10–11 at 64, current (12) at 60; SE 4 everywhere, τ₀ = 0.
     # The baseline skips the guard band (the r - 1 = 2 windows before the current one) and
     # looks back at most 8 windows: windows 4–9, mean 70, variance 16 / 6 = 2.66667.
-    # τ: one-step errors of windows 4–11 (each against its own guarded baseline): six 0s and
-    # two -6s; the median ratio is 0, so τ = 0 (c = 8, prior weight 4 / 12).
+    # τ: one-step errors of the windows before the guard band, 4–9 (each against its own
+    # guarded baseline): six 0s, so τ = 0 (c = 6, prior weight 4 / 10).
     # Single window: σ = sqrt(16 + 2.66667) = 4.32049, Δ = -10, z = -2.31455 (< 3.5).
     # Chart over windows 10, 11, 12: λ = 0.5 weights 0.125, 0.25, 0.5 normalised by 0.875
     #   → 1/7, 2/7, 4/7; D = -6/7 - 12/7 - 40/7 = -8.28571; sampling (1 + 4 + 16) / 49 · 16
@@ -127,8 +130,8 @@ def test_the_ewma_chart_finds_a_sustained_moderate_fall() -> None:
     history += [tw(i, side(64.0, se=4.0)) for i in (10, 11)]
     evidence = side_evidence(tw(12, side(60.0, se=4.0)), history, "customer", SEQUENTIAL)
     assert evidence is not None
-    assert (evidence.between_sd, evidence.between_errors) == (0.0, 8)
-    assert evidence.prior_weight == approx(1 / 3)
+    assert (evidence.between_sd, evidence.between_errors) == (0.0, 6)
+    assert evidence.prior_weight == approx(4 / 10)
     assert evidence.baseline.value == approx(70.0)
     assert evidence.baseline.se**2 == approx(16 / 6)
     assert evidence.single.z == approx(-2.31455, abs=1e-5)

@@ -175,8 +175,10 @@ def test_settings_validation() -> None:
     ):
         with pytest.raises(ValueError):
             DetectionSettings(**bad)  # type: ignore[arg-type]
-    assert SETTINGS.history_windows == 8  # the baseline age limit is the longest look-back
-    assert DetectionSettings(symmetry_gap_windows=9).history_windows == 9
+    # The control chart's look-back is the longest: the baseline age limit (8) + the chart's
+    # windows (1 here) + min_history (2) + 2 = 13 windows of history.
+    assert SETTINGS.history_windows == 13
+    assert DetectionSettings(symmetry_gap_windows=20).history_windows == 20
 
 
 # -- alert ids ----------------------------------------------------------------------------------
