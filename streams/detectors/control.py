@@ -6,20 +6,21 @@ For the side's index x of the closing window and the team's previous *quiet* win
 - **Sampling error** from respondents: the spread of respondent composites, pooled over the
   team's quiet windows and the current one (s²ₚ = Σ (nᵢ − 1)·sdᵢ² / Σ (nᵢ − 1)), so a window of
   six people is not judged on the spread of six answers alone. A window's SE is sₚ / √n.
-- **Baseline** b: the EWMA or last-K mean of the newest quiet windows, with sampling variance
-  Σ wᵢ²·seᵢ².
-- **Normal week-to-week spread** τ² (control-chart logic): how far the team's own quiet windows
-  (before the guard band) landed from the baseline that preceded each of them, beyond what sampling explains —
-  τ̂² = mean(eⱼ² − vⱼ) over those one-step errors — shrunk toward the pooled prior
-  ``between_window_sd``² with the weight of ``prior_windows`` windows:
+- **Baseline** b: the EWMA or last-K mean of the newest quiet windows before the guard band
+  (the r − 1 windows just before this one), with sampling variance Σ wᵢ²·seᵢ².
+- **Normal week-to-week spread** τ² (control-chart logic): how far the team's own quiet
+  windows (before the guard band) landed from the baseline that preceded each of them, beyond
+  what sampling explains — τ̂² solves median(eⱼ² / (vⱼ + τ̂²)) = median of χ²₁ over those
+  one-step errors (a median, so a slow change that never alerted cannot inflate it) — shrunk
+  toward the prior ``between_window_sd``² with the weight of ``prior_windows`` windows:
   τ² = max(0, (c·τ̂² + ν₀·τ₀²) / (c + ν₀)). A short history leans on the prior; a long one on
   the team itself. Measuring τ on the very predictor the test uses makes it honest whether
   the team's level jitters or drifts.
 - **Single window**: Δ = x − b, σ = √(se² + var_b + τ²), z = Δ / max(σ, se_floor).
 - **Sequential** (EWMA chart): the deviations of the last r windows (this one included, those
   that already raised a change alert left out, as a CUSUM restarts after its signal) from the
-  quiet baseline before them, weighted λ, λ(1 − λ), … (newest first, normalised),
-  D = Σ aⱼ (xⱼ − b′), σ_D = √(Σ aⱼ² seⱼ² + var_b′ + τ²). τ² is not averaged down: a drift
+  same baseline b, weighted λ, λ(1 − λ), … (newest first, normalised),
+  D = Σ aⱼ (xⱼ − b), σ_D = √(Σ aⱼ² seⱼ² + var_b + τ²). τ² is not averaged down: a drift
   is shared by neighbouring windows, so r windows do not make it r times smaller.
   The chart counts only while the closing window itself is off normal in the same direction
   at the one-sided 5 % level (|z| ≥ ``CURRENT_WINDOW_Z``), so an ended problem does not keep
