@@ -25,6 +25,8 @@ For the side's index x of the closing window and the team's previous *quiet* win
   The chart counts only while the closing window itself is off normal in the same direction
   at the one-sided 5 % level (|z| ≥ ``CURRENT_WINDOW_Z``), so an ended problem does not keep
   paging.
+- **Recovery**: after an episode (windows that raised change alerts), a move back toward the
+  level before it — not beyond it by ``min_effect`` — is the episode ending, not a change.
 - **Steady** only if the one-sided interval Δ − z_eq·σ rules out a fall of ``min_effect``
   (an equivalence test); otherwise a side without a significant move is *inconclusive*.
 """
@@ -341,9 +343,14 @@ def side_evidence(
         and sequential.significant
         and (sequential.z * single.z <= 0 or abs(single.z) < CURRENT_WINDOW_Z)
     ):
-        sequential = Change(sequential.delta, sequential.z, False, sequential.direction)
+        sequential = _not_significant(sequential)
+    recovery = _recovery(now, history, side, pooled_sd, size, settings)
+    if recovery is not None:
+        single = _not_significant(single) if single.direction == recovery else single
+        if sequential is not None and sequential.direction == recovery:
+            sequential = _not_significant(sequential)
     nu = settings.prior_windows
-    confirmed = _confirmed(single, sequential, settings)
+    confirmed = _confirmed(single, sequential, settings) - {recovery}
     steady = single.delta - EQUIVALENCE_Z * sigma > -settings.min_effect
     return SideEvidence(
         side=side,
@@ -362,6 +369,60 @@ def side_evidence(
         confirmed_fall="down" in confirmed,
         confirmed_rise="up" in confirmed,
     )
+
+
+def _not_significant(test: Change) -> Change:
+    return Change(test.delta, test.z, False, test.direction)
+
+
+_RISE_KINDS: Final = frozenset({"mirror_rise"})
+
+
+def _recovery(
+    now: _Point,
+    history: Sequence[TeamWindowMetrics],
+    side: Side,
+    pooled_sd: float | None,
+    size: int,
+    settings: DetectionSettings,
+) -> Direction | None:
+    """The direction in which this side is merely returning to where it was before the team's
+    last episode, if it is: "up" after a fall, "down" after a rise, else None.
+
+    A long episode becomes the team's normal once its windows age past the baseline, and a team
+    that then recovers would look like a new change the other way (a decline ending as a
+    ``mirror_rise``). A move back toward the level before the episode, not beyond it by
+    ``min_effect``, is a recovery: the episode's end, not news.
+    """
+    episode = [window for window in history if not _quiet(window)]
+    if not episode:
+        return None
+    last = episode[-1]
+    if now.window_start - last.window_start > settings.baseline_max_age_windows * size:
+        return None
+    rose = bool(_RISE_KINDS.intersection(last.alert_kinds))
+    start = last.window_start
+    gap = settings.sequential_windows * size  # alerted windows this close are one episode
+    for window in reversed(episode[:-1]):
+        if bool(_RISE_KINDS.intersection(window.alert_kinds)) != rose:
+            break
+        if start - window.window_start > gap:
+            break
+        start = window.window_start
+    before = [
+        point
+        for window in history
+        if _quiet(window)
+        and window.window_start < start
+        and (point := _point(window, side, settings)) is not None
+    ]
+    oldest = start - settings.baseline_max_age_windows * size
+    level = _baseline([p for p in before if p.window_start >= oldest], pooled_sd, settings)
+    if level is None:
+        return None
+    if rose:
+        return "down" if now.value > level.value - settings.min_effect else None
+    return "up" if now.value < level.value + settings.min_effect else None
 
 
 def _confirmed(

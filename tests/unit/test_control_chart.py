@@ -187,3 +187,25 @@ def test_an_inner_warning_with_an_uninformative_customer_side_says_inconclusive(
     assert alert.evidence["customer_inconclusive"] == 1.0
     assert alert.evidence["customer_steady"] == 0.0
     assert alert.evidence["employee_between_sd_prior_weight"] == approx(4 / (4 + 4))
+
+
+@pytest.mark.parametrize(("value", "rose"), [(70.0, False), (74.0, False), (80.0, True)])
+def test_a_return_to_the_level_before_an_episode_is_a_recovery_not_a_rise(
+    value: float, rose: bool
+) -> None:
+    # Windows 0–5 at 70; a decline to 50 from window 6 (6 and 7 alerted, 8–13 did not and
+    # became the team's normal). At window 14 the baseline is 50 (windows 8–13), so 70 would
+    # look like a 20-point rise; but the level before the episode (windows 0–5) is 70: back to
+    # it, or less than min_effect (5) beyond it, is the decline ending. 80 is news.
+    settings = DetectionSettings(
+        baseline_mode="last_k", between_window_sd=0.0, sequential_windows=1
+    )
+    history = [tw(i, side(70.0)) for i in range(6)]
+    history += [tw(i, side(50.0), alerts=("mirror_decline",)) for i in (6, 7)]
+    history += [tw(i, side(50.0)) for i in range(8, 14)]
+    evidence = side_evidence(tw(14, side(value)), history, "customer", settings)
+    assert evidence is not None
+    assert evidence.baseline.value == approx(50.0)
+    assert evidence.single.delta == approx(value - 50.0)
+    assert evidence.rose is rose
+    assert not evidence.confirmed_rise or rose
