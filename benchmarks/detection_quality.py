@@ -30,12 +30,10 @@ from streams.tools.evaluation_report import (
     DEADLINE_WINDOWS,
     EvaluationReport,
     build_report,
-    format_report,
-    format_steady,
-    format_time_to_detection,
     pool_evaluations,
     pool_reports,
 )
+from streams.tools.evaluation_text import format_report, format_steady, format_time_to_detection
 from streams.tools.replay import replay
 from streams.tools.scenario import Scenario
 

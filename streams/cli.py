@@ -370,7 +370,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from streams.tools.evaluate import read_truth
-    from streams.tools.evaluation_report import build_report, format_report
+    from streams.tools.evaluation_report import build_report
+    from streams.tools.evaluation_text import format_report
 
     truth = read_truth(args.truth)
     settings = _settings(args)

@@ -1,7 +1,8 @@
 """The evaluation report: false alerts on steady team-windows, recall by effect and team size,
 time to detection, and the acceptance check of issue 11 — beside precision and recall per kind.
 
-Everything here is a pure function of the alerts, the truth and the closed team-windows of one
+The text forms are in ``streams.tools.evaluation_text``. Everything here is a pure function
+of the alerts, the truth and the closed team-windows of one
 replay (``streams.tools.replay.ReplayResult``), so `miroir evaluate` and the benchmarks compute
 the same figures. docs/evaluation.md explains each figure and the matching rule.
 
@@ -19,7 +20,6 @@ import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
 from schemas.records import MirrorAlert
@@ -29,10 +29,10 @@ from streams.tools.evaluate import (
     KindScore,
     TruthItem,
     evaluate,
-    format_table,
 )
 
 __all__ = [
+    "share",
     "CUSTOMER_ONLY_KINDS",
     "DEADLINE_WINDOWS",
     "EMPLOYEE_KINDS",
@@ -51,11 +51,6 @@ __all__ = [
     "build_report",
     "delay_summaries",
     "effect_size_bucket",
-    "format_acceptance",
-    "format_recall_buckets",
-    "format_report",
-    "format_steady",
-    "format_time_to_detection",
     "is_targeted",
     "pool_evaluations",
     "pool_reports",
@@ -442,14 +437,15 @@ class Acceptance:
             "outside_target": {
                 "items": len(self.others),
                 "detected": others_detected,
-                "recall": _share(others_detected, len(self.others)),
+                "recall": share(others_detected, len(self.others)),
                 "within_deadline": others_within,
-                "recall_within_deadline": _share(others_within, len(self.others)),
+                "recall_within_deadline": share(others_within, len(self.others)),
             },
         }
 
 
-def _share(part: int, whole: int) -> float | None:
+def share(part: int, whole: int) -> float | None:
+    """part / whole, None when there is no whole."""
     return part / whole if whole else None
 
 
@@ -554,184 +550,3 @@ def pool_reports(reports: Iterable[EvaluationReport]) -> EvaluationReport:
         ),
         detections=tuple(d for r in reports for d in r.detections),
     )
-
-
-# --- text --------------------------------------------------------------------------------------
-
-_LATE_SHOWN: Final = 10  # late or missed targeted items listed by name; the rest are counted
-
-
-def _ratio(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
-def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2%}"
-
-
-def _aligned(
-    header: Sequence[str], body: Sequence[Sequence[str]], text_columns: int = 1
-) -> list[str]:
-    """A table like format_table's: the first ``text_columns`` left-aligned, the numbers
-    right-aligned under their header, a rule under the header."""
-    widths = [max(len(line[i]) for line in (header, *body)) for i in range(len(header))]
-
-    def render(cells: Sequence[str]) -> str:
-        padded = (
-            cell.ljust(width) if column < text_columns else cell.rjust(width)
-            for column, (cell, width) in enumerate(zip(cells, widths, strict=True))
-        )
-        return "  ".join(padded).rstrip()
-
-    return [render(header), "  ".join("-" * width for width in widths), *map(render, body)]
-
-
-def _when(epoch_ms: int) -> str:
-    return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def format_steady(steady: SteadyFalseAlerts) -> str:
-    labels = ("steady team-windows", "with at least one alert", "false alerts on them", "rate")
-    values = (
-        f"{steady.steady_windows:,}",
-        f"{steady.windows_with_alert:,}",
-        f"{steady.false_alerts:,}",
-        _percent(steady.rate),
-    )
-    label_width = max(map(len, labels))
-    value_width = max(map(len, values))
-    lines = [
-        f"  {label.ljust(label_width)}  {value.rjust(value_width)}"
-        for label, value in zip(labels, values, strict=True)
-    ]
-    lines[-1] += f"  (target <= {MAX_FALSE_ALERT_RATE:.2%})"
-    title = "false alerts on steady team-windows (no truth item of the team overlaps the window)"
-    return "\n".join([title, *lines])
-
-
-def format_recall_buckets(title: str, column: str, rows: Sequence[BucketRecall]) -> str:
-    deadline = f"<={DEADLINE_WINDOWS} windows"
-    header = (column, "truth", "detected", "recall", deadline, f"recall <={DEADLINE_WINDOWS}")
-    body = [
-        (
-            row.bucket,
-            str(row.truth_items),
-            str(row.detected),
-            _ratio(row.recall),
-            str(row.within_deadline),
-            _ratio(row.recall_within_deadline),
-        )
-        for row in rows
-    ]
-    return "\n".join([title, *_aligned(header, body)])
-
-
-def format_time_to_detection(
-    summaries: Sequence[DelaySummary], detections: Sequence[ItemDetection] = ()
-) -> str:
-    """The summary per kind; with ``detections``, one line per truth item after it."""
-    deadline = f"<={DEADLINE_WINDOWS} windows"
-    header = ("kind", "truth", "detected", "median", "max", deadline, "of detected", "of items")
-    body = [
-        (
-            row.kind,
-            str(row.truth_items),
-            str(row.detected),
-            "-" if row.median_windows is None else f"{row.median_windows:g}",
-            "-" if row.max_windows is None else str(row.max_windows),
-            str(row.within_deadline),
-            _ratio(row.share_of_detected),
-            _ratio(row.share_of_items),
-        )
-        for row in summaries
-    ]
-    title = "time to detection (windows from the onset to the first matching alert; 0 = onset)"
-    lines = [title, *_aligned(header, body)]
-    if detections:
-        item_header = ("team", "kind", "onset (UTC)", "effect", "employees", "windows")
-        items = [
-            (
-                d.item.team_id,
-                d.item.kind,
-                _when(d.item.start),
-                "-" if d.item.effect_points is None else f"{d.item.effect_points:.2f}",
-                "-"
-                if d.item.employee_respondents is None
-                else f"{d.item.employee_respondents:.1f}",
-                "missed" if d.windows_to_detection is None else str(d.windows_to_detection),
-            )
-            for d in detections
-        ]
-        lines += ["", "per truth item", *_aligned(item_header, items, text_columns=3)]
-    return "\n".join(lines)
-
-
-def _verdict(passed: bool | None) -> str:
-    return {True: "PASS", False: "FAIL", None: "N/A "}[passed]
-
-
-def format_acceptance(acceptance: Acceptance) -> str:
-    steady = acceptance.steady
-    target = f"target <= {MAX_FALSE_ALERT_RATE:.2%}"
-    if steady.rate is None:
-        rate_line = f"no steady team-window: the false-alert rate cannot be measured ({target})"
-    else:
-        rate_line = (
-            f"false alerts on {steady.windows_with_alert:,} of {steady.steady_windows:,} steady "
-            f"team-windows = {steady.rate:.2%} ({target})"
-        )
-    targeted = len(acceptance.targeted)
-    condition = (
-        f"effect >= {TARGET_EFFECT_POINTS} points and, except {', '.join(CUSTOMER_ONLY_KINDS)}, "
-        f">= {TARGET_EMPLOYEE_RESPONDENTS} employee respondents per window"
-    )
-    within = targeted - len(acceptance.late_or_missed)
-    detection_line = (
-        f"{within} of {targeted} targeted truth items detected within {DEADLINE_WINDOWS} "
-        f"windows of their onset (target: all)"
-        if targeted
-        else "no targeted truth item (none with a known effect and team size over the target)"
-    )
-    lines = [
-        "acceptance (issue 11)",
-        f"{_verdict(acceptance.false_alerts_passed)}  {rate_line}",
-        f"{_verdict(acceptance.detection_passed)}  {detection_line}",
-        f"      targeted: {condition}",
-    ]
-    for d in acceptance.late_or_missed[:_LATE_SHOWN]:
-        when = "missed" if d.windows_to_detection is None else f"{d.windows_to_detection} windows"
-        lines.append(
-            f"      late or missed: {d.item.team_id} {d.item.kind} {_when(d.item.start)} ({when})"
-        )
-    if len(acceptance.late_or_missed) > _LATE_SHOWN:
-        lines.append(f"      ... and {len(acceptance.late_or_missed) - _LATE_SHOWN} more")
-    others = acceptance.others
-    detected = sum(1 for d in others if d.detected)
-    in_time = sum(1 for d in others if d.within())
-    lines.append(
-        f"      outside the target (no target): {len(others)} truth items, {detected} detected "
-        f"({_ratio(_share(detected, len(others)))}), {in_time} within {DEADLINE_WINDOWS} windows "
-        f"({_ratio(_share(in_time, len(others)))})"
-    )
-    lines.append(f"{_verdict(acceptance.passed)}  overall")
-    return "\n".join(lines)
-
-
-def format_report(report: EvaluationReport, *, items: bool = True) -> str:
-    """The per-kind table, then each section of the report; ``items``: list every truth item's
-    time to detection too (long for a pooled benchmark)."""
-    sections = [
-        format_table(report.evaluation),
-        format_steady(report.steady),
-        format_recall_buckets(
-            "recall by effect size (points on a 1-5 scale)", "effect", report.by_effect_size
-        ),
-        format_recall_buckets(
-            "recall by team size (employee respondents per window)",
-            "employees",
-            report.by_team_size,
-        ),
-        format_time_to_detection(report.delays, report.detections if items else ()),
-        format_acceptance(report.acceptance),
-    ]
-    return "\n\n".join(sections)

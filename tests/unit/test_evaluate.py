@@ -30,7 +30,6 @@ from streams.tools.evaluation_report import (
     build_report,
     delay_summaries,
     effect_size_bucket,
-    format_report,
     is_targeted,
     pool_evaluations,
     pool_reports,
@@ -40,6 +39,7 @@ from streams.tools.evaluation_report import (
     team_size_bucket,
     time_to_detection,
 )
+from streams.tools.evaluation_text import format_report
 from streams.tools.simulator import Effect, Simulator, TeamPlan
 
 DAY = 86_400_000

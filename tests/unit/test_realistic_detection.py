@@ -13,12 +13,8 @@ from __future__ import annotations
 
 from schemas.codec import record_to_json, topic_of
 from streams.settings import load_settings
-from streams.tools.evaluation_report import (
-    MAX_FALSE_ALERT_RATE,
-    build_report,
-    format_report,
-    pool_reports,
-)
+from streams.tools.evaluation_report import MAX_FALSE_ALERT_RATE, build_report, pool_reports
+from streams.tools.evaluation_text import format_report
 from streams.tools.realistic import realistic_scenario
 from streams.tools.replay import replay
 
