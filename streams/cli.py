@@ -103,6 +103,22 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="the whole report as one JSON object")
     _add_detection_overrides(evaluate)
 
+    thresholds = sub.add_parser(
+        "thresholds",
+        help="expected false alerts per window for N teams at the current thresholds, and the "
+        "thresholds for a budget (docs/statistics.md, 'Many teams at once')",
+    )
+    thresholds.add_argument(
+        "--teams", type=_at_least(1), required=True, help="teams whose windows close together"
+    )
+    thresholds.add_argument(
+        "--false-alerts-per-window",
+        type=_positive(float),
+        default=None,
+        metavar="BUDGET",
+        help="also print the MIROIR_Z_CRIT and MIROIR_SEQUENTIAL_Z_CRIT that spend this budget",
+    )
+
     alerts = sub.add_parser("alerts", help="list stored alerts, or --follow the alerts topic")
     alerts.add_argument("--follow", "-f", action="store_true", help="tail the alerts topic")
     alerts.add_argument("--from-beginning", action="store_true", help="with --follow")
@@ -386,6 +402,32 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_thresholds(args: argparse.Namespace) -> int:
+    from streams.detectors.multiplicity import (
+        expected_false_alerts,
+        false_alert_rate,
+        thresholds_for_budget,
+    )
+    from streams.settings import load_settings
+
+    settings = load_settings()
+    z, z_chart = settings.z_crit, settings.sequential_z_crit
+    chart = z_chart if settings.sequential_windows > 1 else None
+    print(
+        f"MIROIR_Z_CRIT={z:g}, MIROIR_SEQUENTIAL_Z_CRIT={z_chart:g}: a steady team-window "
+        f"raises a false change alert with probability at most {false_alert_rate(z, chart):.3%}; "
+        f"{args.teams} teams: at most {expected_false_alerts(args.teams, z, chart):.2f} "
+        "false alerts per window"
+    )
+    if args.false_alerts_per_window is not None:
+        single, sequential = thresholds_for_budget(args.teams, args.false_alerts_per_window)
+        print(
+            f"for at most {args.false_alerts_per_window:g} per window: "
+            f"MIROIR_Z_CRIT={single:.2f} MIROIR_SEQUENTIAL_Z_CRIT={sequential:.2f}"
+        )
+    return 0
+
+
 def cmd_alerts(args: argparse.Namespace) -> int:
     from streams.settings import load_settings
 
@@ -551,6 +593,7 @@ COMMANDS = {
     "simulate": cmd_simulate,
     "replay": cmd_replay,
     "evaluate": cmd_evaluate,
+    "thresholds": cmd_thresholds,
     "alerts": cmd_alerts,
     "query": cmd_query,
 }

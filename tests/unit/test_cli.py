@@ -168,3 +168,14 @@ def test_evaluate_json_prints_the_whole_report_as_one_object(
     text = capsys.readouterr().out
     assert text.startswith("kind ")
     assert "false alerts on steady team-windows" in text and "acceptance (issue 11)" in text
+
+
+def test_thresholds_prints_the_false_alert_bound_and_the_thresholds_for_a_budget(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Defaults 3.5 / 2.85: 2 · (Φ(-3.5) + Φ(-2.85)) = 0.484 %; 500 teams: 2.42 a window.
+    # A budget of 0.5 for 500 teams: 3.72 and 3.35 (tests/unit/test_multiplicity.py).
+    assert main(["thresholds", "--teams", "500", "--false-alerts-per-window", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "at most 0.484%" in out and "at most 2.42 false alerts per window" in out
+    assert "MIROIR_Z_CRIT=3.72 MIROIR_SEQUENTIAL_Z_CRIT=3.35" in out
