@@ -11,9 +11,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streams.errors import MiroirError
+
+if TYPE_CHECKING:
+    from streams.tools.scenario import Scenario
 
 ALERT_COLUMNS = (
     "alert_id, team_id, window_start, window_end, kind, severity, dimension, message, "
@@ -43,16 +46,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="run the pipeline against MIROIR_KAFKA_BOOTSTRAP")
 
     simulate = sub.add_parser("simulate", help="produce synthetic teams to the broker")
-    simulate.add_argument("--teams", type=_at_least(1), default=6, help="teams (default 6)")
     simulate.add_argument(
-        "--windows", type=_at_least(1), default=8, help="windows to produce (fast mode)"
+        "--teams", type=_at_least(1), default=None, help="teams (default 6; realistic: 80)"
+    )
+    simulate.add_argument(
+        "--windows",
+        type=_at_least(1),
+        default=None,
+        help="windows to produce (fast mode; default 8; realistic: 26 weekly windows)",
     )
     simulate.add_argument(
         "--scenario",
         default="demo",
-        metavar="demo|steady|FILE",
-        help="built-in 'demo' (one mirror decline, one inner warning, the rest steady) or "
-        "'steady', or a scenario file (YAML or JSON, see docs/scenarios.md)",
+        metavar="demo|steady|realistic|FILE",
+        help="built-in 'demo' (one mirror decline, one inner warning, the rest steady), "
+        "'steady', 'realistic' (a generated company from --seed: correlated answers, small "
+        "teams, drift, planted effects of several sizes), or a scenario file (YAML or JSON, "
+        "see docs/scenarios.md)",
     )
     simulate.add_argument(
         "--realtime",
@@ -178,6 +188,8 @@ def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
 
 
 BUILTIN_SCENARIOS = ("demo", "steady")
+DEFAULT_SIMULATED_TEAMS = 6
+DEFAULT_SIMULATED_WINDOWS = 8
 SEVERITIES = ("info", "warning", "critical")  # ascending
 
 # Command-line flags that override a setting for one run: flag -> (setting, type).
@@ -264,8 +276,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from streams.tools.simulator import Simulator, TeamPlan, demo_plans
 
     settings = _settings(args)
+    if args.scenario == "realistic":
+        from streams.tools.realistic import realistic_scenario
+
+        generated = realistic_scenario(
+            args.seed, teams=args.teams or 80, windows=args.windows or 26
+        )
+        return _simulate_scenario(args, settings, generated)
     if args.scenario not in BUILTIN_SCENARIOS:
         return _simulate_scenario(args, settings)
+    teams = args.teams or DEFAULT_SIMULATED_TEAMS
+    windows = args.windows or DEFAULT_SIMULATED_WINDOWS
     if args.to_file or args.truth:
         from streams.errors import ConfigError
 
@@ -277,9 +298,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     bootstrap = _require_bootstrap(settings.kafka_bootstrap)
     ensure_topics(bootstrap, required_topics(settings))
     plans = (
-        demo_plans(args.teams)
+        demo_plans(teams)
         if args.scenario == "demo"
-        else [TeamPlan(f"team-{i:02d}") for i in range(1, args.teams + 1)]
+        else [TeamPlan(f"team-{i:02d}") for i in range(1, teams + 1)]
     )
     with SignalPublisher(bootstrap, settings.topic_customer, settings.topic_employee) as publisher:
         if args.realtime:
@@ -293,14 +314,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             except KeyboardInterrupt:
                 sent = publisher.sent
         else:
-            start = int(time.time() * 1000) - args.windows * settings.window_ms
+            start = int(time.time() * 1000) - windows * settings.window_ms
             simulator = Simulator(plans, settings.window_ms, start, seed=args.seed)
-            sent = publish_fast(simulator, publisher, args.windows, print_progress)
+            sent = publish_fast(simulator, publisher, windows, print_progress)
     print(f"simulate: {sent} events sent to {bootstrap}", file=sys.stderr)
     return 0
 
 
-def _simulate_scenario(args: argparse.Namespace, settings: Any) -> int:
+def _simulate_scenario(
+    args: argparse.Namespace, settings: Any, generated: Scenario | None = None
+) -> int:
     from streams.tools.evaluate import write_events, write_truth
     from streams.tools.scenario import Scenario
 
@@ -311,7 +334,7 @@ def _simulate_scenario(args: argparse.Namespace, settings: Any) -> int:
             "--truth is written next to the events file: add --to-file EVENTS (the truth of "
             "events sent to a broker is not kept)"
         )
-    scenario = Scenario.load(args.scenario)
+    scenario = generated if generated is not None else Scenario.load(args.scenario)
     window_ms = scenario.window_ms(settings.window_ms)
     events = scenario.events(window_ms, scenario.allowed_lateness_ms(settings.allowed_lateness_ms))
     if args.to_file:

@@ -179,3 +179,13 @@ def test_thresholds_prints_the_false_alert_bound_and_the_thresholds_for_a_budget
     out = capsys.readouterr().out
     assert "at most 0.484%" in out and "at most 2.42 false alerts per window" in out
     assert "MIROIR_Z_CRIT=3.72 MIROIR_SEQUENTIAL_Z_CRIT=3.35" in out
+
+
+def test_simulate_realistic_writes_a_generated_company_and_its_truth(tmp_path: Path) -> None:
+    events, truth = tmp_path / "events.jsonl", tmp_path / "truth.json"
+    argv = ["simulate", "--scenario", "realistic", "--seed", "5", "--teams", "10"]
+    assert main([*argv, "--windows", "12", "--to-file", str(events), "--truth", str(truth)]) == 0
+    items = json.loads(truth.read_text())
+    teams = {json.loads(line)["value"]["team_id"] for line in events.read_text().splitlines()}
+    assert len(teams) == 10
+    assert items and all("effect_points" in item for item in items)
