@@ -148,7 +148,7 @@ class Settings(BaseSettings):
         0.5, gt=0, le=1, description="λ: weight of the newest window in the EWMA chart."
     )
     confirm_z_crit: float = Field(
-        1.645,
+        1.28,
         gt=0,
         description="Once one side of a team passed the full bar, the |z| at which the other "
         "side's move in the same direction confirms a mirror (decline or rise) rather than a "

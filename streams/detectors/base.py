@@ -80,7 +80,7 @@ class DetectionSettings:
     sequential_lambda: float = 0.5  # λ: weight of the newest window in that chart
     sequential_z_crit: float = 2.85  # |z| the chart needs
     # |z| that confirms the second side of a mirror once the first passed the full bar.
-    confirm_z_crit: float = 1.645
+    confirm_z_crit: float = 1.28
 
     def __post_init__(self) -> None:
         if self.baseline_mode not in ("ewma", "last_k"):

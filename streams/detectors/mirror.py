@@ -12,7 +12,7 @@ For the mirrors, one side moves significantly and the other at least confirms th
 window against the team's quiet baseline (``z_crit``), or the EWMA chart of the last few
 windows (``sequential_z_crit``: a sustained moderate fall). Only that full bar decides whether
 a team-window alerts at all; once one side has passed it, the other side's move the same way at
-``confirm_z_crit`` (one-sided 5 % by default) names the alert a mirror rather than a one-sided
+``confirm_z_crit`` (one-sided 10 % by default) names the alert a mirror rather than a one-sided
 warning. This costs no false alerts — the alert fires either way — and a mirror decline is no
 longer reported as a one-sided warning because its smaller side missed a bar meant for
 deciding whether to page at all.
