@@ -9,7 +9,9 @@ exactly M; the run continuing does not re-fire, a new run (after a break) fires 
 Noise alone must not make a run: the mean |E − C| over the run must stay above the threshold
 beyond its uncertainty (mean − 1.645·SE_mean ≥ threshold, SE_mean = √(Σ (se_E² + se_C²)) / M,
 a one-sided 95 % bound), so a team whose sides sit just under the threshold is not paged when
-sampling noise lifts three windows in a row over it.
+sampling noise lifts three windows in a row over it. A run that overlaps a change episode (a
+window of the run already raised a decline, rise or warning) is that episode's gap, already
+paged: it raises no second alert, as an inhibition rule would in Alertmanager.
 Callers must pass at least ``settings.history_windows`` previous windows so the detector can
 see where a run started.
 """
@@ -22,7 +24,14 @@ from typing import ClassVar
 
 from schemas.records import MirrorAlert
 from streams.core.model import TeamWindowMetrics
-from streams.detectors.base import DetectionSettings, Detector, baseline, change, usable_side
+from streams.detectors.base import (
+    CHANGE_KINDS,
+    DetectionSettings,
+    Detector,
+    baseline,
+    change,
+    usable_side,
+)
 
 # One-sided 95 %: how sure the run's mean gap must be to sit above the threshold.
 GAP_BOUND_Z = 1.645
@@ -43,7 +52,8 @@ class SymmetryGapDetector(Detector):
     """|E − C| ≥ threshold for M consecutive windows: one warning per run."""
 
     name: ClassVar[str] = "symmetry_gap"
-    # 2: the run's mean gap must clear the threshold beyond its sampling uncertainty.
+    # 2: the run's mean gap must clear the threshold beyond its sampling uncertainty, and a run
+    # inside a change episode is that episode's.
     version: ClassVar[str] = "2"
 
     def detect(
@@ -62,6 +72,7 @@ class SymmetryGapDetector(Detector):
         run = 1
         smallest = total = abs(gap)
         newer = current
+        in_episode = False
         for older in reversed(history):
             if run > windows or older.window_end != newer.window_start:
                 break
@@ -72,11 +83,12 @@ class SymmetryGapDetector(Detector):
             if abs(older_gap) < threshold or (older_gap > 0) != employee_higher:
                 break
             run += 1
+            in_episode = in_episode or bool(CHANGE_KINDS.intersection(older.alert_kinds))
             smallest = min(smallest, abs(older_gap))
             total += abs(older_gap)
             variance += older_variance
             newer = older
-        if run != windows:
+        if run != windows or in_episode:
             return []
         mean_gap = total / run
         mean_se = math.sqrt(variance) / run

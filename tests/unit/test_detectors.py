@@ -388,6 +388,16 @@ def test_symmetry_gap_needs_a_run_whose_mean_clears_the_threshold_beyond_noise()
     assert alert.evidence["mean_gap_lower_bound"] == pytest.approx(28 - 1.645 * math.sqrt(24) / 3)
 
 
+def test_symmetry_gap_inside_a_change_episode_is_not_paged_again() -> None:
+    # The run's first window already raised an inner warning: the gap is that episode's.
+    history = [dataclasses.replace(gap_window(0, 30), alert_kinds=("inner_warning",))]
+    history.append(gap_window(1, 30))
+    assert SymmetryGapDetector().detect(gap_window(2, 30), history, SETTINGS) == []
+    # A symmetry-gap alert of its own is not a change episode.
+    history[0] = dataclasses.replace(gap_window(0, 30), alert_kinds=("symmetry_gap",))
+    assert SymmetryGapDetector().detect(gap_window(2, 30), history, SETTINGS) != []
+
+
 def test_symmetry_gap_alert_evidence() -> None:
     history = [gap_window(0, 30), gap_window(1, 40)]
     [alert] = SymmetryGapDetector().detect(gap_window(2, -30 + 60), history, SETTINGS)
