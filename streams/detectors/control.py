@@ -119,7 +119,8 @@ class SideEvidence:
 
     @property
     def interval(self) -> tuple[float, float]:
-        """The one-sided-95 % interval of Δ, as (low, high): Δ ∓ z_eq·σ."""
+        """The 90 % interval of Δ, as (low, high): Δ ∓ z_eq·σ; each end is a one-sided 95 % bound,
+        and the low end is what the equivalence test compares with −min_effect."""
         delta = self.single.delta
         return delta - EQUIVALENCE_Z * self.sigma, delta + EQUIVALENCE_Z * self.sigma
 

@@ -16,6 +16,7 @@ a team-window alerts at all; once one side has passed it, the other side's move 
 warning. This costs no false alerts — the alert fires either way — and a mirror decline is no
 longer reported as a one-sided warning because its smaller side missed a bar meant for
 deciding whether to page at all.
+
 The side without a significant move is called *steady* only when its interval rules out a
 fall of ``min_effect`` (an equivalence test); otherwise the alert says it is *inconclusive*,
 with its n and interval, and still fires: a significant fall on one side is news whether or
@@ -59,7 +60,7 @@ def _other(label: str, side: SideEvidence, min_effect: float) -> str:
             f"{min_effect:g} points is ruled out, n = {side.n})"
         )
     return (
-        f"{label} index is inconclusive ({signed(side.single.delta)} points, 95% interval "
+        f"{label} index is inconclusive ({signed(side.single.delta)} points, 90% interval "
         f"{signed(low)} to {signed(high)}, n = {side.n}: a fall of {min_effect:g} points "
         "cannot be ruled out)"
     )
