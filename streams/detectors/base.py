@@ -240,17 +240,19 @@ def baseline(
     m = len(points)
     if m < settings.min_history or m == 0:
         return None
-    if settings.baseline_mode == "last_k":
-        weights = [1.0 / m] * m
-    else:
-        alpha = settings.ewma_alpha
-        # Weight of window i (0 = oldest) in the recursive EWMA seeded with the oldest value.
-        weights = [(1 - alpha) ** (m - 1)] + [
-            alpha * (1 - alpha) ** (m - 1 - i) for i in range(1, m)
-        ]
+    weights = baseline_weights(m, settings)
     value = math.fsum(w * x for w, (x, _) in zip(weights, points, strict=True))
     se = math.sqrt(math.fsum((w * s) ** 2 for w, (_, s) in zip(weights, points, strict=True)))
     return Baseline(value=value, se=se, n_windows=m)
+
+
+def baseline_weights(m: int, settings: DetectionSettings) -> list[float]:
+    """The weight of each of m baseline windows, oldest first: 1/m each (``last_k``), or the
+    weight of window i in the recursive EWMA seeded with the oldest value (``ewma``)."""
+    if settings.baseline_mode == "last_k":
+        return [1.0 / m] * m
+    alpha = settings.ewma_alpha
+    return [(1 - alpha) ** (m - 1)] + [alpha * (1 - alpha) ** (m - 1 - i) for i in range(1, m)]
 
 
 def _test(value: float, se: float, base: Baseline, settings: DetectionSettings) -> Change:
@@ -446,6 +448,7 @@ __all__ = [
     "Direction",
     "Side",
     "baseline",
+    "baseline_weights",
     "change",
     "make_alert_id",
     "pair_name",

@@ -46,6 +46,7 @@ from streams.detectors.base import (
     DetectionSettings,
     Direction,
     Side,
+    baseline_weights,
     usable_side,
 )
 
@@ -177,14 +178,6 @@ def _se(point: _Point, pooled_sd: float | None) -> float:
     return pooled_sd / math.sqrt(point.n)
 
 
-def _weights(m: int, settings: DetectionSettings) -> list[float]:
-    if settings.baseline_mode == "last_k":
-        return [1.0 / m] * m
-    alpha = settings.ewma_alpha
-    # Weight of window i (0 = oldest) in the recursive EWMA seeded with the oldest value.
-    return [(1 - alpha) ** (m - 1)] + [alpha * (1 - alpha) ** (m - 1 - i) for i in range(1, m)]
-
-
 def _baseline(
     points: Sequence[_Point], pooled_sd: float | None, settings: DetectionSettings
 ) -> Baseline | None:
@@ -193,7 +186,7 @@ def _baseline(
     m = len(used)
     if m < settings.min_history or m == 0:
         return None
-    weights = _weights(m, settings)
+    weights = baseline_weights(m, settings)
     value = math.fsum(w * p.value for w, p in zip(weights, used, strict=True))
     variance = math.fsum((w * _se(p, pooled_sd)) ** 2 for w, p in zip(weights, used, strict=True))
     return Baseline(value=value, se=math.sqrt(variance), n_windows=m)
