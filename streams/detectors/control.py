@@ -83,7 +83,7 @@ class SideEvidence:
     prior_weight: float  # ν₀ / (c + ν₀)
     sigma: float  # √(se² + var_b + τ²)
     single: Change
-    sequential: Change | None  # None when too few recent windows or no baseline before them
+    sequential: Change | None  # None when the chart is off or holds fewer than two windows
     sequential_windows: int
     steady: bool  # a fall of min_effect is ruled out (equivalence test)
     # The side moved by at least min_effect at the confirmation level (|z| ≥ confirm_z_crit,
@@ -140,7 +140,10 @@ class SideEvidence:
             "delta_high": high,
             "steady": float(self.steady),
             "confirmed_fall": float(self.confirmed_fall),
-            "inconclusive": float(not self.significant and not self.steady),
+            # Neither moved, nor confirmed a move, nor shown steady: the data cannot tell.
+            "inconclusive": float(
+                not (self.significant or self.steady or self.confirmed_fall or self.confirmed_rise)
+            ),
         }
         if self.sequential is not None:
             figures["sequential_delta"] = self.sequential.delta

@@ -77,16 +77,12 @@ DETECTION = st.builds(
 )
 
 
-FIRED: list[int] = []
-
-
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(histories(), DETECTION)
 def test_detectors_never_raise_and_alerts_stay_finite_and_private(case, detection) -> None:  # type: ignore[no-untyped-def]
     history, current = case
     for detector in (MirrorChangeDetector(), SymmetryGapDetector()):
         for alert in detector.detect(current, history, detection):
-            FIRED.append(1)
             numbers = [
                 alert.customer_index,
                 alert.employee_index,
@@ -105,7 +101,15 @@ def test_detectors_never_raise_and_alerts_stay_finite_and_private(case, detectio
 
 def test_the_fuzzed_histories_do_raise_alerts() -> None:
     # The property above is only worth something if alerts fire on a fair share of examples
-    # (about 30 of 300 in practice).
-    FIRED.clear()
-    test_detectors_never_raise_and_alerts_stay_finite_and_private()
-    assert len(FIRED) >= 10
+    # (about one in ten). Counted on a fixed draw of 300 examples, so the count cannot flake.
+    fired: list[int] = []
+
+    @settings(max_examples=300, deadline=None, derandomize=True, database=None)
+    @given(histories(), DETECTION)
+    def count(case, detection) -> None:  # type: ignore[no-untyped-def]
+        history, current = case
+        for detector in (MirrorChangeDetector(), SymmetryGapDetector()):
+            fired.extend(1 for _ in detector.detect(current, history, detection))
+
+    count()
+    assert len(fired) >= 10
