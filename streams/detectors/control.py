@@ -26,7 +26,8 @@ For the side's index x of the closing window and the team's previous *quiet* win
   at the one-sided 5 % level (|z| ≥ ``CURRENT_WINDOW_Z``), so an ended problem does not keep
   paging.
 - **Recovery**: after an episode (windows that raised change alerts), a move back toward the
-  level before it — not beyond it by ``min_effect`` — is the episode ending, not a change.
+  level before it is the episode ending, not a change — unless it also goes past that level
+  (by ``min_effect``, at ``confirm_z_crit``).
 - **Steady** only if the one-sided interval Δ − z_eq·σ rules out a fall of ``min_effect``
   (an equivalence test); otherwise a side without a significant move is *inconclusive*.
 """
@@ -341,7 +342,7 @@ def side_evidence(
         and (sequential.z * single.z <= 0 or abs(single.z) < CURRENT_WINDOW_Z)
     ):
         sequential = _not_significant(sequential)
-    recovery = _recovery(now, history, side, pooled_sd, size, settings)
+    recovery = _recovery(now, history, side, pooled_sd, (size, se**2 + tau2), settings)
     if recovery is not None:
         single = _not_significant(single) if single.direction == recovery else single
         if sequential is not None and sequential.direction == recovery:
@@ -380,7 +381,7 @@ def _recovery(
     history: Sequence[TeamWindowMetrics],
     side: Side,
     pooled_sd: float | None,
-    size: int,
+    spread: tuple[int, float],
     settings: DetectionSettings,
 ) -> Direction | None:
     """The direction in which this side is merely returning to where it was before the team's
@@ -388,9 +389,12 @@ def _recovery(
 
     A long episode becomes the team's normal once its windows age past the baseline, and a team
     that then recovers would look like a new change the other way (a decline ending as a
-    ``mirror_rise``). A move back toward the level before the episode, not beyond it by
-    ``min_effect``, is a recovery: the episode's end, not news.
+    ``mirror_rise``). A move back toward the level before the episode b_pre is a recovery —
+    the episode's end, not news — unless it goes beyond that level too: by ``min_effect`` and
+    with |x − b_pre| / √(se² + se_pre² + τ²) ≥ ``confirm_z_crit``. ``spread``: (window size,
+    the current window's se² + τ²).
     """
+    size, current_variance = spread
     episode = [window for window in history if not _quiet(window)]
     if not episode:
         return None
@@ -417,9 +421,12 @@ def _recovery(
     level = _baseline([p for p in before if p.window_start >= oldest], pooled_sd, settings)
     if level is None:
         return None
-    if rose:
-        return "down" if now.value > level.value - settings.min_effect else None
-    return "up" if now.value < level.value + settings.min_effect else None
+    # How far the side has gone past b_pre in the recovery's direction (> 0: beyond it).
+    past = level.value - now.value if rose else now.value - level.value
+    sigma = max(math.sqrt(current_variance + level.se**2), settings.se_floor)
+    if past >= settings.min_effect and past / sigma >= settings.confirm_z_crit:
+        return None  # not only back: beyond where the team was before, which is news
+    return "down" if rose else "up"
 
 
 def _confirmed(
