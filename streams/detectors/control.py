@@ -269,8 +269,7 @@ def _change(delta: float, sigma: float, settings: DetectionSettings, z_crit: flo
 
 def _sequential(
     current: _Point,
-    history: Sequence[TeamWindowMetrics],
-    side: Side,
+    quiet: Sequence[_Point],
     base: Baseline,
     pooled_sd: float | None,
     tau2: float,
@@ -283,16 +282,10 @@ def _sequential(
     if span < 2:
         return None, 1
     first_start = current.window_start - (span - 1) * size
-    # Windows that already raised a change alert have paged: like a CUSUM that restarts after
-    # its signal, the chart accumulates only evidence nobody has acted on yet, so the memory of
-    # an ended problem cannot page again once the team is back.
-    recent = [
-        point
-        for window in history
-        if window.window_start >= first_start
-        and _quiet(window)
-        and (point := _point(window, side, settings)) is not None
-    ]
+    # Only quiet windows: those that already raised a change alert have paged, and like a CUSUM
+    # that restarts after its signal, the chart accumulates only evidence nobody has acted on
+    # yet, so the memory of an ended problem cannot page again once the team is back.
+    recent = [point for point in quiet if point.window_start >= first_start]
     recent.append(current)
     if len(recent) < 2:
         return None, len(recent)
@@ -335,14 +328,14 @@ def side_evidence(
     se = _se(now, pooled_sd)
     sigma = math.sqrt(se**2 + base.se**2 + tau2)
     single = _change(now.value - base.value, sigma, settings, settings.z_crit)
-    sequential, span = _sequential(now, history, side, base, pooled_sd, tau2, size, settings)
+    sequential, span = _sequential(now, quiet, base, pooled_sd, tau2, size, settings)
     if (
         sequential is not None
         and sequential.significant
         and (sequential.z * single.z <= 0 or abs(single.z) < CURRENT_WINDOW_Z)
     ):
         sequential = _not_significant(sequential)
-    recovery = _recovery(now, history, side, pooled_sd, (size, se**2 + tau2), settings)
+    recovery = _recovery(now, history, quiet, pooled_sd, (size, se**2 + tau2), settings)
     if recovery is not None:
         single = _not_significant(single) if single.direction == recovery else single
         if sequential is not None and sequential.direction == recovery:
@@ -379,7 +372,7 @@ _RISE_KINDS: Final = frozenset({"mirror_rise"})
 def _recovery(
     now: _Point,
     history: Sequence[TeamWindowMetrics],
-    side: Side,
+    quiet: Sequence[_Point],
     pooled_sd: float | None,
     spread: tuple[int, float],
     settings: DetectionSettings,
@@ -410,15 +403,9 @@ def _recovery(
         if start - window.window_start > gap:
             break
         start = window.window_start
-    before = [
-        point
-        for window in history
-        if _quiet(window)
-        and window.window_start < start
-        and (point := _point(window, side, settings)) is not None
-    ]
     oldest = start - settings.baseline_max_age_windows * size
-    level = _baseline([p for p in before if p.window_start >= oldest], pooled_sd, settings)
+    before = [point for point in quiet if oldest <= point.window_start < start]
+    level = _baseline(before, pooled_sd, settings)
     if level is None:
         return None
     # How far the side has gone past b_pre in the recovery's direction (> 0: beyond it).
