@@ -34,10 +34,13 @@ from schemas.records import (
     CUSTOMER_SCORE_RANGES,
     EMPLOYEE_PULSE_TOPIC,
     EMPLOYEE_SCORE_RANGES,
+    EPISODE_ACTIONS,
     MAX_COMMENT_CHARS,
     MAX_IDENTIFIER_CHARS,
+    MAX_NOTE_CHARS,
     CustomerFeedback,
     EmployeePulse,
+    EpisodeAction,
     MirrorAlert,
     Signal,
 )
@@ -48,12 +51,16 @@ __all__ = [
     "CUSTOMER_FEEDBACK_SCHEMA",
     "DEFAULT_MAX_RECORD_BYTES",
     "EMPLOYEE_PULSE_SCHEMA",
+    "EPISODE_ACTION_SCHEMA",
     "MIRROR_ALERT_SCHEMA",
     "SCHEMA_DIR",
     "SignalCodec",
     "alert_to_json",
+    "check_action",
+    "decode_action",
     "decode_alert",
     "encode",
+    "encode_action",
     "encode_alert",
     "load_schema",
     "record_from_json",
@@ -80,6 +87,7 @@ def load_schema(file_name: str) -> dict[str, Any]:
 CUSTOMER_FEEDBACK_SCHEMA: Final = load_schema("customer_feedback.avsc")
 EMPLOYEE_PULSE_SCHEMA: Final = load_schema("employee_pulse.avsc")
 MIRROR_ALERT_SCHEMA: Final = load_schema("mirror_alert.avsc")
+EPISODE_ACTION_SCHEMA: Final = load_schema("episode_action.avsc")
 
 
 def _without_timestamp_logical_type(schema: Any) -> Any:
@@ -146,6 +154,8 @@ _SIGNAL_BY_TYPE: Final[dict[type, _Signal]] = {
 }
 _ALERT_WIRE_SCHEMA: Final = _wire_schema(MIRROR_ALERT_SCHEMA)
 _check_fields_match(MIRROR_ALERT_SCHEMA, MirrorAlert)
+_ACTION_WIRE_SCHEMA: Final = _wire_schema(EPISODE_ACTION_SCHEMA)
+_check_fields_match(EPISODE_ACTION_SCHEMA, EpisodeAction)
 
 
 def _signal_for_topic(topic: str) -> _Signal:
@@ -419,6 +429,7 @@ def alert_to_json(alert: MirrorAlert) -> dict[str, Any]:
         field["name"]: getattr(alert, field["name"]) for field in MIRROR_ALERT_SCHEMA["fields"]
     }
     values["evidence"] = dict(values["evidence"])
+    values["teams"] = list(values["teams"])
     return values
 
 
@@ -433,7 +444,49 @@ def decode_alert(data: bytes) -> MirrorAlert:
     """The alert in a plain Avro body; DecodeError if it is not one."""
     if not data:
         raise DecodeError("the message is empty (a tombstone?)", "undecodable")
-    return MirrorAlert(**_read_body(data, _ALERT_WIRE_SCHEMA, None, "miroir.MirrorAlert"))
+    values = _read_body(data, _ALERT_WIRE_SCHEMA, None, "miroir.MirrorAlert")
+    values["teams"] = tuple(values.get("teams") or ())
+    return MirrorAlert(**values)
+
+
+# --- episode actions -------------------------------------------------------------------------
+
+
+def encode_action(action: EpisodeAction) -> bytes:
+    """An acknowledgement or a resolution by hand as a plain Avro body."""
+    check_action(action)
+    values = {
+        field["name"]: getattr(action, field["name"]) for field in EPISODE_ACTION_SCHEMA["fields"]
+    }
+    buffer = io.BytesIO()
+    _write(buffer, _ACTION_WIRE_SCHEMA, values, "miroir.EpisodeAction")
+    return buffer.getvalue()
+
+
+def decode_action(data: bytes | None) -> EpisodeAction:
+    """The action in a plain Avro body; DecodeError if it is not one, or not a valid one."""
+    if not data:
+        raise DecodeError("the message is empty (a tombstone?)", "undecodable")
+    action = EpisodeAction(**_read_body(data, _ACTION_WIRE_SCHEMA, None, "miroir.EpisodeAction"))
+    try:
+        check_action(action)
+    except ValueError as error:
+        raise DecodeError(str(error), "invalid") from error
+    return action
+
+
+def check_action(action: EpisodeAction) -> None:
+    """ValueError naming what is wrong with an action (unknown verb, empty or oversized text)."""
+    if action.action not in EPISODE_ACTIONS:
+        raise ValueError(
+            f"action must be one of {', '.join(EPISODE_ACTIONS)}, got {action.action!r}"
+        )
+    for name in ("action_id", "team_id", "episode_id", "actor"):
+        value = getattr(action, name)
+        if not value or len(value) > MAX_IDENTIFIER_CHARS:
+            raise ValueError(f"{name} must be 1 to {MAX_IDENTIFIER_CHARS} characters")
+    if action.note is not None and len(action.note) > MAX_NOTE_CHARS:
+        raise ValueError(f"note must be at most {MAX_NOTE_CHARS} characters")
 
 
 # --- the codec -------------------------------------------------------------------------------

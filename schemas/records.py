@@ -97,6 +97,22 @@ class EmployeePulse:
 
 Signal = CustomerFeedback | EmployeePulse
 
+EPISODE_ACTIONS: Final = ("ack", "resolve")
+MAX_NOTE_CHARS: Final = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeAction:
+    """A person acknowledging (``ack``) or resolving by hand (``resolve``) a team's episode."""
+
+    action_id: str
+    team_id: str
+    episode_id: str
+    action: str  # ack | resolve
+    actor: str
+    at: int  # epoch ms, wall clock
+    note: str | None = None
+
 
 @dataclass(frozen=True, slots=True)
 class MirrorAlert:
@@ -130,3 +146,13 @@ class MirrorAlert:
     customer_z: float | None = None
     employee_z: float | None = None
     evidence: dict[str, float] = field(default_factory=dict)  # extra named figures
+    # Its place in the life of a problem (streams.core.episodes, streams.core.incidents):
+    # opened | updated | escalated | resolved | acknowledged ("alert": a writer before episodes).
+    event: str = "alert"
+    episode_id: str | None = None
+    scope: str = "team"  # "team", or an incident's unit level (e.g. "department")
+    unit_id: str | None = None  # an incident's unit path, "/"-joined
+    incident_id: str | None = None
+    teams: tuple[str, ...] = ()  # an incident's affected teams
+    actor: str | None = None  # who acknowledged or resolved by hand
+    note: str | None = None

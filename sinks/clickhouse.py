@@ -78,6 +78,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
 from schemas.records import EMPLOYEE_SCORES, CustomerFeedback, MirrorAlert
 from sinks.base import Sink
+from streams.core.episodes import Episode
 from streams.core.model import (
     DeadLetter,
     DuplicateEvent,
@@ -105,6 +106,7 @@ __all__ = [
     "DEFAULT_RETRY_BACKOFF",
     "DEFAULT_RETRY_BACKOFF_MAX",
     "MAX_PARTITIONS_PER_INSERT",
+    "MIGRATIONS",
     "PARTITION_COLUMNS",
     "READ_ONLY_KEYWORDS",
     "TABLES",
@@ -130,6 +132,17 @@ TABLES: Final = (
     "late_events",
     "duplicate_events",
     "employee_comments",
+    "episodes",
+)
+
+# Columns added after a table was first released: (table, column, type and comment), applied
+# with ADD COLUMN IF NOT EXISTS at open(), so a store written by an older Miroir is migrated.
+MIGRATIONS: Final = (
+    (
+        "mirror_alerts",
+        "episode_id",
+        "Nullable(String) COMMENT 'The team episode this alert opened, updated or escalated'",
+    ),
 )
 
 # The DateTime64 column each table is partitioned by (PARTITION BY toYYYYMM(column)).
@@ -141,6 +154,7 @@ PARTITION_COLUMNS: Final[Mapping[str, str]] = {
     "late_events": "window_start",
     "duplicate_events": "window_start",
     "employee_comments": "window_start",
+    "episodes": "opened_window_start",
 }
 
 # Months one insert may touch: half ClickHouse's default max_partitions_per_insert_block (100),
@@ -341,6 +355,14 @@ class ClickHouseSink(Sink):
                         ddl = table_ddl(table, self.database)
                         self._retrying(
                             f"create table {table}", functools.partial(client.command, ddl)
+                        )
+                    for table, column, definition in MIGRATIONS:
+                        alter = (
+                            f"ALTER TABLE {self.database}.{table} "
+                            f"ADD COLUMN IF NOT EXISTS {column} {definition}"
+                        )
+                        self._retrying(
+                            f"add {table}.{column}", functools.partial(client.command, alter)
                         )
                     self._column_types = self._describe(client)
                     self._check_columns(self._column_types)
@@ -875,7 +897,33 @@ def _alert_columns(alerts: Sequence[MirrorAlert], version: int) -> Columns:
         "customer_z": [a.customer_z for a in alerts],
         "employee_z": [a.employee_z for a in alerts],
         "evidence": [dict(a.evidence) for a in alerts],
+        "episode_id": [a.episode_id for a in alerts],
         "version": [version] * len(alerts),
+    }
+
+
+def _episode_columns(episodes: Sequence[Episode], version: int) -> Columns:
+    del version  # an episode's row version is its own revision
+    return {
+        "episode_id": [e.episode_id for e in episodes],
+        "team_id": [e.team_id for e in episodes],
+        "family": [e.family for e in episodes],
+        "kind": [e.kind for e in episodes],
+        "severity": [e.severity for e in episodes],
+        "state": [e.state for e in episodes],
+        "opened_window_start": [e.opened_window_start for e in episodes],
+        "last_alert_window_start": [e.last_alert_window_start for e in episodes],
+        "last_window_end": [e.last_window_end for e in episodes],
+        "alerts": [e.alerts for e in episodes],
+        "quiet_windows": [e.quiet_windows for e in episodes],
+        "peak_customer_delta": [e.peak_customer_delta for e in episodes],
+        "peak_employee_delta": [e.peak_employee_delta for e in episodes],
+        "detector_version": [e.detector_version for e in episodes],
+        "acknowledged_by": [e.acknowledged_by for e in episodes],
+        "acknowledged_at": [e.acknowledged_at for e in episodes],
+        "resolved_by": [e.resolved_by for e in episodes],
+        "note": [e.note for e in episodes],
+        "revision": [e.revision for e in episodes],
     }
 
 
@@ -1009,4 +1057,5 @@ _WRITERS: Final[
     ("late_events", lambda batch: batch.late_events, _late_event_columns),
     ("duplicate_events", lambda batch: batch.duplicate_events, _duplicate_event_columns),
     ("employee_comments", lambda batch: batch.employee_comments, _employee_comment_columns),
+    ("episodes", lambda batch: batch.episodes, _episode_columns),
 )

@@ -15,6 +15,8 @@ DEFAULT_STORE_DIR = Path(".miroir")
 DEFAULT_WINDOW_SECONDS = 86_400.0
 DEFAULT_ALLOWED_LATENESS_SECONDS = 3_600.0
 K_ANONYMITY_FLOOR = 3
+# Episode events (streams.core.episodes); kept here so settings need no import of the core.
+EPISODE_EVENTS = ("opened", "updated", "escalated", "resolved", "acknowledged")
 
 
 class Settings(BaseSettings):
@@ -37,6 +39,11 @@ class Settings(BaseSettings):
     topic_alerts: str = Field("mirror-alerts", description="Topic the alerts are written to.")
     topic_dead_letters: str = Field(
         "miroir-dead-letters", description="Topic of records that could not be used."
+    )
+    topic_actions: str | None = Field(
+        None,
+        description="Topic of acknowledgements and resolutions by hand (miroir ack, the live "
+        "page), key team_id; empty: the alerts topic's name + '-actions'.",
     )
     topic_partitions: int = Field(
         4,
@@ -159,6 +166,13 @@ class Settings(BaseSettings):
     )
     symmetry_gap_threshold: float = Field(25.0, gt=0, description="|E − C| that counts as a gap.")
     symmetry_gap_windows: int = Field(3, ge=1, description="M: consecutive gap windows to alert.")
+    episode_resolve_after: int = Field(
+        2,
+        ge=1,
+        le=100,
+        description="Windows in a row without an alert of its family after which a team's "
+        "episode resolves (the team is back in its normal range).",
+    )
 
     # -- Privacy -------------------------------------------------------------------------
     k_anonymity: int = Field(
@@ -187,6 +201,11 @@ class Settings(BaseSettings):
     webhook_urls: Annotated[tuple[str, ...], NoDecode] = Field(
         (),
         description="Webhook endpoints (Slack-compatible JSON), comma-separated; empty: none.",
+    )
+    webhook_events: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("opened", "escalated", "resolved"),
+        description="Episode events that page the webhooks, comma-separated: opened, updated, "
+        "escalated, resolved, acknowledged (records of older writers, event 'alert', always do).",
     )
     webhook_min_severity: Literal["info", "warning", "critical"] = Field(
         "warning",
@@ -228,6 +247,23 @@ class Settings(BaseSettings):
                 raise ValueError(f"{url!r} is not an http(s) URL")
         return value
 
+    @field_validator("webhook_events", mode="before")
+    @classmethod
+    def _split_events(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
+
+    @field_validator("webhook_events")
+    @classmethod
+    def _known_events(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(EPISODE_EVENTS))
+        if unknown:
+            raise ValueError(
+                f"unknown episode events {unknown}; choose from {', '.join(EPISODE_EVENTS)}"
+            )
+        return value
+
     @field_validator("detectors", mode="before")
     @classmethod
     def _split_detectors(cls, value: object) -> object:
@@ -258,6 +294,7 @@ class Settings(BaseSettings):
             self.topic_employee,
             self.topic_alerts,
             self.topic_dead_letters,
+            self.actions_topic,
         ]
         if len(set(names)) != len(names):
             raise ValueError(f"topic names must be distinct, got {names}")
@@ -267,6 +304,11 @@ class Settings(BaseSettings):
                 f"({self.baseline_windows}): no baseline could ever be formed"
             )
         return self
+
+    @property
+    def actions_topic(self) -> str:
+        """The topic of episode actions (``topic_actions``, or the alerts topic + '-actions')."""
+        return self.topic_actions or f"{self.topic_alerts}-actions"
 
     @property
     def window_ms(self) -> int:

@@ -14,8 +14,15 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from schemas.records import CustomerFeedback, MirrorAlert, Signal
+from schemas.records import CustomerFeedback, EpisodeAction, MirrorAlert, Signal
 from streams.core.aggregate import WindowAggregate
+from streams.core.episodes import (
+    DEFAULT_RESOLVE_AFTER,
+    Episode,
+    TeamEpisodes,
+    event_record,
+    family_of,
+)
 from streams.core.identity import UNKEYED, IdentityKeys
 from streams.core.metrics import compute_team_window
 from streams.core.model import EmployeeComment, LateEventCount, TeamWindowMetrics
@@ -25,6 +32,7 @@ from streams.detectors import DetectionSettings, Detector
 if TYPE_CHECKING:
     from streams.settings import Settings
 
+ACTIONS_SIDE = "actions"  # the source "side" of episode actions, for positions and replays
 EMPLOYEE_COMMENTS_MIN_RESPONDENTS = 10  # DOMAIN.md: comments only for windows of ≥ 10 people
 
 Ref = TypeVar("Ref")  # whatever the caller needs to find the source record again
@@ -41,6 +49,8 @@ class EngineConfig:
     store_employee_comments: bool = False
     # Keys of event ids and respondents (keyed with the HMAC secret in the worker).
     identity_keys: IdentityKeys = UNKEYED
+    # Quiet windows in a row after which a team's episode resolves (streams.core.episodes).
+    episode_resolve_after: int = DEFAULT_RESOLVE_AFTER
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineConfig:
@@ -56,6 +66,7 @@ class EngineConfig:
             detection=DetectionSettings(**{name: getattr(settings, name) for name in shared}),
             store_employee_comments=settings.store_employee_comments,
             identity_keys=IdentityKeys(settings.hmac_secret.get_secret_value().encode()),
+            episode_resolve_after=settings.episode_resolve_after,
         )
 
 
@@ -64,7 +75,7 @@ class Inbound(Generic[Ref]):
     """One decoded, validated signal and where it came from."""
 
     partition: int
-    record: Signal
+    record: Signal | EpisodeAction
     ref: Ref
     position: int | None = None  # source offset; lets a replayed event be recognised
 
@@ -93,7 +104,11 @@ class EngineOutput(Generic[Ref]):
     """What one call to the engine produced; the caller makes it durable."""
 
     closed: list[TeamWindowMetrics] = field(default_factory=list)
-    alerts: list[MirrorAlert] = field(default_factory=list)
+    alerts: list[MirrorAlert] = field(default_factory=list)  # each with its episode id
+    # The alerts topic's records: every alert as the episode event it makes (opened, updated,
+    # escalated), and the events without an alert (resolved, acknowledged).
+    events: list[MirrorAlert] = field(default_factory=list)
+    episodes: list[Episode] = field(default_factory=list)  # each episode as an event left it
     accepted_customer: list[CustomerFeedback] = field(default_factory=list)
     late: list[Inbound[Ref]] = field(default_factory=list)
     late_counts: list[LateEventCount] = field(default_factory=list)
@@ -107,6 +122,8 @@ class EngineOutput(Generic[Ref]):
     def extend(self, other: EngineOutput[Ref]) -> None:
         self.closed += other.closed
         self.alerts += other.alerts
+        self.events += other.events
+        self.episodes += other.episodes
         self.accepted_customer += other.accepted_customer
         self.late += other.late
         self.late_counts += other.late_counts
@@ -163,6 +180,9 @@ class MirrorEngine(Generic[Ref]):
         keys = self.config.identity_keys
         for item in batch:
             record = item.record
+            if isinstance(record, EpisodeAction):
+                self._act(item, record, out)
+                continue
             is_customer = isinstance(record, CustomerFeedback)
             side = "customer" if is_customer else "employee"
             clock = self.clock(item.partition)
@@ -263,6 +283,34 @@ class MirrorEngine(Generic[Ref]):
         return out
 
     # -- internals -----------------------------------------------------------------------
+    def _act(self, item: Inbound[Ref], action: EpisodeAction, out: EngineOutput[Ref]) -> None:
+        """Apply an acknowledgement or a resolution by hand to the team's open episode."""
+        out.dirty_partitions.add(item.partition)
+        team = self.teams.get(action.team_id)
+        position = item.position
+        if team is not None and position is not None:
+            if position <= team.applied.get(ACTIONS_SIDE, -1):
+                out.replayed += 1  # applied before a crash; its outputs are out already
+                return
+            team.applied[ACTIONS_SIDE] = position
+            out.dirty_teams.add(action.team_id)
+        if team is None:
+            out.rejected.append(
+                Rejected(item, f"unknown team {action.team_id!r}: no episode to act on", "invalid")
+            )
+            return
+        tracker = TeamEpisodes(action.team_id, self.config.episode_resolve_after, team.episodes)
+        try:
+            event = tracker.act(
+                action.episode_id, action.action, action.actor, action.note, action.at
+            )
+        except (LookupError, ValueError) as e:
+            reason = e.args[0] if e.args else str(e)
+            out.rejected.append(Rejected(item, f"{reason} (already resolved?)", "invalid"))
+            return
+        out.events.append(event_record(event, None, int(self._wall_clock_ms())))
+        out.episodes.append(event.episode)
+
     @staticmethod
     def _is_late(window_end: int, clock: PartitionClock, team: TeamState | None) -> bool:
         if clock.watermark is not None and window_end <= clock.watermark:
@@ -315,6 +363,27 @@ class MirrorEngine(Generic[Ref]):
             for detector in self.detectors
             for alert in detector.detect(metrics, history, self.config.detection)
         ]
+        tracker = TeamEpisodes(team_id, self.config.episode_resolve_after, team.episodes)
+        events = tracker.observe(start, end, alerts)
+        episode_of = {e.alert_id: e.episode.episode_id for e in events if e.alert_id}
+        created_at = int(self._wall_clock_ms())
+        # Every alert belongs to its family's episode; of several in one family and window,
+        # the most severe is the episode's event and the others ride along with its id.
+        alerts = [
+            dataclasses.replace(
+                alert,
+                episode_id=episode_of.get(alert.alert_id)
+                or tracker.open[family_of(alert.kind)].episode_id,
+            )
+            for alert in alerts
+        ]
+        by_id = {alert.alert_id: alert for alert in alerts}
+        for event in events:
+            alert = by_id.pop(event.alert_id, None) if event.alert_id else None
+            out.events.append(event_record(event, alert, created_at))
+            out.episodes.append(event.episode)
+        # Another alert of a family in the same window: on the topic too, as an update.
+        out.events.extend(dataclasses.replace(a, event="updated") for a in by_id.values())
         out.alerts.extend(alerts)
         if alerts:
             # Detectors read this back: a window that raised a change alert is not "quiet"

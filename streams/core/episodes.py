@@ -1,15 +1,19 @@
 """Episodes: one problem of one team, from its first alert to its resolution (pure).
 
-Groundwork for issue 12 ("one page per problem"), not wired into the stream yet. A team's
-alerts are grouped by family — falls (``mirror_decline``, ``inner_warning``,
-``outer_warning``), rises (``mirror_rise``), gaps (``symmetry_gap``); any other kind is a family
-of its own. Each closed window of the team is observed once, in window order:
+The engine keeps each team's open episodes in its state and feeds them every closed window
+(``streams.core.engine``); what happens to an episode becomes a typed event on the alerts
+topic and a row of the ``episodes`` table. A team's alerts are grouped by family — falls
+(``mirror_decline``, ``inner_warning``, ``outer_warning``), rises (``mirror_rise``), gaps
+(``symmetry_gap``); any other kind is a family of its own. Each closed window of the team is
+observed once, in window order:
 
 - an alert of a family with no open episode **opens** one (a page);
 - an alert of a family with an open episode **updates** it (no page), or **escalates** it when
   its severity is higher than the episode's so far (a page);
 - a window without an alert of an open episode's family counts as quiet; after
-  ``resolve_after`` quiet windows in a row the episode **resolves** (a page).
+  ``resolve_after`` quiet windows in a row the episode **resolves** (a page);
+- a person may **acknowledge** an open episode (who, when, a note; no page) or **resolve it by
+  hand** (a page); a later alert of the family then opens a new episode.
 
 Episode ids are deterministic — team, family, the opening window and the detector version —
 so a replay, or a restart that observes the same windows again, names the same episodes.
@@ -24,7 +28,7 @@ from typing import Any, Final, Literal
 
 from schemas.records import MirrorAlert
 
-EventType = Literal["opened", "updated", "escalated", "resolved"]
+EventType = Literal["opened", "updated", "escalated", "resolved", "acknowledged"]
 
 FAMILIES: Final[Mapping[str, str]] = {
     "mirror_decline": "fall",
@@ -67,6 +71,14 @@ class Episode:
     quiet_windows: int = 0
     peak_customer_delta: float | None = None  # the largest move, in the family's direction
     peak_employee_delta: float | None = None
+    last_window_end: int = 0  # end of the newest window that touched the episode
+    detector_version: str = ""
+    revision: int = 0  # +1 per event: the newest row of an episode wins in ClickHouse
+    state: str = "open"  # open | resolved
+    acknowledged_by: str | None = None
+    acknowledged_at: int | None = None  # epoch ms, wall clock of the acknowledgement
+    note: str | None = None  # the latest note given by hand
+    resolved_by: str | None = None  # who resolved it by hand (None: Miroir, after quiet windows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +90,7 @@ class EpisodeEvent:
     window_start: int
     window_end: int
     alert_id: str | None = None  # the alert behind an opened/updated/escalated event
+    at: int | None = None  # wall clock of an action taken by hand (epoch ms)
 
     @property
     def pages(self) -> bool:
@@ -99,12 +112,19 @@ def _peak(previous: float | None, delta: float | None, family: str) -> float | N
 class TeamEpisodes:
     """The open episodes of one team; feed it the team's closed windows in order."""
 
-    def __init__(self, team_id: str, resolve_after: int = DEFAULT_RESOLVE_AFTER) -> None:
+    def __init__(
+        self,
+        team_id: str,
+        resolve_after: int = DEFAULT_RESOLVE_AFTER,
+        open_episodes: dict[str, Episode] | None = None,
+    ) -> None:
         if resolve_after < 1:
             raise ValueError(f"resolve_after must be at least 1, got {resolve_after}")
         self.team_id = team_id
         self.resolve_after = resolve_after
-        self.open: dict[str, Episode] = {}
+        # Family → open episode. Given by the caller, it is updated in place (the engine keeps
+        # it in the team's state).
+        self.open: dict[str, Episode] = {} if open_episodes is None else open_episodes
 
     def observe(
         self, window_start: int, window_end: int, alerts: Sequence[MirrorAlert]
@@ -123,13 +143,61 @@ class TeamEpisodes:
             events.append(self._alerted(family, alert, window_start, window_end))
         for family in sorted(set(self.open) - set(by_family)):
             episode = self.open[family]
-            quiet = replace(episode, quiet_windows=episode.quiet_windows + 1)
+            quiet = replace(
+                episode, quiet_windows=episode.quiet_windows + 1, last_window_end=window_end
+            )
             if quiet.quiet_windows >= self.resolve_after:
                 del self.open[family]
-                events.append(EpisodeEvent("resolved", quiet, window_start, window_end))
+                resolved = replace(quiet, state="resolved", revision=quiet.revision + 1)
+                events.append(EpisodeEvent("resolved", resolved, window_start, window_end))
             else:
                 self.open[family] = quiet
         return events
+
+    def find(self, episode_id: str) -> Episode | None:
+        """The open episode with this id, if any."""
+        return next((e for e in self.open.values() if e.episode_id == episode_id), None)
+
+    def act(
+        self, episode_id: str, action: str, actor: str, note: str | None, at: int
+    ) -> EpisodeEvent:
+        """Acknowledge (``action`` "ack") or resolve by hand ("resolve") an open episode.
+
+        Raises LookupError when the team has no open episode with that id (resolved already,
+        or never opened) and ValueError for an unknown action.
+        """
+        episode = self.find(episode_id)
+        if episode is None:
+            raise LookupError(f"team {self.team_id!r} has no open episode {episode_id!r}")
+        if action == "ack":
+            changed = replace(
+                episode,
+                acknowledged_by=actor,
+                acknowledged_at=at,
+                note=note if note is not None else episode.note,
+                revision=episode.revision + 1,
+            )
+            self.open[episode.family] = changed
+            kind: EventType = "acknowledged"
+        elif action == "resolve":
+            changed = replace(
+                episode,
+                state="resolved",
+                resolved_by=actor,
+                note=note if note is not None else episode.note,
+                revision=episode.revision + 1,
+            )
+            del self.open[episode.family]
+            kind = "resolved"
+        else:
+            raise ValueError(f"unknown episode action {action!r} (ack or resolve)")
+        return EpisodeEvent(
+            kind,
+            changed,
+            episode.last_alert_window_start,
+            episode.last_window_end,
+            at=at,
+        )
 
     def _alerted(
         self, family: str, alert: MirrorAlert, window_start: int, window_end: int
@@ -151,6 +219,9 @@ class TeamEpisodes:
                 alerts=1,
                 peak_customer_delta=alert.customer_delta,
                 peak_employee_delta=alert.employee_delta,
+                last_window_end=window_end,
+                detector_version=alert.detector_version,
+                revision=1,
             )
         else:
             escalates = SEVERITY_RANK.get(alert.severity, 0) > SEVERITY_RANK.get(
@@ -164,6 +235,8 @@ class TeamEpisodes:
                 last_alert_window_start=window_start,
                 alerts=episode.alerts + 1,
                 quiet_windows=0,
+                last_window_end=window_end,
+                revision=episode.revision + 1,
                 peak_customer_delta=_peak(
                     episode.peak_customer_delta, alert.customer_delta, family
                 ),
@@ -196,6 +269,71 @@ class TeamEpisodes:
         return tracker
 
 
+def make_event_id(episode_id: str, event: str, detail: str = "") -> str:
+    """Id of an episode event that is not an alert (resolved, acknowledged): deterministic, so
+    the same event re-emitted after a crash is recognised."""
+    key = "\x1f".join((_EPISODE_ID_NAMESPACE, episode_id, event, detail))
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+def event_record(event: EpisodeEvent, alert: MirrorAlert | None, created_at: int) -> MirrorAlert:
+    """The record of ``event`` on the alerts topic.
+
+    An opened, updated or escalated event *is* its window's alert, tagged with the event and
+    the episode (same ``alert_id``, so the topic and ``mirror_alerts`` name it alike). A
+    resolution or an acknowledgement has no alert: its record repeats the episode's kind,
+    severity and peak moves, with a sentence saying what happened.
+    """
+    episode = event.episode
+    if alert is not None:
+        return replace(alert, event=event.type, episode_id=episode.episode_id)
+    if event.type == "acknowledged":
+        message = (
+            f"Team {episode.team_id}: {episode.kind.replace('_', ' ')} episode acknowledged by "
+            f"{episode.acknowledged_by}" + (f": {episode.note}" if episode.note else ".")
+        )
+        detail = f"{event.at}:{episode.acknowledged_by}"
+        actor = episode.acknowledged_by
+    elif episode.resolved_by is not None:
+        message = (
+            f"Team {episode.team_id}: {episode.kind.replace('_', ' ')} episode resolved by hand "
+            f"by {episode.resolved_by}" + (f": {episode.note}" if episode.note else ".")
+        )
+        detail, actor = "hand", episode.resolved_by
+    else:
+        message = (
+            f"Team {episode.team_id}: back within its normal range — no "
+            f"{episode.kind.replace('_', ' ')} alert for {episode.quiet_windows} windows "
+            f"(the episode lasted {episode.alerts} alerted window"
+            f"{'s' if episode.alerts != 1 else ''}). This says the alerts stopped, not that "
+            "the cause is gone."
+        )
+        detail, actor = "", None
+    return MirrorAlert(
+        alert_id=make_event_id(episode.episode_id, event.type, detail),
+        team_id=episode.team_id,
+        window_start=event.window_start,
+        window_end=event.window_end,
+        kind=episode.kind,
+        severity=episode.severity,
+        detector="episodes",
+        detector_version=episode.detector_version,
+        message=message,
+        created_at=created_at,
+        customer_delta=episode.peak_customer_delta,
+        employee_delta=episode.peak_employee_delta,
+        evidence={
+            "episode_alerts": float(episode.alerts),
+            "episode_quiet_windows": float(episode.quiet_windows),
+            "episode_opened_window_start": float(episode.opened_window_start),
+        },
+        event=event.type,
+        episode_id=episode.episode_id,
+        actor=actor,
+        note=episode.note if actor is not None else None,
+    )
+
+
 def _rank(alert: MirrorAlert) -> int:
     return SEVERITY_RANK.get(alert.severity, 0)
 
@@ -208,6 +346,8 @@ __all__ = [
     "EpisodeEvent",
     "EventType",
     "TeamEpisodes",
+    "event_record",
     "family_of",
     "make_episode_id",
+    "make_event_id",
 ]

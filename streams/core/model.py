@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from schemas.records import CustomerFeedback, MirrorAlert
+from streams.core.episodes import Episode
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,10 +146,12 @@ class SinkBatch:
     late_events: list[LateEvent] = field(default_factory=list)
     duplicate_events: list[DuplicateEvent] = field(default_factory=list)
     employee_comments: list[EmployeeComment] = field(default_factory=list)
+    episodes: list[Episode] = field(default_factory=list)  # as their events left them
 
     def is_empty(self) -> bool:
         return not (
-            self.employee_comments
+            self.episodes
+            or self.employee_comments
             or self.duplicate_events
             or self.alerts
             or self.team_windows

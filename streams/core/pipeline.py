@@ -15,16 +15,18 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas.codec import SignalCodec, encode_alert, record_to_json
+from schemas.codec import SignalCodec, decode_action, encode_alert, record_to_json
 from schemas.records import (
     CUSTOMER_FEEDBACK_TOPIC,
     EMPLOYEE_PULSE_TOPIC,
     CustomerFeedback,
     EmployeePulse,
+    EpisodeAction,
+    MirrorAlert,
     Signal,
 )
 from streams.core.bounds import TimeBounds
-from streams.core.engine import EngineOutput, Inbound, MirrorEngine
+from streams.core.engine import ACTIONS_SIDE, EngineOutput, Inbound, MirrorEngine
 from streams.core.model import DeadLetter, DuplicateEvent, LateEvent, SinkBatch
 from streams.core.privacy import customer_row_for_storage
 from streams.core.windows import PartitionClock, TeamState, window_start_for
@@ -57,6 +59,8 @@ class OutboundRecord:
 @dataclass(slots=True)
 class PreparedBatch:
     sink: SinkBatch
+    # The alerts topic's records (episode events), and each one encoded, in the same order.
+    events: list[MirrorAlert] = field(default_factory=list)
     alert_records: list[OutboundRecord] = field(default_factory=list)
     dead_letter_records: list[OutboundRecord] = field(default_factory=list)
     state_updates: list[tuple[int, str, dict[str, Any] | None]] = field(default_factory=list)
@@ -91,7 +95,7 @@ def dead_letter_for(
     )
 
 
-def storable_payload(record: Signal | None, secret: bytes) -> bytes | None:
+def storable_payload(record: Signal | EpisodeAction | None, secret: bytes) -> bytes | None:
     """What of a dead-lettered record may be stored in ClickHouse, where BI users may look.
 
     A customer record that decoded: its JSON form with ``customer_ref`` re-keyed, exactly as
@@ -130,8 +134,10 @@ class BatchPreparer:
         employee_topic: str,
         hmac_secret: bytes,
         time_bounds: TimeBounds,
+        actions_topic: str | None = None,
     ) -> None:
         self.engine = engine
+        self.actions_topic = actions_topic
         self.codec = codec
         self.customer_topic = customer_topic
         self.employee_topic = employee_topic
@@ -143,6 +149,10 @@ class BatchPreparer:
             employee_topic: EMPLOYEE_PULSE_TOPIC,
         }
         self.side_of_topic = {customer_topic: "customer", employee_topic: "employee"}
+        if actions_topic is not None:
+            # Acknowledgements and resolutions by hand: a third co-partitioned input (key =
+            # team_id), with its own position, that never moves a watermark.
+            self.side_of_topic[actions_topic] = ACTIONS_SIDE
 
     def prepare(self, messages: Sequence[RawMessage]) -> PreparedBatch:
         sink = SinkBatch(token=batch_token(messages))
@@ -150,6 +160,14 @@ class BatchPreparer:
         inbound: list[Inbound[RawMessage]] = []
         now_ms = int(time.time() * 1000)
         for message in messages:
+            if message.topic == self.actions_topic:
+                try:
+                    action = decode_action(message.value)
+                except DecodeError as e:
+                    self._dead_letter(prepared, message, e.reason, e.kind, None)
+                    continue
+                inbound.append(Inbound(message.partition, action, message, message.offset))
+                continue
             try:
                 record = self._decode(message)
             except DecodeError as e:
@@ -200,7 +218,7 @@ class BatchPreparer:
         message: RawMessage,
         reason: str,
         kind: str,
-        record: Signal | None,
+        record: Signal | EpisodeAction | None,
     ) -> None:
         payload = storable_payload(record, self.hmac_secret)
         letter = dead_letter_for(message, reason, kind, payload)
@@ -231,7 +249,7 @@ class BatchPreparer:
             DuplicateEvent(
                 team_id=duplicate.item.record.team_id,
                 window_start=duplicate.window_start,
-                side=_side_of(duplicate.item.record),
+                side=_side_of(_signal(duplicate.item.record)),
                 kind=duplicate.kind,
                 source_topic=duplicate.item.ref.topic,
                 source_partition=duplicate.item.ref.partition,
@@ -243,9 +261,9 @@ class BatchPreparer:
             LateEvent(
                 team_id=item.record.team_id,
                 window_start=window_start_for(
-                    item.record.occurred_at, self.engine.config.window_ms
+                    _signal(item.record).occurred_at, self.engine.config.window_ms
                 ),
-                side=_side_of(item.record),
+                side=_side_of(_signal(item.record)),
                 source_topic=item.ref.topic,
                 source_partition=item.ref.partition,
                 source_offset=item.ref.offset,
@@ -255,8 +273,10 @@ class BatchPreparer:
         sink.employee_comments.extend(out.employee_comments)
         sink.team_windows.extend(out.closed)
         sink.alerts.extend(out.alerts)
+        sink.episodes.extend(out.episodes)
+        prepared.events.extend(out.events)
         prepared.alert_records.extend(
-            OutboundRecord(key=a.team_id.encode(), value=encode_alert(a)) for a in out.alerts
+            OutboundRecord(key=e.team_id.encode(), value=encode_alert(e)) for e in out.events
         )
         prepared.state_updates.extend(self._state_updates(out))
 
@@ -272,6 +292,13 @@ class BatchPreparer:
                 CLOCK_KEY_PREFIX + str(partition),
                 self.engine.clock(partition).to_dict(),
             )
+
+
+def _signal(record: Signal | EpisodeAction) -> Signal:
+    """A late or duplicate item's record: always a signal (actions are never either)."""
+    if isinstance(record, EpisodeAction):
+        raise TypeError("an episode action cannot be late or a duplicate")
+    return record
 
 
 def _side_of(record: Signal) -> str:

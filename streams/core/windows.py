@@ -10,10 +10,11 @@ idleness and close windows before it has read its backlog.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from streams.core.aggregate import WindowAggregate, pack_keys, unpack_keys
+from streams.core.episodes import Episode
 from streams.core.metrics import team_window_from_dict, team_window_to_dict
 from streams.core.model import TeamWindowMetrics
 
@@ -140,6 +141,8 @@ class TeamState:
     # Event keys of recently closed windows (window start → keys), kept for the allowed
     # lateness after the close so that a copy re-sent meanwhile counts as a duplicate.
     closed_keys: dict[int, set[int]] = field(default_factory=dict)
+    # The team's open episodes by family (streams.core.episodes): one problem, one page.
+    episodes: dict[str, Episode] = field(default_factory=dict)
 
     def window_holding(self, event_key: int, *, besides: int) -> int | None:
         """Start of a window other than ``besides`` (open, or recently closed) that has
@@ -172,6 +175,8 @@ class TeamState:
             data["closed_keys"] = {
                 str(start): pack_keys(keys) for start, keys in self.closed_keys.items()
             }
+        if self.episodes:
+            data["episodes"] = {family: asdict(e) for family, e in self.episodes.items()}
         return data
 
     @classmethod
@@ -192,5 +197,9 @@ class TeamState:
             closed_keys={
                 int(start): unpack_keys(text)
                 for start, text in (data.get("closed_keys") or {}).items()
+            },
+            episodes={
+                str(family): Episode(**stored)
+                for family, stored in (data.get("episodes") or {}).items()
             },
         )

@@ -59,7 +59,11 @@ class PipelineRunner:
         self.app = app
         self.settings = settings
         self.sink = sink
-        self.source_topics = {settings.topic_customer, settings.topic_employee}
+        self.source_topics = {
+            settings.topic_customer,
+            settings.topic_employee,
+            settings.actions_topic,
+        }
         self.engine: MirrorEngine[RawMessage] = MirrorEngine(
             EngineConfig.from_settings(settings), load_detectors(settings.detectors)
         )
@@ -70,6 +74,7 @@ class PipelineRunner:
             employee_topic=settings.topic_employee,
             hmac_secret=settings.hmac_secret.get_secret_value().encode(),
             time_bounds=TimeBounds.from_settings(settings),
+            actions_topic=settings.actions_topic,
         )
         self.state = app.Table(
             "window-state",
@@ -420,7 +425,7 @@ class PipelineRunner:
                     key=record.key, value=record.value, headers=list(record.headers)
                 )
             )
-        for alert, record in zip(prepared.sink.alerts, prepared.alert_records, strict=True):
+        for alert, record in zip(prepared.events, prepared.alert_records, strict=True):
             if self.emitted.seen(alert.team_id, alert.alert_id):
                 continue  # already on the topic before a crash: readers see each alert once
             outputs.append(await self.alerts_topic.send(key=record.key, value=record.value))
@@ -502,14 +507,16 @@ class PipelineRunner:
                 ",".join(window.alert_kinds) or "-",
             )
         self.metrics.observe_batch(prepared, self.engine.open_window_count(), refused)
-        for alert in sink.alerts:
+        for event in prepared.events:
             log.info(
-                "ALERT %s %s team=%s window=%d %s",
-                alert.severity,
-                alert.kind,
-                alert.team_id,
-                alert.window_start,
-                alert.message,
+                "ALERT %s %s %s team=%s window=%d episode=%s %s",
+                event.event,
+                event.severity,
+                event.kind,
+                event.team_id,
+                event.window_start,
+                event.episode_id,
+                event.message,
             )
 
     def close(self) -> None:
@@ -573,11 +580,13 @@ def register_pipeline(app: faust.App, settings: Settings, sink: Sink) -> Pipelin
     if settings.web_port:  # the live page, the team pages and /metrics
         register_metrics_page(app, runner.metrics)
         register_web(app, settings, sink)
-    # One topic object over both names: Faust assigns partition p of both topics (and of the
-    # state changelog) to the same worker, so a team's two sides meet in one place.
+    # One topic object over the three names: Faust assigns partition p of every one (and of
+    # the state changelog) to the same worker, so a team's two sides and the actions on its
+    # episodes meet in one place.
     source = app.topic(
         settings.topic_customer,
         settings.topic_employee,
+        settings.actions_topic,  # acknowledgements and resolutions by hand, key team_id
         key_serializer="raw",
         value_serializer="raw",
         partitions=settings.topic_partitions,

@@ -19,6 +19,7 @@ def required_topics(settings: Settings) -> dict[str, int]:
             settings.topic_employee,
             settings.topic_alerts,
             settings.topic_dead_letters,
+            settings.actions_topic,
         )
     }
 

@@ -105,6 +105,7 @@ def test_schema_files_live_in_schema_dir() -> None:
     assert sorted(path.name for path in SCHEMA_DIR.glob("*.avsc")) == [
         "customer_feedback.avsc",
         "employee_pulse.avsc",
+        "episode_action.avsc",
         "mirror_alert.avsc",
     ]
 
@@ -182,7 +183,8 @@ def test_alert_to_json_is_plain_values() -> None:
     assert values["window_end"] == 1_700_086_400_000
     assert values["evidence"] == {"customer_se": 2.4, "employee_se": 5.0}
     assert values["evidence"] is not ALERT.evidence
-    assert MirrorAlert(**values) == ALERT
+    assert values["teams"] == []  # a JSON array
+    assert MirrorAlert(**{**values, "teams": tuple(values["teams"])}) == ALERT
 
 
 def test_decode_alert_refuses_trailing_bytes_and_garbage() -> None:
