@@ -2,7 +2,9 @@
 
 What one delivery does (``WebhookSink.deliver``):
 
-1. Skip the alert when its severity is below ``min_severity`` (info < warning < critical).
+1. Skip the record when it does not page: an episode event not in ``events`` (by default
+   ``opened``, ``escalated``, ``resolved``: one page per problem, not one per window), or a
+   severity below ``min_severity`` (info < warning < critical).
 2. Build one JSON body (``payload``): Slack's ``text`` and ``blocks``, plus a ``miroir`` object
    holding the whole alert (``schemas.codec.alert_to_json``). The same bytes go to every URL
    and on every attempt.
@@ -81,6 +83,7 @@ SIGNATURE_PREFIX: Final = "sha256="
 DEFAULT_TOLERANCE_SECONDS: Final = 300  # receivers reject signatures older (or newer) than this
 MAX_BACKOFF_SECONDS: Final = 60.0
 DEFAULT_ALERTS_TOPIC: Final = "mirror-alerts"
+DEFAULT_PAGING_EVENTS: Final = ("opened", "escalated", "resolved")  # see WebhookSink.qualifies
 ERROR_KIND: Final = "webhook"
 USER_AGENT: Final = "miroir-webhooks/1"
 # Severity ranks. A severity outside this table (a plug-in's own) ranks as critical: an alert
@@ -143,7 +146,10 @@ def payload(alert: MirrorAlert) -> dict[str, Any]:
     Slack ignores it.
     """
     window = f"{_utc(alert.window_start)} – {_utc(alert.window_end)}"
-    head = f"[{alert.severity.upper()}] {alert.kind} · team {alert.team_id} · window {window}"
+    where = f"team {alert.team_id}" if alert.scope == "team" else f"{alert.scope} {alert.unit_id}"
+    head = f"[{alert.severity.upper()}] {alert.kind} · {where} · window {window}"
+    if alert.event not in ("alert", "opened"):
+        head = f"{alert.event.upper()} · {head}"
     if alert.dimension:
         head += f" · dimension {alert.dimension}"
     text = _slack_escape(f"{head}\n{alert.message}")
@@ -330,6 +336,7 @@ class WebhookSink:
         secret: str | bytes,
         *,
         min_severity: str = "warning",
+        events: Iterable[str] = DEFAULT_PAGING_EVENTS,
         attempts: int = 5,
         backoff_seconds: float = 0.5,
         timeout_seconds: float = 5.0,
@@ -354,6 +361,7 @@ class WebhookSink:
             raise ConfigError("backoff_seconds and timeout_seconds must be positive")
         self._secret = _key(secret)
         self.min_severity = min_severity.lower()
+        self.events = frozenset(events)
         self.attempts = attempts
         self.backoff_seconds = backoff_seconds
         self.timeout_seconds = timeout_seconds
@@ -367,6 +375,7 @@ class WebhookSink:
         """A sink configured by ``streams.settings.Settings`` (its ``webhook_*`` fields)."""
         options: dict[str, Any] = {
             "min_severity": settings.webhook_min_severity,
+            "events": settings.webhook_events,
             "attempts": settings.webhook_attempts,
             "backoff_seconds": settings.webhook_backoff_seconds,
             "timeout_seconds": settings.webhook_timeout_seconds,
@@ -408,7 +417,12 @@ class WebhookSink:
 
     # -- delivery -------------------------------------------------------------------------
     def qualifies(self, alert: MirrorAlert) -> bool:
-        """Whether the alert is at or above ``min_severity``."""
+        """Whether the record pages: an episode or incident event of one of ``events`` (by
+        default opened, escalated, resolved — not every window of a lasting problem), at or
+        above ``min_severity``. A record of a writer older than episodes (event "alert")
+        always passes the event check, as it did then."""
+        if alert.event != "alert" and alert.event not in self.events:
+            return False
         return severity_at_least(alert.severity, self.min_severity)
 
     def payload(self, alert: MirrorAlert) -> dict[str, Any]:
