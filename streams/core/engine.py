@@ -166,6 +166,14 @@ class MirrorEngine(Generic[Ref]):
             clock = self.clocks[partition] = PartitionClock(created_wall_ms=self._wall_clock_ms())
         return clock
 
+    def open_episodes(self) -> dict[str, int]:
+        """Open episodes of the teams held, by severity."""
+        counts: dict[str, int] = {}
+        for team in self.teams.values():
+            for episode in team.episodes.values():
+                counts[episode.severity] = counts.get(episode.severity, 0) + 1
+        return counts
+
     def open_window_count(self) -> int:
         return sum(len(team.open_windows) for team in self.teams.values())
 

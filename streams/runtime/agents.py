@@ -506,7 +506,12 @@ class PipelineRunner:
                 "suppressed" if window.employee is None else window.employee.n,
                 ",".join(window.alert_kinds) or "-",
             )
-        self.metrics.observe_batch(prepared, self.engine.open_window_count(), refused)
+        self.metrics.observe_batch(
+            prepared,
+            self.engine.open_window_count(),
+            refused,
+            open_episodes=self.engine.open_episodes(),
+        )
         for event in prepared.events:
             log.info(
                 "ALERT %s %s %s team=%s window=%d episode=%s %s",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +15,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+
+from streams.core.episodes import family_of
 
 if TYPE_CHECKING:
     import faust
@@ -52,6 +54,19 @@ class PipelineMetrics:
             registry=r,
         )
         self.alerts = Counter("miroir_alerts", "Alerts raised.", ["kind", "severity"], registry=r)
+        self.episode_events = Counter(
+            "miroir_episode_events",
+            "Episode events on the alerts topic (opened, updated, escalated, resolved, "
+            "acknowledged).",
+            ["event", "family"],
+            registry=r,
+        )
+        self.open_episodes = Gauge(
+            "miroir_open_episodes",
+            "Team episodes open right now, among the teams this worker holds.",
+            ["severity"],
+            registry=r,
+        )
         self.windows_closed = Counter("miroir_windows_closed", "Team-windows closed.", registry=r)
         self.windows_open = Gauge("miroir_windows_open", "Team-windows open right now.", registry=r)
         self.lag = Gauge(
@@ -94,7 +109,11 @@ class PipelineMetrics:
             self.consumed.labels(topic).inc(count)
 
     def observe_batch(
-        self, prepared: PreparedBatch, open_windows: int, refused: Sequence[DeadLetter] = ()
+        self,
+        prepared: PreparedBatch,
+        open_windows: int,
+        refused: Sequence[DeadLetter] = (),
+        open_episodes: Mapping[str, int] | None = None,
     ) -> None:
         """Count what a durable batch produced; ``refused``: rows the store refused for good."""
         sink = prepared.sink
@@ -106,6 +125,11 @@ class PipelineMetrics:
             self.duplicates.labels(duplicate.side, duplicate.kind).inc()
         for alert in sink.alerts:
             self.alerts.labels(alert.kind, alert.severity).inc()
+        for record in prepared.events:
+            self.episode_events.labels(record.event, family_of(record.kind)).inc()
+        if open_episodes is not None:
+            for severity in ("info", "warning", "critical", *open_episodes):
+                self.open_episodes.labels(severity).set(open_episodes.get(severity, 0))
         self.windows_closed.inc(len(sink.team_windows))
         self.windows_open.set(open_windows)
 
@@ -155,3 +179,4 @@ def faust_highwater(app: faust.App) -> Callable[[str, int], int | None]:
         return int(value) if value is not None else None
 
     return highwater
+
