@@ -19,6 +19,7 @@ from schemas.codec import DEFAULT_MAX_RECORD_BYTES, encode, record_from_json
 from schemas.records import MirrorAlert, Signal
 from streams.core.bounds import TimeBounds
 from streams.core.engine import EngineConfig, EngineOutput, Inbound, MirrorEngine
+from streams.core.episodes import Episode
 from streams.core.model import TeamWindowMetrics
 from streams.core.partitioning import partition_for
 from streams.detectors import Detector, load_detectors
@@ -38,9 +39,15 @@ class ReplayResult:
     late: int = 0
     duplicates: int = 0  # events their window had already counted (event or respondent)
     invalid: list[tuple[int, str]] = field(default_factory=list)  # (event number, reason)
+    # What the worker would publish on the alerts topic (episode events), and each episode in
+    # its last state, by id.
+    topic_records: list[MirrorAlert] = field(default_factory=list)
+    episodes: dict[str, Episode] = field(default_factory=dict)
 
     def absorb(self, out: EngineOutput[int]) -> None:
         self.alerts.extend(out.alerts)
+        self.topic_records.extend(out.events)
+        self.episodes.update((episode.episode_id, episode) for episode in out.episodes)
         self.windows.extend(out.closed)
         self.late += len(out.late)
         self.duplicates += len(out.duplicates)

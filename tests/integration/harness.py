@@ -274,6 +274,41 @@ def clean_run(
     return alerts, windows
 
 
+def clean_episodes(
+    events: list[Any], **settings: Any
+) -> tuple[dict[str, tuple[str, int, str, str]], dict[str, tuple[str, str, str, int, int]]]:
+    """The same reference for episodes: the alerts topic's records by id (team, window, kind,
+    event) and each episode's last state by id (team, family, state, alerts, revision)."""
+    from schemas.codec import record_to_json, topic_of
+    from streams.settings import load_settings
+    from streams.tools.replay import replay
+
+    config = {"window_seconds": 10, "allowed_lateness_seconds": 2, "topic_partitions": 4}
+    result = replay(
+        ((topic_of(e), record_to_json(e)) for e in events),
+        load_settings(**{**config, **settings}),
+    )
+    records = {
+        r.alert_id: (r.team_id, r.window_start, r.kind, r.event) for r in result.topic_records
+    }
+    episodes = {
+        e.episode_id: (e.team_id, e.family, e.state, e.alerts, e.revision)
+        for e in result.episodes.values()
+    }
+    return records, episodes
+
+
+def stored_episodes(env: PipelineEnv) -> dict[str, tuple[str, str, str, int, int]]:
+    """Every episode in ClickHouse in its latest state, in ``clean_episodes``' form."""
+    rows = env.query(
+        "SELECT episode_id, team_id, family, state, alerts, revision FROM episodes FINAL"
+    )
+    return {
+        r["episode_id"]: (r["team_id"], r["family"], r["state"], r["alerts"], r["revision"])
+        for r in rows
+    }
+
+
 def stored_windows(env: PipelineEnv) -> list[tuple[str, int, int, int | None]]:
     """Every team-window in ClickHouse, in ``clean_run``'s form (the worker must have stopped)."""
     rows = env.query(

@@ -15,17 +15,20 @@ from pathlib import Path
 import pytest
 
 from streams.runtime.publish import SignalPublisher
+from streams.tools.plans import Effect
 from streams.tools.simulator import Simulator, TeamPlan
 from tests.integration.harness import (
     REPO,
     PipelineEnv,
     WorkerProcess,
     all_windows_closed,
+    clean_episodes,
     clean_run,
     create_topics,
     read_alerts,
     read_topic,
     source_partitions,
+    stored_episodes,
     stored_windows,
     uncommitted_records,
     wait_until,
@@ -42,6 +45,13 @@ PLANS = [
     TeamPlan("inner", "inner_warning", effect_from_window=5, employees=14, customers=60),
     TeamPlan("outer", "outer_warning", effect_from_window=6, employees=14, customers=60),
     TeamPlan("small", employees=4, customers=30),  # employee side always suppressed (k = 5)
+    # A problem that comes and goes: its episode opens, and resolves after quiet windows.
+    TeamPlan(
+        "blip",
+        effects=(Effect("mirror_decline", 3, end_window=4),),
+        employees=14,
+        customers=60,
+    ),
 ]
 
 
@@ -96,10 +106,14 @@ def test_ten_kill_minus_nine_restarts_lose_nothing_and_duplicate_nothing(
     print(f"killed after {kills} s")
 
     try:
-        _assert_each_alert_once_on_topic(crash_env, expected_alerts)
+        expected_records, expected_episodes = clean_episodes(events)
+        _assert_each_alert_once_on_topic(crash_env, expected_records)
         stored = crash_env.query("SELECT alert_id FROM mirror_alerts FINAL")
         assert sorted(r["alert_id"] for r in stored) == sorted(expected_alerts)
         assert stored_windows(crash_env) == expected_windows  # no event lost or counted twice
+        # Episodes, like alerts: the same ones, each in the same final state, as a clean run.
+        assert expected_episodes, "the scenario must open episodes to make this meaningful"
+        assert stored_episodes(crash_env) == expected_episodes
         customers = crash_env.query("SELECT count() AS n FROM customer_feedback FINAL")
         assert customers[0]["n"] == sum(1 for e in events if type(e).__name__ == "CustomerFeedback")
     except AssertionError:
@@ -138,10 +152,12 @@ def _let_everything_come(
 
 
 def _assert_each_alert_once_on_topic(
-    env: PipelineEnv, expected: dict[str, tuple[str, int, str]]
+    env: PipelineEnv, expected: dict[str, tuple[str, int, str, str]]
 ) -> None:
+    """Every episode event of a clean run (its alerts as opened/updated/escalated events, and
+    the resolutions) is on the topic exactly once, and nothing else is."""
     on_topic = read_alerts(env.bootstrap, env.alerts_topic)
-    found = {a.alert_id: (a.team_id, a.window_start, a.kind) for a in on_topic}
+    found = {a.alert_id: (a.team_id, a.window_start, a.kind, a.event) for a in on_topic}
     missing = sorted(v for k, v in expected.items() if k not in found)
     extra = sorted(v for k, v in found.items() if k not in expected)
     assert (missing, extra) == ([], [])
@@ -232,10 +248,17 @@ def test_workers_joining_and_leaving_mid_stream_lose_nothing_and_duplicate_nothi
         assert steady.stop() == 0, steady.log()[-4000:]
 
     try:
-        _assert_each_alert_once_on_topic(crash_env, expected_alerts)
+        expected_records, expected_episodes = clean_episodes(events)
+        _assert_each_alert_once_on_topic(crash_env, expected_records)
         # A window closed by both workers (one re-did the other's unsaved work) must agree.
         windows = set(stored_windows(crash_env)) | set(stored_windows(second_env))
         assert sorted(windows) == expected_windows
+        # An episode moved between workers with its team: its newest row is the clean one.
+        episodes = stored_episodes(second_env)
+        for episode_id, row in stored_episodes(crash_env).items():
+            if episode_id not in episodes or row[-1] > episodes[episode_id][-1]:
+                episodes[episode_id] = row
+        assert episodes == expected_episodes
     except AssertionError:
         _keep_evidence(crash_env, "rebalances")
         raise
