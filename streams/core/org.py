@@ -10,7 +10,6 @@ compacted ``miroir-teams`` topic (``schemas/team_info.avsc``) or from a CSV
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Final
@@ -103,7 +102,7 @@ def read_teams_csv(text: str) -> tuple[list[TeamInfo], list[CsvProblem]]:
     """Teams from a CSV: a header ``team_id,display_name,<level>,<level>,...`` (levels top-down,
     e.g. ``company,region,site,department``), one team per line; trailing level cells may be
     empty for a shallower team. Returns the teams and every problem found, by line."""
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(text.splitlines())
     teams: list[TeamInfo] = []
     problems: list[CsvProblem] = []
     header = next(reader, None)
