@@ -179,4 +179,3 @@ def faust_highwater(app: faust.App) -> Callable[[str, int], int | None]:
         return int(value) if value is not None else None
 
     return highwater
-

@@ -3,6 +3,7 @@ its events go to the topic, and acknowledgements or resolutions by hand apply ex
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 from schemas.records import CustomerFeedback, EmployeePulse, EpisodeAction, MirrorAlert
@@ -24,7 +25,7 @@ class Planted(Detector):
     def detect(
         self,
         current: TeamWindowMetrics,
-        history: list[TeamWindowMetrics],
+        history: Sequence[TeamWindowMetrics],
         settings: DetectionSettings,
     ) -> list[MirrorAlert]:
         index = current.window_start // WINDOW
@@ -108,18 +109,18 @@ def test_open_episodes_survive_the_state_round_trip_and_acks_apply_once() -> Non
     (episode,) = team.episodes.values()
     eng.teams["a"] = team
     ack = EpisodeAction("x1", "a", episode.episode_id, "ack", "ops@acme", 123, "on it")
-    out = eng.process([Inbound(0, ack, "ref", 100)])
+    out = eng.process([Inbound(0, ack, 0, 100)])
     assert [(r.event, r.actor, r.note) for r in out.events] == [
         ("acknowledged", "ops@acme", "on it")
     ]
     assert out.episodes[0].acknowledged_by == "ops@acme"
-    again = eng.process([Inbound(0, ack, "ref", 100)])  # the same offset, read again
+    again = eng.process([Inbound(0, ack, 0, 100)])  # the same offset, read again
     assert again.events == [] and again.replayed == 1
     resolve = EpisodeAction("x2", "a", episode.episode_id, "resolve", "ops@acme", 124)
-    out = eng.process([Inbound(0, resolve, "ref", 101)])
+    out = eng.process([Inbound(0, resolve, 0, 101)])
     assert [(r.event, r.actor) for r in out.events] == [("resolved", "ops@acme")]
     assert eng.teams["a"].episodes == {}
-    late = eng.process([Inbound(0, resolve, "ref", 102)])  # nothing open any more
+    late = eng.process([Inbound(0, resolve, 0, 102)])  # nothing open any more
     assert late.events == [] and "no open episode" in late.rejected[0].reason
-    unknown = eng.process([Inbound(0, EpisodeAction("x3", "b", "e", "ack", "me", 1), "r", 5)])
+    unknown = eng.process([Inbound(0, EpisodeAction("x3", "b", "e", "ack", "me", 1), 0, 5)])
     assert "unknown team" in unknown.rejected[0].reason
