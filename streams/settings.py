@@ -166,6 +166,16 @@ class Settings(BaseSettings):
     )
     symmetry_gap_threshold: float = Field(25.0, gt=0, description="|E − C| that counts as a gap.")
     symmetry_gap_windows: int = Field(3, ge=1, description="M: consecutive gap windows to alert.")
+    incident_team_share: float = Field(
+        0.3,
+        gt=0,
+        le=1,
+        description="Share of a unit's reporting teams that must open episodes of one family "
+        "in the same window for an incident at the unit.",
+    )
+    incident_min_teams: int = Field(
+        3, ge=2, description="Teams that must open episodes together for an incident."
+    )
     episode_resolve_after: int = Field(
         2,
         ge=1,

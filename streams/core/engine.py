@@ -24,8 +24,10 @@ from streams.core.episodes import (
     family_of,
 )
 from streams.core.identity import UNKEYED, IdentityKeys
-from streams.core.metrics import compute_team_window
+from streams.core.index import DEFAULT_INDEX_CONFIG, Moments
+from streams.core.metrics import compute_team_window, employee_composites, side_moments
 from streams.core.model import EmployeeComment, LateEventCount, TeamWindowMetrics
+from streams.core.units import EpisodeMark, TeamWindowPart
 from streams.core.windows import PartitionClock, TeamState, window_start_for
 from streams.detectors import DetectionSettings, Detector
 
@@ -109,6 +111,10 @@ class EngineOutput(Generic[Ref]):
     # escalated), and the events without an alert (resolved, acknowledged).
     events: list[MirrorAlert] = field(default_factory=list)
     episodes: list[Episode] = field(default_factory=list)  # each episode as an event left it
+    # For the unit stage: each closed team-window's part, and the episode events that no
+    # window close made (acknowledgements, resolutions by hand).
+    parts: list[TeamWindowPart] = field(default_factory=list)
+    loose_events: list[MirrorAlert] = field(default_factory=list)
     accepted_customer: list[CustomerFeedback] = field(default_factory=list)
     late: list[Inbound[Ref]] = field(default_factory=list)
     late_counts: list[LateEventCount] = field(default_factory=list)
@@ -124,6 +130,8 @@ class EngineOutput(Generic[Ref]):
         self.alerts += other.alerts
         self.events += other.events
         self.episodes += other.episodes
+        self.parts += other.parts
+        self.loose_events += other.loose_events
         self.accepted_customer += other.accepted_customer
         self.late += other.late
         self.late_counts += other.late_counts
@@ -316,7 +324,9 @@ class MirrorEngine(Generic[Ref]):
             reason = e.args[0] if e.args else str(e)
             out.rejected.append(Rejected(item, f"{reason} (already resolved?)", "invalid"))
             return
-        out.events.append(event_record(event, None, int(self._wall_clock_ms())))
+        record = event_record(event, None, int(self._wall_clock_ms()))
+        out.events.append(record)
+        out.loose_events.append(record)
         out.episodes.append(event.episode)
 
     @staticmethod
@@ -386,12 +396,36 @@ class MirrorEngine(Generic[Ref]):
             for alert in alerts
         ]
         by_id = {alert.alert_id: alert for alert in alerts}
+        records = []
         for event in events:
             alert = by_id.pop(event.alert_id, None) if event.alert_id else None
-            out.events.append(event_record(event, alert, created_at))
+            records.append(event_record(event, alert, created_at))
             out.episodes.append(event.episode)
         # Another alert of a family in the same window: on the topic too, as an update.
-        out.events.extend(dataclasses.replace(a, event="updated") for a in by_id.values())
+        records.extend(dataclasses.replace(a, event="updated") for a in by_id.values())
+        out.events.extend(records)
+        marks = [
+            EpisodeMark(e.episode.episode_id, e.episode.family, e.type, e.episode.severity)
+            for e in events
+        ]
+        marked = {mark.episode_id for mark in marks}
+        marks += [
+            EpisodeMark(e.episode_id, e.family, "open", e.severity)
+            for e in team.episodes.values()
+            if e.episode_id not in marked
+        ]
+        out.parts.append(
+            TeamWindowPart(
+                team_id,
+                start,
+                end,
+                customer=side_moments(metrics.customer),
+                employee=employee_composites(aggregate, DEFAULT_INDEX_CONFIG.employee_weights, 1)
+                or Moments(),
+                episodes=tuple(marks),
+                records=tuple(records),
+            )
+        )
         out.alerts.extend(alerts)
         if alerts:
             # Detectors read this back: a window that raised a change alert is not "quiet"

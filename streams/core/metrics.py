@@ -231,6 +231,16 @@ def check_k_anonymity(k_anonymity: int) -> int:
     return k_anonymity
 
 
+def side_moments(side: SideMetrics) -> Moments:
+    """The mergeable moments behind a side's index (n, Σ y, Σ y²), from its mean and sample sd:
+    what a unit sums (``streams.core.units``)."""
+    n, mean = side.index_n, side.index
+    if not n or mean is None:
+        return Moments()
+    sd = side.index_sd or 0.0
+    return Moments(n, mean * n, (n - 1) * sd * sd + n * mean * mean)
+
+
 def compute_team_window(
     team_id: str,
     window_start: int,

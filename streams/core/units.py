@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from schemas.records import MirrorAlert
 from streams.core.index import Moments
 from streams.core.metrics import check_k_anonymity
 from streams.core.model import SideMetrics, TeamWindowMetrics
@@ -62,6 +63,9 @@ class TeamWindowPart:
     customer: Moments
     employee: Moments
     episodes: tuple[EpisodeMark, ...] = ()
+    # The window's episode events as published on the alerts topic: the unit stage pages
+    # those no incident covers.
+    records: tuple[MirrorAlert, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

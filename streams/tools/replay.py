@@ -20,8 +20,20 @@ from schemas.records import MirrorAlert, Signal
 from streams.core.bounds import TimeBounds
 from streams.core.engine import EngineConfig, EngineOutput, Inbound, MirrorEngine
 from streams.core.episodes import Episode
+from streams.core.incidents import Incident
 from streams.core.model import TeamWindowMetrics
+from streams.core.org import OrgChart
 from streams.core.partitioning import partition_for
+from streams.core.unit_stage import (
+    END_OF_TIME,
+    Heartbeat,
+    LooseEvent,
+    UnitInput,
+    UnitOutput,
+    UnitStage,
+    UnitStageConfig,
+)
+from streams.core.units import TeamWindowPart, UnitWindow
 from streams.detectors import Detector, load_detectors
 from streams.errors import DecodeError
 from streams.settings import Settings
@@ -43,8 +55,25 @@ class ReplayResult:
     # its last state, by id.
     topic_records: list[MirrorAlert] = field(default_factory=list)
     episodes: dict[str, Episode] = field(default_factory=dict)
+    # The unit stage over the same run: unit windows, incidents (latest state by id), the
+    # incident records of the alerts topic, and the pages the webhooks would get.
+    unit_windows: list[UnitWindow] = field(default_factory=list)
+    incidents: dict[str, Incident] = field(default_factory=dict)
+    pages: list[MirrorAlert] = field(default_factory=list)
+    _positions: int = 0
+    chart: OrgChart = field(default_factory=OrgChart)
+    pending_parts: list[TeamWindowPart] = field(default_factory=list)
+    pending_loose: list[LooseEvent] = field(default_factory=list)
+
+    def absorb_units(self, out: UnitOutput) -> None:
+        self.unit_windows.extend(out.windows)
+        self.incidents.update((i.incident_id, i) for i in out.incidents)
+        self.topic_records.extend(out.records)
+        self.pages.extend(out.pages)
 
     def absorb(self, out: EngineOutput[int]) -> None:
+        self.pending_parts.extend(out.parts)
+        self.pending_loose.extend(LooseEvent(r) for r in out.loose_events)
         self.alerts.extend(out.alerts)
         self.topic_records.extend(out.events)
         self.episodes.update((episode.episode_id, episode) for episode in out.episodes)
@@ -63,17 +92,22 @@ def replay(
     detectors: Sequence[Detector] | None = None,
     batch_size: int = DEFAULT_BATCH,
     progress: Progress | None = None,
+    org: OrgChart | None = None,
 ) -> ReplayResult:
-    """Run ``events`` — (topic, Avro-JSON value) pairs in stream order — through the engine."""
+    """Run ``events`` — (topic, Avro-JSON value) pairs in stream order — through the engine,
+    and its closed team-windows through the unit stage (``org``: the organisation; None: every
+    team unassigned)."""
+    detectors = list(detectors) if detectors is not None else load_detectors(settings.detectors)
     engine: MirrorEngine[int] = MirrorEngine(
         EngineConfig.from_settings(settings),
-        detectors if detectors is not None else load_detectors(settings.detectors),
+        detectors,
         wall_clock_ms=lambda: 0.0,  # offline: nothing is ever idle
     )
+    units = UnitStage(UnitStageConfig.from_settings(settings), detectors)
     partitions = settings.topic_partitions
     bounds = TimeBounds.from_settings(settings)
     now_ms = int(time.time() * 1000)
-    result = ReplayResult()
+    result = ReplayResult(chart=org or OrgChart())
     batch: list[Inbound[int]] = []
     for number, (topic, value) in enumerate(events, start=1):
         result.events = number
@@ -87,14 +121,35 @@ def replay(
         batch.append(Inbound(partition_for(record.team_id, partitions), record, number))
         if len(batch) >= batch_size:
             result.absorb(engine.process(batch))
+            _feed_units(units, engine, result)
             batch = []
             if progress:
                 progress(number)
     result.absorb(engine.process(batch))
     result.absorb(engine.flush_all())
+    _feed_units(units, engine, result, final=True)
     if progress:
         progress(result.events)
     return result
+
+
+def _feed_units(
+    units: UnitStage, engine: MirrorEngine[int], result: ReplayResult, *, final: bool = False
+) -> None:
+    """Hand the unit stage what the worker would send it after a batch: the parts and loose
+    events, then each partition's heartbeat (the end of time after the last batch)."""
+    inputs: list[UnitInput] = [*result.pending_parts, *result.pending_loose]
+    result.pending_parts.clear()
+    result.pending_loose.clear()
+    for partition in range(units.config.partitions):
+        clock = engine.clocks.get(partition)
+        watermark = None if clock is None else clock.watermark
+        inputs.append(Heartbeat(partition, END_OF_TIME if final else watermark))
+    numbered = []
+    for item in inputs:
+        result._positions += 1
+        numbered.append((result._positions, item))
+    result.absorb_units(units.process(numbered, result.chart))
 
 
 def _check_size(record: Signal) -> None:

@@ -1,0 +1,391 @@
+"""The unit stage: unit windows, unit detection, incidents and pages, for the whole
+organisation at once (pure, no I/O).
+
+The team stage (``streams.core.engine``) closes team-windows partition by partition. Each
+closed team-window becomes a ``TeamWindowPart`` and, with each batch, every source partition
+reports how far its windows are closed (a ``Heartbeat``: its watermark; None while it holds no
+team). All of it travels on one internal topic partition to this stage, which therefore sees
+the whole organisation (``streams.runtime.units``). A window of the organisation closes when
+every source partition has reported and the watermarks of those holding teams have passed its
+end: by then every team-window of that window has arrived, whichever worker closed it. Then:
+
+1. every unit's window is rolled up from its teams (``streams.core.units``), without
+   complementary disclosure;
+2. the detectors run on each unit's window against the unit's own history, as they do for a
+   team (a significant pooled change of the unit);
+3. incidents are decided (``streams.core.incidents``);
+4. **pages** are chosen: the team episode events of the window that page (``page_events``) and
+   that no incident covers, and the incidents' own opened/resolved events. The webhooks follow
+   these pages, so a shared shock pages once, at its unit.
+
+Events that happen outside a window close (an acknowledgement, a resolution by hand) come as
+``LooseEvent`` and page at once unless an incident covers their episode.
+
+The same inputs in the same order give the same outputs: ids are deterministic and nothing
+reads a clock, so a stage restarted from its saved state and re-reading its input agrees with
+a clean run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from schemas.records import MirrorAlert
+from streams.core.engine import EngineConfig
+from streams.core.episodes import family_of
+from streams.core.incidents import Incident, IncidentConfig, IncidentEvent, IncidentTracker
+from streams.core.index import DEFAULT_INDEX_CONFIG, Moments
+from streams.core.metrics import team_window_from_dict, team_window_to_dict
+from streams.core.model import TeamWindowMetrics
+from streams.core.org import OrgChart
+from streams.core.units import EpisodeMark, TeamWindowPart, UnitWindow, roll_up_units
+from streams.detectors import DetectionSettings, Detector
+
+if TYPE_CHECKING:
+    from streams.settings import Settings
+
+DEFAULT_PAGE_EVENTS: Final = frozenset({"opened", "escalated", "resolved"})
+END_OF_TIME: Final = 2**62  # the watermark of a partition whose input has ended (replay)
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """Source partition ``partition`` has closed (and sent) every team-window ending at or
+    before ``watermark``; None: it holds no team yet."""
+
+    partition: int
+    watermark: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class LooseEvent:
+    """A team episode event that no window close made (acknowledged, resolved by hand)."""
+
+    record: MirrorAlert
+
+
+UnitInput = TeamWindowPart | Heartbeat | LooseEvent
+
+
+@dataclass(frozen=True, slots=True)
+class UnitStageConfig:
+    partitions: int
+    k_anonymity: int
+    detection: DetectionSettings
+    index_version: str
+    incident: IncidentConfig = field(default_factory=IncidentConfig)
+    page_events: frozenset[str] = DEFAULT_PAGE_EVENTS
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> UnitStageConfig:
+        """The unit stage's configuration from Miroir settings (worker and replay alike)."""
+        engine = EngineConfig.from_settings(settings)
+        return cls(
+            partitions=settings.topic_partitions,
+            k_anonymity=settings.k_anonymity,
+            detection=engine.detection,
+            index_version=DEFAULT_INDEX_CONFIG.version,
+            incident=IncidentConfig(settings.incident_team_share, settings.incident_min_teams),
+            page_events=frozenset(settings.webhook_events),
+        )
+
+
+@dataclass(slots=True)
+class UnitOutput:
+    windows: list[UnitWindow] = field(default_factory=list)
+    incidents: list[Incident] = field(default_factory=list)  # rows, as their events left them
+    records: list[MirrorAlert] = field(default_factory=list)  # incident events, alerts topic
+    pages: list[MirrorAlert] = field(default_factory=list)  # what the webhooks deliver
+    late_parts: int = 0  # parts of a window of the organisation already closed
+    replayed: int = 0  # inputs at or below the applied position, skipped
+
+    def is_empty(self) -> bool:
+        return not (self.windows or self.incidents or self.records or self.pages)
+
+
+@dataclass(slots=True)
+class UnitState:
+    """Everything the unit stage remembers (saved after each batch)."""
+
+    watermarks: dict[int, int | None] = field(default_factory=dict)
+    open: dict[int, dict[str, TeamWindowPart]] = field(default_factory=dict)
+    closed_through: int | None = None  # end of the newest closed window of the organisation
+    history: dict[str, list[TeamWindowMetrics]] = field(default_factory=dict)
+    incidents: dict[tuple[str, str], Incident] = field(default_factory=dict)
+    applied: int = -1  # highest input position applied
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "watermarks": {str(p): w for p, w in self.watermarks.items()},
+            "open": {
+                str(start): [part_to_dict(p) for p in parts.values()]
+                for start, parts in self.open.items()
+            },
+            "closed_through": self.closed_through,
+            "history": {
+                unit: [team_window_to_dict(m) for m in windows]
+                for unit, windows in self.history.items()
+            },
+            "incidents": [asdict(i) for i in self.incidents.values()],
+            "applied": self.applied,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> UnitState:
+        incidents = [_incident_from_dict(i) for i in data.get("incidents", [])]
+        return cls(
+            watermarks={int(p): w for p, w in (data.get("watermarks") or {}).items()},
+            open={
+                int(start): {p["team_id"]: part_from_dict(p) for p in parts}
+                for start, parts in (data.get("open") or {}).items()
+            },
+            closed_through=data.get("closed_through"),
+            history={
+                unit: [team_window_from_dict(m) for m in windows]
+                for unit, windows in (data.get("history") or {}).items()
+            },
+            incidents={(i.unit_id, i.family): i for i in incidents},
+            applied=int(data.get("applied", -1)),
+        )
+
+
+class UnitStage:
+    """Feed it the internal topic's inputs in order, with their positions."""
+
+    def __init__(
+        self,
+        config: UnitStageConfig,
+        detectors: Sequence[Detector],
+        state: UnitState | None = None,
+    ) -> None:
+        self.config = config
+        self.detectors = list(detectors)
+        self.state = state or UnitState()
+
+    def process(self, inputs: Iterable[tuple[int, UnitInput]], chart: OrgChart) -> UnitOutput:
+        out = UnitOutput()
+        state = self.state
+        tracker = IncidentTracker(self.config.incident, state.incidents)
+        for position, item in inputs:
+            if position <= state.applied:
+                out.replayed += 1
+                continue
+            state.applied = position
+            if isinstance(item, Heartbeat):
+                previous = state.watermarks.get(item.partition)
+                if item.watermark is None:
+                    state.watermarks.setdefault(item.partition, None)
+                elif previous is None or item.watermark > previous:
+                    state.watermarks[item.partition] = item.watermark
+            elif isinstance(item, LooseEvent):
+                record = item.record
+                if record.event in self.config.page_events and (
+                    record.episode_id not in tracker.covered()
+                ):
+                    out.pages.append(record)
+            else:
+                if state.closed_through is not None and item.window_end <= state.closed_through:
+                    out.late_parts += 1
+                    continue
+                state.open.setdefault(item.window_start, {})[item.team_id] = item
+        floor = self._floor()
+        if floor is not None:
+            for start in sorted(state.open):
+                parts = state.open[start]
+                end = next(iter(parts.values())).window_end
+                if end > floor:
+                    break
+                del state.open[start]
+                self._close(sorted(parts.values(), key=lambda p: p.team_id), chart, tracker, out)
+                state.closed_through = max(end, state.closed_through or end)
+        return out
+
+    def _floor(self) -> int | None:
+        """How far every source partition has closed its team-windows (None: not known yet)."""
+        marks = self.state.watermarks
+        if len(marks) < self.config.partitions:
+            return None  # a partition has not reported: it may hold any window
+        known = [w for w in marks.values() if w is not None]
+        return min(known) if known else None
+
+    def _close(
+        self,
+        parts: Sequence[TeamWindowPart],
+        chart: OrgChart,
+        tracker: IncidentTracker,
+        out: UnitOutput,
+    ) -> None:
+        config = self.config
+        units = roll_up_units(chart, parts, config.k_anonymity, config.index_version)
+        alerted: dict[str, set[str]] = {}
+        for unit in units:
+            history = self.state.history.setdefault(unit.unit_id, [])
+            alerts = [
+                alert
+                for detector in self.detectors
+                for alert in detector.detect(unit.metrics, history, config.detection)
+            ]
+            metrics = unit.metrics
+            if alerts:
+                alerted[unit.unit_id] = {family_of(a.kind) for a in alerts}
+                metrics = dataclasses.replace(metrics, alert_kinds=tuple(a.kind for a in alerts))
+                unit = dataclasses.replace(unit, metrics=metrics)
+            history.append(metrics)
+            del history[: -(config.detection.history_windows + 1)]
+            out.windows.append(unit)
+        events = tracker.observe(chart, parts, units, alerted)
+        for event in events:
+            record = incident_record(event)
+            out.incidents.append(event.incident)
+            out.records.append(record)
+            if event.pages and event.type in config.page_events:
+                out.pages.append(record)
+        covered = tracker.covered()
+        for part in parts:
+            for record in part.records:
+                if record.event in config.page_events and record.episode_id not in covered:
+                    out.pages.append(record)
+
+
+def incident_record(event: IncidentEvent) -> MirrorAlert:
+    """An incident event as a record of the alerts topic (``scope`` = its unit's level)."""
+    incident = event.incident
+    family = incident.family.replace("_", " ")
+    teams = len(incident.teams)
+    if event.type == "resolved":
+        message = (
+            f"{incident.level.capitalize()} {incident.unit_id}: the shared {family} incident is "
+            f"over — the episodes of its {teams} teams have all resolved."
+        )
+    else:
+        message = (
+            f"{incident.level.capitalize()} {incident.unit_id}: {teams} of its "
+            f"{incident.unit_teams} teams opened {family} episodes in the same window "
+            f"({', '.join(incident.teams[:10])}{', …' if teams > 10 else ''}). One incident "
+            "instead of a page per team: a shared shock (a reorganisation, an outage, a "
+            "product change) is the usual reason. Co-movement, not causation."
+        )
+    key = "\x1f".join(
+        ("miroir.incident.event", incident.incident_id, event.type, str(incident.revision))
+    )
+    return MirrorAlert(
+        alert_id=hashlib.sha256(key.encode("utf-8")).hexdigest()[:32],
+        team_id="",
+        window_start=event.window_start,
+        window_end=event.window_end,
+        kind=f"incident_{incident.family}",
+        severity=incident.severity,
+        detector="incidents",
+        detector_version="1",
+        message=message,
+        created_at=event.window_end,
+        evidence={"teams": float(teams), "unit_teams": float(incident.unit_teams)},
+        event=event.type,
+        scope=incident.level,
+        unit_id=incident.unit_id,
+        incident_id=incident.incident_id,
+        teams=incident.teams,
+    )
+
+
+# -- the internal topic's records (JSON: internal, written and read by Miroir only) ------------
+def encode_input(item: UnitInput) -> bytes:
+    """One input of the unit stage as the internal topic's record value."""
+    if isinstance(item, Heartbeat):
+        data: dict[str, Any] = {"type": "heartbeat", "partition": item.partition}
+        data["watermark"] = item.watermark
+    elif isinstance(item, LooseEvent):
+        data = {"type": "event", "record": _record_to_dict(item.record)}
+    else:
+        data = {"type": "part", **part_to_dict(item)}
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def decode_input(value: bytes) -> UnitInput:
+    """Inverse of ``encode_input``; ValueError on anything else."""
+    try:
+        data = json.loads(value)
+        kind = data["type"]
+        if kind == "heartbeat":
+            return Heartbeat(int(data["partition"]), data["watermark"])
+        if kind == "event":
+            return LooseEvent(record_from_dict(data["record"]))
+        if kind == "part":
+            return part_from_dict(data)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"not a unit-stage record: {e!r}") from e
+    raise ValueError(f"not a unit-stage record: type {kind!r}")
+
+
+# -- state ----------------------------------------------------------------------------------
+def part_to_dict(part: TeamWindowPart) -> dict[str, Any]:
+    return {
+        "team_id": part.team_id,
+        "window_start": part.window_start,
+        "window_end": part.window_end,
+        "customer": part.customer.to_list(),
+        "employee": part.employee.to_list(),
+        "episodes": [asdict(mark) for mark in part.episodes],
+        "records": [_record_to_dict(r) for r in part.records],
+    }
+
+
+def part_from_dict(data: Mapping[str, Any]) -> TeamWindowPart:
+    return TeamWindowPart(
+        team_id=str(data["team_id"]),
+        window_start=int(data["window_start"]),
+        window_end=int(data["window_end"]),
+        customer=Moments.from_list(data["customer"]),
+        employee=Moments.from_list(data["employee"]),
+        episodes=tuple(EpisodeMark(**mark) for mark in data.get("episodes", [])),
+        records=tuple(record_from_dict(r) for r in data.get("records", [])),
+    )
+
+
+def _record_to_dict(record: MirrorAlert) -> dict[str, Any]:
+    data = asdict(record)
+    data["teams"] = list(record.teams)
+    return data
+
+
+def record_from_dict(data: Mapping[str, Any]) -> MirrorAlert:
+    values = dict(data)
+    values["teams"] = tuple(values.get("teams") or ())
+    values["evidence"] = dict(values.get("evidence") or {})
+    return MirrorAlert(**values)
+
+
+def record_to_dict(record: MirrorAlert) -> dict[str, Any]:
+    return _record_to_dict(record)
+
+
+def _incident_from_dict(data: Mapping[str, Any]) -> Incident:
+    values = dict(data)
+    for name in ("teams", "episode_ids", "open_episodes"):
+        values[name] = tuple(values.get(name) or ())
+    return Incident(**values)
+
+
+__all__ = [
+    "DEFAULT_PAGE_EVENTS",
+    "END_OF_TIME",
+    "Heartbeat",
+    "LooseEvent",
+    "UnitInput",
+    "UnitOutput",
+    "UnitStage",
+    "UnitStageConfig",
+    "UnitState",
+    "decode_input",
+    "encode_input",
+    "incident_record",
+    "part_from_dict",
+    "part_to_dict",
+    "record_from_dict",
+    "record_to_dict",
+]
