@@ -21,7 +21,7 @@ import io
 import json
 import os
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, Final, cast
@@ -59,9 +59,11 @@ __all__ = [
     "check_action",
     "decode_action",
     "decode_alert",
+    "decode_team_info",
     "encode",
     "encode_action",
     "encode_alert",
+    "encode_team_info",
     "load_schema",
     "record_from_json",
     "record_to_json",
@@ -88,6 +90,7 @@ CUSTOMER_FEEDBACK_SCHEMA: Final = load_schema("customer_feedback.avsc")
 EMPLOYEE_PULSE_SCHEMA: Final = load_schema("employee_pulse.avsc")
 MIRROR_ALERT_SCHEMA: Final = load_schema("mirror_alert.avsc")
 EPISODE_ACTION_SCHEMA: Final = load_schema("episode_action.avsc")
+TEAM_INFO_SCHEMA: Final = load_schema("team_info.avsc")
 
 
 def _without_timestamp_logical_type(schema: Any) -> Any:
@@ -155,6 +158,7 @@ _SIGNAL_BY_TYPE: Final[dict[type, _Signal]] = {
 _ALERT_WIRE_SCHEMA: Final = _wire_schema(MIRROR_ALERT_SCHEMA)
 _check_fields_match(MIRROR_ALERT_SCHEMA, MirrorAlert)
 _ACTION_WIRE_SCHEMA: Final = _wire_schema(EPISODE_ACTION_SCHEMA)
+_TEAM_INFO_WIRE_SCHEMA: Final = _wire_schema(TEAM_INFO_SCHEMA)
 _check_fields_match(EPISODE_ACTION_SCHEMA, EpisodeAction)
 
 
@@ -487,6 +491,32 @@ def check_action(action: EpisodeAction) -> None:
             raise ValueError(f"{name} must be 1 to {MAX_IDENTIFIER_CHARS} characters")
     if action.note is not None and len(action.note) > MAX_NOTE_CHARS:
         raise ValueError(f"note must be at most {MAX_NOTE_CHARS} characters")
+
+
+# --- the organisation ------------------------------------------------------------------------
+
+
+def encode_team_info(
+    team_id: str, display_name: str, path: Sequence[str], levels: Sequence[str]
+) -> bytes:
+    """One record of the teams topic as a plain Avro body."""
+    values = {
+        "team_id": team_id,
+        "display_name": display_name,
+        "path": list(path),
+        "levels": list(levels),
+    }
+    buffer = io.BytesIO()
+    _write(buffer, _TEAM_INFO_WIRE_SCHEMA, values, "miroir.TeamInfo")
+    return buffer.getvalue()
+
+
+def decode_team_info(data: bytes) -> dict[str, Any]:
+    """The fields of a teams-topic record (team_id, display_name, path, levels); DecodeError
+    if it is not one. Checking the path is the organisation's job (``streams.core.org``)."""
+    if not data:
+        raise DecodeError("the message is empty (a tombstone?)", "undecodable")
+    return _read_body(data, _TEAM_INFO_WIRE_SCHEMA, None, "miroir.TeamInfo")
 
 
 # --- the codec -------------------------------------------------------------------------------

@@ -79,6 +79,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 from schemas.records import EMPLOYEE_SCORES, CustomerFeedback, MirrorAlert
 from sinks.base import Sink
 from streams.core.episodes import Episode
+from streams.core.incidents import Incident
 from streams.core.model import (
     DeadLetter,
     DuplicateEvent,
@@ -87,6 +88,7 @@ from streams.core.model import (
     SinkBatch,
     TeamWindowMetrics,
 )
+from streams.core.units import UnitWindow
 from streams.errors import (
     ConfigError,
     SinkError,
@@ -133,6 +135,8 @@ TABLES: Final = (
     "duplicate_events",
     "employee_comments",
     "episodes",
+    "unit_window_metrics",
+    "incidents",
 )
 
 # Columns added after a table was first released: (table, column, type and comment), applied
@@ -155,6 +159,8 @@ PARTITION_COLUMNS: Final[Mapping[str, str]] = {
     "duplicate_events": "window_start",
     "employee_comments": "window_start",
     "episodes": "opened_window_start",
+    "unit_window_metrics": "window_start",
+    "incidents": "opened_window_start",
 }
 
 # Months one insert may touch: half ClickHouse's default max_partitions_per_insert_block (100),
@@ -902,6 +908,46 @@ def _alert_columns(alerts: Sequence[MirrorAlert], version: int) -> Columns:
     }
 
 
+def _unit_window_columns(windows: Sequence[UnitWindow], version: int) -> Columns:
+    metrics = [w.metrics for w in windows]
+    employees = [m.employee for m in metrics]
+    return {
+        "unit_id": [w.unit_id for w in windows],
+        "level": [w.level for w in windows],
+        "window_start": [m.window_start for m in metrics],
+        "window_end": [m.window_end for m in metrics],
+        "teams": [list(w.teams) for w in windows],
+        "published_teams": [list(w.published_teams) for w in windows],
+        "customer_n": [m.customer.n for m in metrics],
+        "customer_index": [m.customer.index for m in metrics],
+        "customer_index_se": [m.customer.index_se for m in metrics],
+        "employee_suppressed": [int(e is None) for e in employees],
+        "employee_n": [e.n if e else None for e in employees],
+        "employee_index": [e.index if e else None for e in employees],
+        "employee_index_se": [e.index_se if e else None for e in employees],
+        "alert_kinds": [list(m.alert_kinds) for m in metrics],
+        "version": [version] * len(windows),
+    }
+
+
+def _incident_columns(incidents: Sequence[Incident], version: int) -> Columns:
+    del version  # an incident's row version is its own revision
+    return {
+        "incident_id": [i.incident_id for i in incidents],
+        "unit_id": [i.unit_id for i in incidents],
+        "level": [i.level for i in incidents],
+        "family": [i.family for i in incidents],
+        "severity": [i.severity for i in incidents],
+        "state": [i.state for i in incidents],
+        "opened_window_start": [i.opened_window_start for i in incidents],
+        "last_window_end": [i.last_window_end for i in incidents],
+        "teams": [list(i.teams) for i in incidents],
+        "episode_ids": [list(i.episode_ids) for i in incidents],
+        "unit_teams": [i.unit_teams for i in incidents],
+        "revision": [i.revision for i in incidents],
+    }
+
+
 def _episode_columns(episodes: Sequence[Episode], version: int) -> Columns:
     del version  # an episode's row version is its own revision
     return {
@@ -1058,4 +1104,6 @@ _WRITERS: Final[
     ("duplicate_events", lambda batch: batch.duplicate_events, _duplicate_event_columns),
     ("employee_comments", lambda batch: batch.employee_comments, _employee_comment_columns),
     ("episodes", lambda batch: batch.episodes, _episode_columns),
+    ("unit_window_metrics", lambda batch: batch.unit_windows, _unit_window_columns),
+    ("incidents", lambda batch: batch.incidents, _incident_columns),
 )

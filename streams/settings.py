@@ -40,6 +40,16 @@ class Settings(BaseSettings):
     topic_dead_letters: str = Field(
         "miroir-dead-letters", description="Topic of records that could not be used."
     )
+    topic_teams: str = Field(
+        "miroir-teams",
+        description="Compacted topic of the organisation (key team_id, schemas/team_info.avsc); "
+        "load it with miroir teams load.",
+    )
+    topic_pages: str | None = Field(
+        None,
+        description="Topic of what pages (the webhooks follow it): team episode events no "
+        "incident covers, and incidents; empty: the alerts topic's name + '-pages'.",
+    )
     topic_actions: str | None = Field(
         None,
         description="Topic of acknowledgements and resolutions by hand (miroir ack, the live "
@@ -305,6 +315,8 @@ class Settings(BaseSettings):
             self.topic_alerts,
             self.topic_dead_letters,
             self.actions_topic,
+            self.pages_topic,
+            self.topic_teams,
         ]
         if len(set(names)) != len(names):
             raise ValueError(f"topic names must be distinct, got {names}")
@@ -319,6 +331,21 @@ class Settings(BaseSettings):
     def actions_topic(self) -> str:
         """The topic of episode actions (``topic_actions``, or the alerts topic + '-actions')."""
         return self.topic_actions or f"{self.topic_alerts}-actions"
+
+    @property
+    def pages_topic(self) -> str:
+        """The topic the webhooks follow (``topic_pages``, or the alerts topic + '-pages')."""
+        return self.topic_pages or f"{self.topic_alerts}-pages"
+
+    @property
+    def unit_inputs_topic(self) -> str:
+        """Internal: closed team-windows and partition heartbeats for the unit stage."""
+        return f"{self.app_id}-unit-inputs"
+
+    @property
+    def unit_state_topic(self) -> str:
+        """Internal, compacted: the unit stage's saved state."""
+        return f"{self.app_id}-unit-state"
 
     @property
     def window_ms(self) -> int:

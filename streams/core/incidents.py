@@ -9,7 +9,8 @@ that family when
 - the unit's own pooled window raised a change alert of that family (the detectors run on
   unit windows too) and at least ``min_teams`` of its teams are affected.
 
-Exactly one incident per shock, at the right unit: of the qualifying units, the highest one
+Teams missing from the organisation (``unassigned``) never form an incident: they share no
+unit. Exactly one incident per shock, at the right unit: of the qualifying units, the highest one
 is taken (a company-wide shock qualifies every department as well), then Miroir walks down
 while a single child unit holds at least ``CONCENTRATION`` of the affected teams and qualifies
 itself (a department's shock must not be blamed on its whole site). The incident lists the
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Final
 
 from streams.core.episodes import FAMILIES, PAGING_EVENTS
-from streams.core.org import UNIT_SEPARATOR, OrgChart
+from streams.core.org import UNASSIGNED, UNIT_SEPARATOR, OrgChart
 from streams.core.units import EpisodeMark, TeamWindowPart, UnitWindow
 
 CONCENTRATION: Final = 0.8
@@ -164,6 +165,10 @@ class IncidentTracker:
         alerted: Mapping[str, set[str]],
         family: str,
     ) -> bool:
+        if unit == UNASSIGNED:
+            # Teams nobody placed share no unit: their moving together is not a shock of an
+            # organisation Miroir knows (load the organisation to get incidents).
+            return False
         teams = teams_of[unit]
         hit = sum(1 for team in affected if team in teams)
         if hit < self.config.min_teams:

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from schemas.records import CustomerFeedback, MirrorAlert
 from streams.core.episodes import Episode
+
+if TYPE_CHECKING:  # both import this module: a runtime import would be a cycle
+    from streams.core.incidents import Incident
+    from streams.core.units import UnitWindow
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,10 +152,14 @@ class SinkBatch:
     duplicate_events: list[DuplicateEvent] = field(default_factory=list)
     employee_comments: list[EmployeeComment] = field(default_factory=list)
     episodes: list[Episode] = field(default_factory=list)  # as their events left them
+    unit_windows: list[UnitWindow] = field(default_factory=list)
+    incidents: list[Incident] = field(default_factory=list)  # as their events left them
 
     def is_empty(self) -> bool:
         return not (
-            self.episodes
+            self.unit_windows
+            or self.incidents
+            or self.episodes
             or self.employee_comments
             or self.duplicate_events
             or self.alerts

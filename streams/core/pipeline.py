@@ -29,6 +29,7 @@ from streams.core.bounds import TimeBounds
 from streams.core.engine import ACTIONS_SIDE, EngineOutput, Inbound, MirrorEngine
 from streams.core.model import DeadLetter, DuplicateEvent, LateEvent, SinkBatch
 from streams.core.privacy import customer_row_for_storage
+from streams.core.unit_stage import Heartbeat, LooseEvent, UnitInput
 from streams.core.windows import PartitionClock, TeamState, window_start_for
 from streams.errors import DecodeError
 
@@ -62,6 +63,9 @@ class PreparedBatch:
     # The alerts topic's records (episode events), and each one encoded, in the same order.
     events: list[MirrorAlert] = field(default_factory=list)
     alert_records: list[OutboundRecord] = field(default_factory=list)
+    # For the unit stage, in this order: the closed team-windows' parts and the episode events
+    # made by hand, then each touched partition's heartbeat (which vouches for the parts).
+    unit_inputs: list[UnitInput] = field(default_factory=list)
     dead_letter_records: list[OutboundRecord] = field(default_factory=list)
     state_updates: list[tuple[int, str, dict[str, Any] | None]] = field(default_factory=list)
     consumed: int = 0
@@ -277,6 +281,12 @@ class BatchPreparer:
         prepared.events.extend(out.events)
         prepared.alert_records.extend(
             OutboundRecord(key=e.team_id.encode(), value=encode_alert(e)) for e in out.events
+        )
+        prepared.unit_inputs.extend(out.parts)
+        prepared.unit_inputs.extend(LooseEvent(record) for record in out.loose_events)
+        prepared.unit_inputs.extend(
+            Heartbeat(partition, self.engine.clock(partition).watermark)
+            for partition in sorted(out.dirty_partitions)
         )
         prepared.state_updates.extend(self._state_updates(out))
 

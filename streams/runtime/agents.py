@@ -28,6 +28,7 @@ from streams.core.pipeline import (
     RawMessage,
     state_from_items,
 )
+from streams.core.unit_stage import Heartbeat, UnitInput, encode_input
 from streams.detectors import load_detectors
 from streams.errors import SinkStopped, SinkUnavailable
 from streams.runtime.emitted import EmittedAlerts
@@ -36,6 +37,7 @@ from streams.runtime.observability import PipelineMetrics, faust_highwater, regi
 from streams.runtime.positions import check_delivery, with_gaps_filled
 from streams.runtime.resume import resume_at_saved_positions
 from streams.runtime.state_reader import read_latest_state
+from streams.runtime.units import register_units
 from streams.runtime.webhooks import register_webhooks
 from streams.settings import Settings
 from streams.web import register_web
@@ -43,6 +45,7 @@ from streams.web import register_web
 log = logging.getLogger("miroir.pipeline")
 
 MAX_SINK_BACKOFF_SECONDS = 30.0
+UNIT_INPUT_KEY = b"org"  # one partition: the unit stage sees the whole organisation
 STOP_GRACE_SECONDS = 30.0  # a stopping worker waits this long for its batch to become durable
 # A partition silent this long while Faust's read offset is past the saved position had its
 # last records skipped by the consumer: they are read directly (see streams.runtime.positions).
@@ -89,6 +92,11 @@ class PipelineRunner:
             value_serializer="raw",
             partitions=settings.topic_partitions,
         )
+        self.unit_inputs_topic = app.topic(
+            settings.unit_inputs_topic, key_serializer="raw", value_serializer="raw", partitions=1
+        )
+        # The last heartbeat sent per source partition: an unchanged one is not sent again.
+        self._heartbeats: dict[int, int | None] = {}
         self.dead_letter_topic = app.topic(
             settings.topic_dead_letters,
             key_serializer="raw",
@@ -168,7 +176,16 @@ class PipelineRunner:
             await self._unstick_commits()
             caught_up = await self._caught_up_partitions()
             prepared = self.preparer.prepare_tick(caught_up)
+            # A partition that holds no team yet says so once, or the unit stage would wait
+            # for it forever.
+            prepared.unit_inputs.extend(
+                Heartbeat(partition, None)
+                for partition in sorted(self._loaded_partitions or ())
+                if partition not in self.engine.clocks and partition not in self._heartbeats
+            )
             if prepared.sink.is_empty() and not prepared.alert_records:
+                if any(self._heartbeat_news(item) for item in prepared.unit_inputs):
+                    await self._make_durable(prepared)
                 return  # clocks that only moved in memory need no changelog write
             log.info(
                 "idle close: %d team-windows closed by the wall clock (caught-up partitions %s)",
@@ -430,6 +447,18 @@ class PipelineRunner:
                 continue  # already on the topic before a crash: readers see each alert once
             outputs.append(await self.alerts_topic.send(key=record.key, value=record.value))
             self.emitted.add(alert.team_id, alert.alert_id)
+        for item in prepared.unit_inputs:
+            if isinstance(item, Heartbeat):
+                if item.partition in self._heartbeats and (
+                    self._heartbeats[item.partition] == item.watermark
+                ):
+                    continue
+                self._heartbeats[item.partition] = item.watermark
+            outputs.append(
+                await self.unit_inputs_topic.send(
+                    key=UNIT_INPUT_KEY, value=encode_input(item), partition=0
+                )
+            )
         refused: list[DeadLetter] = []
         if not prepared.sink.is_empty():
             refused = await self._write_sink(prepared)
@@ -448,6 +477,13 @@ class PipelineRunner:
             if state:
                 await asyncio.gather(*state)
         self._account(prepared, refused)
+
+    def _heartbeat_news(self, item: UnitInput) -> bool:
+        """Whether a unit-stage input says something not sent yet."""
+        if not isinstance(item, Heartbeat):
+            return True
+        sent = self._heartbeats
+        return item.partition not in sent or sent[item.partition] != item.watermark
 
     async def _send_refused(self, letter: DeadLetter) -> Awaitable[Any]:
         headers = [
@@ -580,6 +616,9 @@ def register_pipeline(app: faust.App, settings: Settings, sink: Sink) -> Pipelin
     """Declare the source topic, the state table, the agent and the idle timer on ``app``."""
     runner = PipelineRunner(app, settings, sink)
     resume_at_saved_positions(app, runner.resume_positions, on_stopping=runner.request_stop)
+    # The unit stage: unit windows, incidents and pages for the whole organisation (one
+    # worker of the group runs it at a time; the others stand by).
+    register_units(app, settings, sink)
     if settings.webhook_urls:
         register_webhooks(app, settings, sink)
     if settings.web_port:  # the live page, the team pages and /metrics

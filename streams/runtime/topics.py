@@ -48,6 +48,9 @@ class TopicSpec:
     partitions: int
     replication: int | None = None
     configs: Mapping[str, str] | None = field(default=None)
+    # True: ``partitions`` is only the count a missing topic is created with; an existing one
+    # may have any (a topic read whole, like the organisation's, does not care).
+    any_partitions: bool = False
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -122,7 +125,7 @@ def describe_partitions(
 def _check_partitions(specs: Sequence[TopicSpec], found: Mapping[str, int], bootstrap: str) -> None:
     for spec in specs:
         have = found.get(spec.name)
-        if have is not None and have != spec.partitions:
+        if have is not None and have != spec.partitions and not spec.any_partitions:
             raise ConfigError(
                 f"topic {spec.name!r} on {bootstrap} has {have} partitions, expected "
                 f"{spec.partitions}. Either set MIROIR_TOPIC_PARTITIONS={have} to match it, or "

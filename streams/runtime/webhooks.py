@@ -1,4 +1,8 @@
-"""Follow the alerts topic and deliver each alert to the webhooks (``sinks.webhook``).
+"""Follow the pages topic and deliver each page to the webhooks (``sinks.webhook``).
+
+The pages topic (``MIROIR_TOPIC_PAGES``) holds what the unit stage decided should page: a team
+episode's opened, escalated and resolved events that no incident covers, and incidents. Its
+records are alerts-topic records (``MirrorAlert``), so "alert" below means one of them.
 
 Delivery semantics: **at least once**, per alert and URL.
 
@@ -60,7 +64,7 @@ def webhook_group(settings: Settings) -> str:
 
 
 class WebhookRelay:
-    """Consumes the alerts topic in its own consumer group and hands each alert to a
+    """Consumes the pages topic in its own consumer group and hands each alert to a
     ``WebhookSink``; dead letters go to ``sink`` (blocking: run in an executor).
 
     ``start_from_ms`` (default: now) is where partitions without a committed offset start,
@@ -84,7 +88,9 @@ class WebhookRelay:
         self.webhooks = webhooks or WebhookSink.from_settings(settings)
         self.start_from_ms = int(time.time() * 1000) if start_from_ms is None else start_from_ms
         self.group_id = group_id or webhook_group(settings)
-        self.topic = settings.topic_alerts
+        # Pages, not every event: the unit stage chose them (one per problem, one per shared
+        # shock; see streams.core.unit_stage).
+        self.topic = settings.pages_topic
         self.counters = {"delivered": 0, "skipped": 0, "dead_letters": 0}
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._consumer: AIOKafkaConsumer | None = None

@@ -5,15 +5,16 @@ from __future__ import annotations
 import logging
 
 from streams.errors import ConfigError
+from streams.runtime.topics import TopicSpec
 from streams.settings import Settings
 
 log = logging.getLogger("miroir.worker")
 
 
-def required_topics(settings: Settings) -> dict[str, int]:
+def required_topics(settings: Settings) -> list[TopicSpec]:
     """Every topic the worker reads or writes, with the partition count it needs."""
-    return {
-        name: settings.topic_partitions
+    co_partitioned = [
+        TopicSpec(name, settings.topic_partitions)
         for name in (
             settings.topic_customer,
             settings.topic_employee,
@@ -21,7 +22,17 @@ def required_topics(settings: Settings) -> dict[str, int]:
             settings.topic_dead_letters,
             settings.actions_topic,
         )
-    }
+    ]
+    compacted = {"cleanup.policy": "compact"}
+    return [
+        *co_partitioned,
+        TopicSpec(settings.pages_topic, settings.topic_partitions),
+        # The organisation, read whole by every worker: any partition count will do.
+        TopicSpec(settings.topic_teams, 1, configs=compacted, any_partitions=True),
+        # The unit stage sees the whole organisation: one partition, one owner at a time.
+        TopicSpec(settings.unit_inputs_topic, 1),
+        TopicSpec(settings.unit_state_topic, 1, configs=compacted),
+    ]
 
 
 def run_worker(settings: Settings) -> None:

@@ -60,6 +60,7 @@ class PipelineEnv:
                 "MIROIR_TOPIC_EMPLOYEE": self.employee_topic,
                 "MIROIR_TOPIC_ALERTS": self.alerts_topic,
                 "MIROIR_TOPIC_DEAD_LETTERS": self.dead_letter_topic,
+                "MIROIR_TOPIC_TEAMS": f"{self.prefix}-teams",
                 "MIROIR_TOPIC_PARTITIONS": "4",
                 "MIROIR_CLICKHOUSE_DSN": f"chdb://{self.store}",
                 "MIROIR_DATA_DIR": str(self.tmp / "worker"),

@@ -195,7 +195,9 @@ def _settings(
     values: dict[str, object] = {
         "kafka_bootstrap": bootstrap,
         "app_id": app_id,
-        "topic_alerts": topic,
+        # The relay follows the pages topic: here the test writes the pages itself.
+        "topic_alerts": f"{topic}-events",
+        "topic_pages": topic,
         "webhook_urls": tuple(urls),
         "webhook_secret": SECRET,
         "webhook_min_severity": "warning",

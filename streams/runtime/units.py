@@ -1,0 +1,269 @@
+"""Run the unit stage (``streams.core.unit_stage``) in the worker, exactly like the team stage:
+outputs durable first, then the state, then the offset.
+
+Input: the internal topic ``{app_id}-unit-inputs`` (one partition, so one worker at a time sees
+the whole organisation — a consumer group ``{app_id}-units`` picks it; the others stand by and
+take over on a rebalance). Every worker's team stage writes to it: each closed team-window's
+part, episode events made by hand, and each source partition's heartbeat.
+
+For each batch of inputs:
+
+1. refresh the organisation from the teams topic (``streams.runtime.org_topic``);
+2. run the stage;
+3. make its outputs durable: ``unit_window_metrics`` and ``incidents`` rows in ClickHouse
+   (insert tokens from the input offsets, so a replayed batch writes nothing twice), incident
+   records on the alerts topic, pages on the pages topic — waiting for every acknowledgement;
+4. save the stage's state to the compacted ``{app_id}-unit-state`` topic;
+5. commit the input offset.
+
+A crash between 3 and 5 replays the batch from the saved state: the same outputs again (same
+ids; the tables replace, receivers de-duplicate pages on ``X-Miroir-Alert-Id``). A new owner
+reads the state topic to its end and resumes at the input position after the one it records,
+whatever the group's committed offset says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any, Final
+
+import faust
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+
+from schemas.codec import encode_alert
+from sinks.base import Sink
+from streams.core.model import SinkBatch
+from streams.core.unit_stage import (
+    UnitOutput,
+    UnitStage,
+    UnitStageConfig,
+    UnitState,
+    decode_input,
+)
+from streams.detectors import load_detectors
+from streams.errors import SinkStopped, SinkUnavailable
+from streams.runtime.kafka_read import read_to_end
+from streams.runtime.org_topic import OrgReader
+from streams.settings import Settings
+
+__all__ = ["UnitRunner", "register_units", "units_group"]
+
+log = logging.getLogger("miroir.units")
+
+STATE_KEY: Final = b"units"
+MAX_RECORDS: Final = 5_000
+RESTART_BACKOFF_SECONDS: Final = 5.0
+MAX_SINK_BACKOFF_SECONDS: Final = 30.0
+
+
+def units_group(settings: Settings) -> str:
+    return f"{settings.app_id}-units"
+
+
+class UnitRunner:
+    """Consumes the unit stage's input and makes its outputs durable (see the module doc)."""
+
+    def __init__(self, settings: Settings, sink: Sink) -> None:
+        if not settings.kafka_bootstrap:
+            raise ValueError("the unit stage needs MIROIR_KAFKA_BOOTSTRAP")
+        self.settings = settings
+        self.sink = sink
+        self.config = UnitStageConfig.from_settings(settings)
+        self.detectors = load_detectors(settings.detectors)
+        self.stage: UnitStage | None = None  # set when the input partition is assigned
+        self.org: OrgReader | None = None
+        self.tp = TopicPartition(settings.unit_inputs_topic, 0)
+        self.counters = {"windows": 0, "incidents": 0, "pages": 0, "skipped": 0}
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Run until ``stop`` (or cancellation); a failure is logged and the stage restarts
+        from its saved state, so the team stage never depends on it."""
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
+            try:
+                await self._run_once(stop)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - restart from the saved state
+                log.error(
+                    "unit stage failed (%s: %s); restarting in %.0fs",
+                    type(e).__name__,
+                    e,
+                    RESTART_BACKOFF_SECONDS,
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), RESTART_BACKOFF_SECONDS)
+
+    async def _run_once(self, stop: asyncio.Event) -> None:
+        settings = self.settings
+        bootstrap = (settings.kafka_bootstrap or "").split(",")
+        session_ms = int(settings.session_timeout_seconds * 1000)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=units_group(settings),
+            client_id=f"{settings.app_id}-units",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=session_ms,
+            heartbeat_interval_ms=max(1000, session_ms // 3),
+        )
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        loop = asyncio.get_running_loop()
+        self.org = await loop.run_in_executor(
+            None, OrgReader, settings.kafka_bootstrap or "", settings.topic_teams
+        )
+        await producer.start()
+        try:
+            consumer.subscribe([self.tp.topic], listener=_Resume(self, consumer))
+            await consumer.start()
+            log.info("unit stage: following %s in group %s", self.tp.topic, units_group(settings))
+            while not stop.is_set():
+                batches = await consumer.getmany(timeout_ms=500, max_records=MAX_RECORDS)
+                for tp, records in batches.items():
+                    if self.stage is not None and records:
+                        await self._handle(consumer, producer, tp, records)
+        finally:
+            await consumer.stop()
+            await producer.stop()
+            org, self.org = self.org, None
+            if org is not None:
+                org.close()
+
+    async def load_state(self) -> UnitState:
+        """The saved state: the newest value on the state topic (empty when none)."""
+        loop = asyncio.get_running_loop()
+        records = await loop.run_in_executor(
+            None,
+            lambda: list(
+                read_to_end(
+                    self.settings.kafka_bootstrap or "",
+                    self.settings.unit_state_topic,
+                    [0],
+                    last=1,
+                )
+            ),
+        )
+        latest = next((r.value for r in reversed(records) if r.key == STATE_KEY), None)
+        return UnitState.from_dict(json.loads(latest)) if latest else UnitState()
+
+    async def _handle(
+        self,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        tp: TopicPartition,
+        records: Sequence[Any],
+    ) -> None:
+        assert self.stage is not None and self.org is not None
+        inputs = []
+        for record in records:
+            try:
+                inputs.append((record.offset, decode_input(record.value or b"")))
+            except ValueError as e:
+                self.counters["skipped"] += 1
+                log.error("unit stage: input at offset %d skipped: %s", record.offset, e)
+        loop = asyncio.get_running_loop()
+        chart = await loop.run_in_executor(None, self.org.refresh)
+        out = self.stage.process(inputs, chart)
+        first, last = records[0].offset, records[-1].offset
+        await self._make_durable(producer, out, f"units:{first}-{last}")
+        state = json.dumps(self.stage.state.to_dict(), separators=(",", ":")).encode()
+        await producer.send_and_wait(self.settings.unit_state_topic, state, key=STATE_KEY)
+        await consumer.commit({tp: last + 1})
+        self._account(out)
+
+    async def _make_durable(self, producer: AIOKafkaProducer, out: UnitOutput, token: str) -> None:
+        batch = SinkBatch(token=token, unit_windows=out.windows, incidents=out.incidents)
+        if not batch.is_empty():
+            await self._write_sink(batch)
+        sent = [
+            await producer.send(
+                self.settings.topic_alerts,
+                encode_alert(record),
+                key=(record.unit_id or "").encode(),
+            )
+            for record in out.records
+        ]
+        sent += [
+            await producer.send(
+                self.settings.pages_topic,
+                encode_alert(page),
+                key=(page.team_id or page.unit_id or "").encode(),
+            )
+            for page in out.pages
+        ]
+        if sent:
+            await asyncio.gather(*sent)
+
+    async def _write_sink(self, batch: SinkBatch) -> None:
+        loop = asyncio.get_running_loop()
+        delay = 0.5
+        while True:
+            try:
+                await loop.run_in_executor(None, self.sink.write, batch)
+                return
+            except SinkUnavailable as e:
+                delay = min(max(delay * 2, e.retry_after), MAX_SINK_BACKOFF_SECONDS)
+                log.warning("unit stage: ClickHouse unavailable (%s); retrying in %.1fs", e, delay)
+                await asyncio.sleep(delay)
+            except SinkStopped:
+                raise
+
+    def _account(self, out: UnitOutput) -> None:
+        self.counters["windows"] += len(out.windows)
+        self.counters["pages"] += len(out.pages)
+        for record in out.records:
+            self.counters["incidents"] += record.event == "opened"
+            log.info(
+                "INCIDENT %s %s %s=%s teams=%s %s",
+                record.event,
+                record.kind,
+                record.scope,
+                record.unit_id,
+                ",".join(record.teams),
+                record.message,
+            )
+        if out.late_parts:
+            log.warning(
+                "unit stage: %d team-windows came after their window closed", out.late_parts
+            )
+
+
+class _Resume(ConsumerRebalanceListener):  # type: ignore[misc]
+    """On assignment: load the saved state and resume right after the position it records."""
+
+    def __init__(self, runner: UnitRunner, consumer: AIOKafkaConsumer) -> None:
+        self.runner = runner
+        self.consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        self.runner.stage = None
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        runner = self.runner
+        if runner.tp not in assigned:
+            return
+        state = await runner.load_state()
+        runner.stage = UnitStage(runner.config, runner.detectors, state)
+        if state.applied >= 0:
+            self.consumer.seek(runner.tp, state.applied + 1)
+        log.info(
+            "unit stage assigned: resuming after input %d, %d open windows, %d open incidents",
+            state.applied,
+            len(state.open),
+            len(state.incidents),
+        )
+
+
+def register_units(app: faust.App, settings: Settings, sink: Sink) -> UnitRunner:
+    """Run a ``UnitRunner`` as a task of ``app`` (started with the worker, cancelled on stop)."""
+    runner = UnitRunner(settings, sink)
+
+    @app.task
+    async def units() -> None:
+        await runner.run()
+
+    return runner
