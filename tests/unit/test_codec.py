@@ -107,6 +107,7 @@ def test_schema_files_live_in_schema_dir() -> None:
         "employee_pulse.avsc",
         "episode_action.avsc",
         "mirror_alert.avsc",
+        "team_info.avsc",
     ]
 
 
