@@ -134,27 +134,32 @@ class IncidentTracker:
                 for mark in part.episodes
                 if mark.family == family and mark.event == "resolved"
             }
-            events += self._grow_or_resolve(family, opened, resolved, teams_of, start, end)
-            uncovered = {t: m for t, m in opened.items() if m.episode_id not in self.covered()}
-            unit = self._place(family, uncovered, teams_of, unit_alert_families)
-            if unit is None:
-                continue
-            affected = sorted(t for t in uncovered if t in teams_of[unit])
-            incident = Incident(
-                incident_id=make_incident_id(unit, family, start),
-                unit_id=unit,
-                level=level_of[unit],
-                family=family,
-                severity=max((uncovered[t].severity for t in affected), key=_rank),
-                opened_window_start=start,
-                last_window_end=end,
-                teams=tuple(affected),
-                episode_ids=tuple(uncovered[t].episode_id for t in affected),
-                unit_teams=len(teams_of[unit]),
-                open_episodes=tuple(uncovered[t].episode_id for t in affected),
-            )
-            self.open[(unit, family)] = incident
-            events.append(IncidentEvent("opened", incident, start, end))
+            # A new shock first: the teams that opened now may form an incident of their own
+            # (a company-wide shock must not be swallowed by a department's older incident).
+            unit = self._place(family, opened, teams_of, unit_alert_families)
+            placed: set[str] = set()
+            if unit is not None:
+                affected = sorted(t for t in opened if t in teams_of[unit])
+                placed = set(affected)
+                ids = tuple(opened[t].episode_id for t in affected)
+                incident = Incident(
+                    incident_id=make_incident_id(unit, family, start),
+                    unit_id=unit,
+                    level=level_of[unit],
+                    family=family,
+                    severity=max((opened[t].severity for t in affected), key=_rank),
+                    opened_window_start=start,
+                    last_window_end=end,
+                    teams=tuple(affected),
+                    episode_ids=ids,
+                    unit_teams=len(teams_of[unit]),
+                    open_episodes=ids,
+                )
+            rest = {t: m for t, m in opened.items() if t not in placed}
+            events += self._grow_or_resolve(family, rest, resolved, teams_of, start, end)
+            if unit is not None:
+                self.open[(unit, family)] = incident
+                events.append(IncidentEvent("opened", incident, start, end))
         return events
 
     def _qualifies(

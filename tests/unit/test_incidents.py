@@ -103,3 +103,15 @@ def test_steady_units_raise_no_incident_over_a_thousand_unit_windows() -> None:
         incidents += sum(e.type == "opened" for e in events)
         unit_windows += DEPTS + 1
     assert unit_windows >= 1000 and incidents == 0
+
+
+def test_a_company_shock_after_a_department_incident_is_its_own_incident() -> None:
+    tracker = IncidentTracker()
+    run(tracker, 2, {f"d1-t{t}": [opened(f"d1-t{t}", 2)] for t in range(4)})
+    rng = random.Random(5)
+    others = [t for t in sorted(org().teams) if not t.startswith("d1-t") or t >= "d1-t4"]
+    hit = rng.sample(others, 14)
+    events, pages = run(tracker, 7, {team: [opened(team, 7)] for team in hit})
+    assert [(e.type, e.incident.unit_id) for e in events] == [("opened", "acme")]
+    assert sorted(events[0].incident.teams) == sorted(hit) and pages == []
+    assert tracker.open[("acme/d1", "fall")].teams == tuple(f"d1-t{t}" for t in range(4))
