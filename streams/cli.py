@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from streams.errors import MiroirError
@@ -145,6 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     alerts.add_argument("--json", action="store_true", help="JSON lines")
     alerts.add_argument("--no-colour", action="store_true", help="plain output")
+
+    teams = sub.add_parser("teams", help="the organisation: load teams and their units")
+    teams_sub = teams.add_subparsers(dest="teams_command", required=True)
+    load = teams_sub.add_parser(
+        "load",
+        help="check a CSV (team_id,display_name,<levels...>) and write it to the teams topic",
+    )
+    load.add_argument("csv", type=Path, help="the CSV file; the header names the levels")
+    load.add_argument("--dry-run", action="store_true", help="check the file, write nothing")
 
     query = sub.add_parser("query", help="run a read-only SQL query on the ClickHouse store")
     query.add_argument("sql", help="one SELECT (or SHOW, DESCRIBE, EXPLAIN, WITH) statement")
@@ -610,6 +620,14 @@ def _colour(args: argparse.Namespace) -> bool:
     return not getattr(args, "no_colour", False) and sys.stdout.isatty()
 
 
+def cmd_teams(args: argparse.Namespace) -> int:
+    from streams.settings import load_settings
+    from streams.tools.teams_load import load_teams
+
+    load_teams(load_settings(), args.csv, dry_run=args.dry_run)
+    return 0
+
+
 COMMANDS = {
     "demo": cmd_demo,
     "worker": cmd_worker,
@@ -619,4 +637,5 @@ COMMANDS = {
     "thresholds": cmd_thresholds,
     "alerts": cmd_alerts,
     "query": cmd_query,
+    "teams": cmd_teams,
 }
