@@ -12,7 +12,9 @@ For each batch of inputs:
 2. run the stage;
 3. make its outputs durable: ``unit_window_metrics`` and ``incidents`` rows in ClickHouse
    (insert tokens from the input offsets, so a replayed batch writes nothing twice), incident
-   records on the alerts topic, pages on the pages topic — waiting for every acknowledgement;
+   records on the alerts topic, pages on the pages topic — waiting for every acknowledgement,
+   and skipping a record already there (the tails of both topics are read at assignment, as
+   ``streams.runtime.emitted`` does for the team stage);
 4. save the stage's state to the compacted ``{app_id}-unit-state`` topic;
 5. commit the input offset.
 
@@ -46,6 +48,7 @@ from streams.core.unit_stage import (
 )
 from streams.detectors import load_detectors
 from streams.errors import SinkStopped, SinkUnavailable
+from streams.runtime.emitted import EmittedAlerts
 from streams.runtime.kafka_read import read_to_end
 from streams.runtime.org_topic import OrgReader
 from streams.settings import Settings
@@ -77,6 +80,13 @@ class UnitRunner:
         self.stage: UnitStage | None = None  # set when the input partition is assigned
         self.org: OrgReader | None = None
         self.tp = TopicPartition(settings.unit_inputs_topic, 0)
+        # What is already on the output topics: a batch replayed after a crash publishes only
+        # what it had not published yet (the same bounded tail read as the team stage's).
+        bootstrap, partitions = settings.kafka_bootstrap or "", settings.topic_partitions
+        self.emitted = {
+            settings.topic_alerts: EmittedAlerts(bootstrap, settings.topic_alerts, partitions),
+            settings.pages_topic: EmittedAlerts(bootstrap, settings.pages_topic, partitions),
+        }
         self.counters = {"windows": 0, "incidents": 0, "pages": 0, "skipped": 0}
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
@@ -179,22 +189,20 @@ class UnitRunner:
         batch = SinkBatch(token=token, unit_windows=out.windows, incidents=out.incidents)
         if not batch.is_empty():
             await self._write_sink(batch)
-        sent = [
-            await producer.send(
-                self.settings.topic_alerts,
-                encode_alert(record),
-                key=(record.unit_id or "").encode(),
-            )
-            for record in out.records
+        sent = []
+        outputs = [
+            *((self.settings.topic_alerts, record.unit_id or "", record) for record in out.records),
+            *(
+                (self.settings.pages_topic, page.team_id or page.unit_id or "", page)
+                for page in out.pages
+            ),
         ]
-        sent += [
-            await producer.send(
-                self.settings.pages_topic,
-                encode_alert(page),
-                key=(page.team_id or page.unit_id or "").encode(),
-            )
-            for page in out.pages
-        ]
+        for topic, key, record in outputs:
+            emitted = self.emitted[topic]
+            if emitted.seen(key, record.alert_id):
+                continue  # published before a crash: readers see it once
+            sent.append(await producer.send(topic, encode_alert(record), key=key.encode()))
+            emitted.add(key, record.alert_id)
         if sent:
             await asyncio.gather(*sent)
 
@@ -247,6 +255,11 @@ class _Resume(ConsumerRebalanceListener):  # type: ignore[misc]
         if runner.tp not in assigned:
             return
         state = await runner.load_state()
+        loop = asyncio.get_running_loop()
+        every = range(runner.settings.topic_partitions)
+        for emitted in runner.emitted.values():
+            emitted.forget(every)
+            await loop.run_in_executor(None, emitted.load, every)
         runner.stage = UnitStage(runner.config, runner.detectors, state)
         if state.applied >= 0:
             self.consumer.seek(runner.tp, state.applied + 1)

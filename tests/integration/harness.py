@@ -276,27 +276,68 @@ def clean_run(
 
 
 def clean_episodes(
-    events: list[Any], **settings: Any
+    events: list[Any], org: Any = None, **settings: Any
 ) -> tuple[dict[str, tuple[str, int, str, str]], dict[str, tuple[str, str, str, int, int]]]:
-    """The same reference for episodes: the alerts topic's records by id (team, window, kind,
-    event) and each episode's last state by id (team, family, state, alerts, revision)."""
-    from schemas.codec import record_to_json, topic_of
-    from streams.settings import load_settings
-    from streams.tools.replay import replay
-
-    config = {"window_seconds": 10, "allowed_lateness_seconds": 2, "topic_partitions": 4}
-    result = replay(
-        ((topic_of(e), record_to_json(e)) for e in events),
-        load_settings(**{**config, **settings}),
-    )
+    """The same reference for episodes: the alerts topic's records by id (team or unit, window,
+    kind, event) and each episode's last state by id (team, family, state, alerts, revision)."""
+    result = _clean_replay(events, org, **settings)
     records = {
-        r.alert_id: (r.team_id, r.window_start, r.kind, r.event) for r in result.topic_records
+        r.alert_id: (r.team_id or r.unit_id or "", r.window_start, r.kind, r.event)
+        for r in result.topic_records
     }
     episodes = {
         e.episode_id: (e.team_id, e.family, e.state, e.alerts, e.revision)
         for e in result.episodes.values()
     }
     return records, episodes
+
+
+def _clean_replay(events: list[Any], org: Any = None, **settings: Any) -> Any:
+    from schemas.codec import record_to_json, topic_of
+    from streams.settings import load_settings
+    from streams.tools.replay import replay
+
+    config = {"window_seconds": 10, "allowed_lateness_seconds": 2, "topic_partitions": 4}
+    return replay(
+        ((topic_of(e), record_to_json(e)) for e in events),
+        load_settings(**{**config, **settings}),
+        org=org,
+    )
+
+
+UnitReference = tuple[dict[str, tuple[str, str, tuple[str, ...], int]], set[tuple[str, int, int]]]
+
+
+def clean_units(events: list[Any], org: Any, **settings: Any) -> UnitReference:
+    """The unit stage's reference: incidents by id (unit, state, teams, revision) and unit
+    windows (unit, window start, customer n)."""
+    result = _clean_replay(events, org, **settings)
+    incidents = {
+        i.incident_id: (i.unit_id, i.state, tuple(i.teams), i.revision)
+        for i in result.incidents.values()
+    }
+    windows = {
+        (w.unit_id, w.metrics.window_start, w.metrics.customer.n) for w in result.unit_windows
+    }
+    return incidents, windows
+
+
+def stored_units(env: PipelineEnv) -> UnitReference:
+    """The unit stage's results in ClickHouse, in ``clean_units``' form."""
+    incidents = {
+        r["incident_id"]: (r["unit_id"], r["state"], tuple(r["teams"]), r["revision"])
+        for r in env.query(
+            "SELECT incident_id, unit_id, state, teams, revision FROM incidents FINAL"
+        )
+    }
+    windows = {
+        (r["unit_id"], r["start"], r["customer_n"])
+        for r in env.query(
+            "SELECT unit_id, toUnixTimestamp64Milli(window_start) AS start, customer_n "
+            "FROM unit_window_metrics FINAL"
+        )
+    }
+    return incidents, windows
 
 
 def stored_episodes(env: PipelineEnv) -> dict[str, tuple[str, str, str, int, int]]:

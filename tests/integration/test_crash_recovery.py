@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from streams.core.org import OrgChart, TeamInfo
 from streams.runtime.publish import SignalPublisher
 from streams.tools.plans import Effect
 from streams.tools.simulator import Simulator, TeamPlan
@@ -24,11 +25,13 @@ from tests.integration.harness import (
     all_windows_closed,
     clean_episodes,
     clean_run,
+    clean_units,
     create_topics,
     read_alerts,
     read_topic,
     source_partitions,
     stored_episodes,
+    stored_units,
     stored_windows,
     uncommitted_records,
     wait_until,
@@ -52,7 +55,32 @@ PLANS = [
         employees=14,
         customers=60,
     ),
+    # A shared shock: three teams of one department decline together (an incident).
+    *(
+        TeamPlan(f"shock-{n}", "mirror_decline", effect_from_window=6, employees=14, customers=60)
+        for n in range(3)
+    ),
 ]
+DEPARTMENTS = {"ops": ("shock-0", "shock-1", "shock-2", "steady-2")}
+
+
+def organisation() -> OrgChart:
+    chart = OrgChart()
+    for plan in PLANS:
+        department = next((d for d, teams in DEPARTMENTS.items() if plan.team_id in teams), "care")
+        info = TeamInfo(plan.team_id, plan.team_id, ("acme", department), ("company", "department"))
+        chart.update(info, plan.team_id)
+    return chart
+
+
+def load_organisation(env: PipelineEnv) -> OrgChart:
+    chart = organisation()
+    path = env.tmp / "teams.csv"
+    rows = [f"{t.team_id},{t.display_name},{','.join(t.path)}" for t in chart.teams.values()]
+    path.write_text("team_id,display_name,company,department\n" + "\n".join(rows) + "\n")
+    loaded = env.run_cli("teams", "load", str(path))
+    assert loaded.returncode == 0, loaded.stderr
+    return chart
 
 
 @pytest.fixture
@@ -68,6 +96,7 @@ def crash_env(kafka_broker, tmp_path: Path, unique_name) -> PipelineEnv:
         },
     )
     create_topics(env)
+    load_organisation(env)
     return env
 
 
@@ -106,7 +135,7 @@ def test_ten_kill_minus_nine_restarts_lose_nothing_and_duplicate_nothing(
     print(f"killed after {kills} s")
 
     try:
-        expected_records, expected_episodes = clean_episodes(events)
+        expected_records, expected_episodes = clean_episodes(events, organisation())
         _assert_each_alert_once_on_topic(crash_env, expected_records)
         stored = crash_env.query("SELECT alert_id FROM mirror_alerts FINAL")
         assert sorted(r["alert_id"] for r in stored) == sorted(expected_alerts)
@@ -114,6 +143,10 @@ def test_ten_kill_minus_nine_restarts_lose_nothing_and_duplicate_nothing(
         # Episodes, like alerts: the same ones, each in the same final state, as a clean run.
         assert expected_episodes, "the scenario must open episodes to make this meaningful"
         assert stored_episodes(crash_env) == expected_episodes
+        # The unit stage too: the same incidents in the same state, the same unit windows.
+        expected_incidents, expected_unit_windows = clean_units(events, organisation())
+        assert expected_incidents, "the scenario must open an incident to make this meaningful"
+        assert stored_units(crash_env) == (expected_incidents, expected_unit_windows)
         customers = crash_env.query("SELECT count() AS n FROM customer_feedback FINAL")
         assert customers[0]["n"] == sum(1 for e in events if type(e).__name__ == "CustomerFeedback")
     except AssertionError:
@@ -248,7 +281,7 @@ def test_workers_joining_and_leaving_mid_stream_lose_nothing_and_duplicate_nothi
         assert steady.stop() == 0, steady.log()[-4000:]
 
     try:
-        expected_records, expected_episodes = clean_episodes(events)
+        expected_records, expected_episodes = clean_episodes(events, organisation())
         _assert_each_alert_once_on_topic(crash_env, expected_records)
         # A window closed by both workers (one re-did the other's unsaved work) must agree.
         windows = set(stored_windows(crash_env)) | set(stored_windows(second_env))
@@ -259,6 +292,13 @@ def test_workers_joining_and_leaving_mid_stream_lose_nothing_and_duplicate_nothi
             if episode_id not in episodes or row[-1] > episodes[episode_id][-1]:
                 episodes[episode_id] = row
         assert episodes == expected_episodes
+        # The unit stage moved between the workers too: together they hold the clean result.
+        incidents, unit_windows = stored_units(second_env)
+        mine, my_windows = stored_units(crash_env)
+        for incident_id, incident in mine.items():
+            if incident_id not in incidents or incident[-1] > incidents[incident_id][-1]:
+                incidents[incident_id] = incident
+        assert (incidents, unit_windows | my_windows) == clean_units(events, organisation())
     except AssertionError:
         _keep_evidence(crash_env, "rebalances")
         raise
