@@ -176,11 +176,12 @@ class PipelineRunner:
             await self._unstick_commits()
             caught_up = await self._caught_up_partitions()
             prepared = self.preparer.prepare_tick(caught_up)
-            # A partition that holds no team yet says so once, or the unit stage would wait
-            # for it forever.
+            # A partition that has never held a record says so once, or the unit stage would
+            # wait for it forever. Only once caught up: a partition whose backlog is still
+            # unread has no clock yet either, and must hold the unit stage back meanwhile.
             prepared.unit_inputs.extend(
                 Heartbeat(partition, None)
-                for partition in sorted(self._loaded_partitions or ())
+                for partition in sorted(caught_up)
                 if partition not in self.engine.clocks and partition not in self._heartbeats
             )
             if prepared.sink.is_empty() and not prepared.alert_records:
