@@ -619,7 +619,7 @@ def register_pipeline(app: faust.App, settings: Settings, sink: Sink) -> Pipelin
     resume_at_saved_positions(app, runner.resume_positions, on_stopping=runner.request_stop)
     # The unit stage: unit windows, incidents and pages for the whole organisation (one
     # worker of the group runs it at a time; the others stand by).
-    register_units(app, settings, sink)
+    register_units(app, settings, sink, runner.metrics)
     if settings.webhook_urls:
         register_webhooks(app, settings, sink)
     if settings.web_port:  # the live page, the team pages and /metrics

@@ -67,6 +67,18 @@ class PipelineMetrics:
             ["severity"],
             registry=r,
         )
+        self.incident_events = Counter(
+            "miroir_incident_events",
+            "Incident events of the unit stage (opened, updated, resolved), by unit level.",
+            ["event", "level"],
+            registry=r,
+        )
+        self.unit_windows = Counter(
+            "miroir_unit_windows_closed", "Unit windows closed by the unit stage.", registry=r
+        )
+        self.pages = Counter(
+            "miroir_pages", "Pages sent to the pages topic (what the webhooks deliver).", registry=r
+        )
         self.windows_closed = Counter("miroir_windows_closed", "Team-windows closed.", registry=r)
         self.windows_open = Gauge("miroir_windows_open", "Team-windows open right now.", registry=r)
         self.lag = Gauge(

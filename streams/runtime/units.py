@@ -50,6 +50,7 @@ from streams.detectors import load_detectors
 from streams.errors import SinkStopped, SinkUnavailable
 from streams.runtime.emitted import EmittedAlerts
 from streams.runtime.kafka_read import read_to_end
+from streams.runtime.observability import PipelineMetrics
 from streams.runtime.org_topic import OrgReader
 from streams.settings import Settings
 
@@ -70,11 +71,14 @@ def units_group(settings: Settings) -> str:
 class UnitRunner:
     """Consumes the unit stage's input and makes its outputs durable (see the module doc)."""
 
-    def __init__(self, settings: Settings, sink: Sink) -> None:
+    def __init__(
+        self, settings: Settings, sink: Sink, metrics: PipelineMetrics | None = None
+    ) -> None:
         if not settings.kafka_bootstrap:
             raise ValueError("the unit stage needs MIROIR_KAFKA_BOOTSTRAP")
         self.settings = settings
         self.sink = sink
+        self.metrics = metrics
         self.config = UnitStageConfig.from_settings(settings)
         self.detectors = load_detectors(settings.detectors)
         self.stage: UnitStage | None = None  # set when the input partition is assigned
@@ -223,6 +227,11 @@ class UnitRunner:
     def _account(self, out: UnitOutput) -> None:
         self.counters["windows"] += len(out.windows)
         self.counters["pages"] += len(out.pages)
+        if self.metrics is not None:
+            self.metrics.unit_windows.inc(len(out.windows))
+            self.metrics.pages.inc(len(out.pages))
+            for record in out.records:
+                self.metrics.incident_events.labels(record.event, record.scope).inc()
         for record in out.records:
             self.counters["incidents"] += record.event == "opened"
             log.info(
@@ -271,9 +280,11 @@ class _Resume(ConsumerRebalanceListener):  # type: ignore[misc]
         )
 
 
-def register_units(app: faust.App, settings: Settings, sink: Sink) -> UnitRunner:
+def register_units(
+    app: faust.App, settings: Settings, sink: Sink, metrics: PipelineMetrics | None = None
+) -> UnitRunner:
     """Run a ``UnitRunner`` as a task of ``app`` (started with the worker, cancelled on stop)."""
-    runner = UnitRunner(settings, sink)
+    runner = UnitRunner(settings, sink, metrics)
 
     @app.task
     async def units() -> None:
