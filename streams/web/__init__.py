@@ -2,9 +2,11 @@
 
 ``register_web(app, settings, sink)`` adds the routes (see ``streams.web.routes``) to the
 worker's web server: the live alert page fed from the alerts topic over server-sent events,
-the team index, and a page per team with E and C on one server-rendered SVG chart. Pages read
-ClickHouse through the worker's own sink (in embedded mode the worker owns chDB). No asset
-comes from outside the worker.
+with the open episodes above the alerts; the team index, and a page per team with E and C on
+one server-rendered SVG chart; a page per episode with its history and the forms that
+acknowledge or resolve it (published to the actions topic). Pages read ClickHouse through the
+worker's own sink (in embedded mode the worker owns chDB). No asset comes from outside the
+worker.
 """
 
 from __future__ import annotations
@@ -36,7 +38,13 @@ def register_web(app: faust.App, settings: Settings, sink: Sink) -> None:
         if settings.kafka_bootstrap
         else None
     )
-    context = WebContext(as_queryable(sink), AlertHub(source), settings.k_anonymity)
+    context = WebContext(
+        as_queryable(sink),
+        AlertHub(source),
+        settings.k_anonymity,
+        kafka_bootstrap=settings.kafka_bootstrap,
+        actions_topic=settings.actions_topic,
+    )
     add_routes(web_app, context)
 
 

@@ -1,20 +1,27 @@
-"""Alerts in plain words for the live page and the team pages: the named dimension, the
-evidence (n per side, index, baseline, delta, z, thresholds) and the JSON a browser gets."""
+"""Alerts and episodes in plain words for the web pages: the named dimension, the evidence (n per
+side, index, baseline, delta, z, thresholds), the event an alert-topic record is, and the JSON a
+browser gets."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import asdict
 from typing import Any, Final
 from urllib.parse import quote
 
 from schemas.codec import alert_to_json
 from schemas.records import MirrorAlert
+from streams.core.episodes import Episode
 
 __all__ = [
+    "EVENT_LABELS",
     "KIND_LABELS",
     "alert_payload",
     "dimension_text",
+    "episode_path",
+    "episode_payload",
+    "event_label",
     "evidence_lines",
     "kind_label",
     "team_path",
@@ -26,6 +33,16 @@ KIND_LABELS: Final = {
     "inner_warning": "inner warning",
     "outer_warning": "outer warning",
     "symmetry_gap": "symmetry gap",
+}
+
+# What an alerts-topic record is in the life of its episode ("alert": a writer before episodes,
+# or a row read back from mirror_alerts, which does not keep the event).
+EVENT_LABELS: Final = {
+    "opened": "opened",
+    "updated": "updated",
+    "escalated": "escalated",
+    "resolved": "resolved",
+    "acknowledged": "acknowledged",
 }
 
 # What each component of a mirrored pair asks, in the words of the surveys (DOMAIN.md).
@@ -65,6 +82,16 @@ def kind_label(kind: str) -> str:
 def team_path(team_id: str) -> str:
     """The URL path of a team's page (any team id, safely quoted)."""
     return "/teams/" + quote(team_id, safe="")
+
+
+def event_label(event: str) -> str | None:
+    """The badge of an episode event, or None for a plain alert."""
+    return EVENT_LABELS.get(event)
+
+
+def episode_path(episode_id: str) -> str:
+    """The URL path of an episode's page (any id, safely quoted)."""
+    return "/episodes/" + quote(episode_id, safe="")
 
 
 def dimension_text(dimension: str | None) -> str | None:
@@ -135,8 +162,21 @@ def alert_payload(alert: MirrorAlert) -> dict[str, Any]:
     values = _finite(alert_to_json(alert))
     values["kind_label"] = kind_label(alert.kind)
     values["dimension_text"] = dimension_text(alert.dimension)
-    values["evidence_text"] = evidence_lines(alert)
+    # An acknowledgement or a resolution is not a window's measurement: its sentence says it all.
+    about_a_window = alert.event not in ("acknowledged", "resolved")
+    values["evidence_text"] = evidence_lines(alert) if about_a_window else []
     values["team_url"] = team_path(alert.team_id)
+    values["event_label"] = event_label(alert.event)
+    values["episode_url"] = episode_path(alert.episode_id) if alert.episode_id else None
+    return values
+
+
+def episode_payload(episode: Episode) -> dict[str, Any]:
+    """The episode as JSON-safe values (times in epoch ms) with its links and kind label."""
+    values = _finite(asdict(episode))
+    values["kind_label"] = kind_label(episode.kind)
+    values["team_url"] = team_path(episode.team_id)
+    values["episode_url"] = episode_path(episode.episode_id)
     return values
 
 

@@ -8,6 +8,10 @@
 | ``GET /api/teams?q=&offset=&limit=`` | teams with their latest alert, filtered and paged |
 | ``GET /teams?q=&offset=`` | the team index (HTML) |
 | ``GET /teams/{team_id}?windows=`` | a team's chart and alerts |
+| ``GET /api/episodes?state=open|all&limit=`` | episodes from ClickHouse, open ones first |
+| ``GET /episodes/{episode_id}`` | an episode, its history, and forms to acknowledge or resolve it |
+| ``POST /api/episodes/{episode_id}/ack`` | acknowledge it (JSON or form: ``by``, ``note``); 202 |
+| ``POST /api/episodes/{episode_id}/resolve`` | resolve it by hand, the same way; 202 |
 | ``GET /static/{name}`` | the page's stylesheet and scripts |
 | ``GET /healthz`` | liveness, and the live feed's state |
 """
@@ -17,20 +21,37 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable
+import time
+from collections.abc import Awaitable, Mapping
 from dataclasses import asdict
 from importlib import resources
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from aiohttp import web
 
 from schemas.records import MirrorAlert
 from streams.errors import MiroirError
+from streams.web.actions import (
+    VERBS,
+    ActionPublisher,
+    ActionRequestError,
+    ActionsUnavailable,
+    kafka_producer_factory,
+    new_action,
+    parse_action_request,
+)
 from streams.web.chart import AlertMark, format_time, render_chart
-from streams.web.describe import alert_payload, kind_label
+from streams.web.describe import alert_payload, episode_payload, kind_label
 from streams.web.live import CLOSE, RESYNC, AlertHub, HubFull
-from streams.web.store import AlertStore, Queryable
-from streams.web.templates import live_page, message_page, team_page, teams_index
+from streams.web.store import EPISODE_STATES, AlertStore, Queryable
+from streams.web.templates import (
+    action_sent_page,
+    episode_page,
+    live_page,
+    message_page,
+    team_page,
+    teams_index,
+)
 
 __all__ = ["HEARTBEAT_SECONDS", "STATIC_FILES", "WebContext", "add_routes"]
 
@@ -42,7 +63,11 @@ STATIC_FILES: Final = {
     "style.css": "text/css",
     "live.js": "text/javascript",
     "team.js": "text/javascript",
+    "episode.js": "text/javascript",
 }
+# Fetch metadata a browser sends with a POST: anything but the page's own origin (another site,
+# or another port of the same host) must not act on episodes in a visitor's name.
+_OWN_FETCH_SITES: Final = frozenset({"same-origin", "none"})
 _HEADERS: Final = {
     # Everything the pages use is served from here: no CDN, no inline script.
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
@@ -55,12 +80,26 @@ T = TypeVar("T")
 
 
 class WebContext:
-    """What the handlers share: the store reader, the live hub, and the k-anonymity k."""
+    """What the handlers share: the store reader, the live hub, the k-anonymity k, and the
+    publisher of episode actions (None without a broker: acting answers 503)."""
 
-    def __init__(self, reader: Queryable | None, hub: AlertHub, k_anonymity: int) -> None:
+    def __init__(
+        self,
+        reader: Queryable | None,
+        hub: AlertHub,
+        k_anonymity: int,
+        *,
+        kafka_bootstrap: str | None = None,
+        actions_topic: str | None = None,
+    ) -> None:
         self.store = AlertStore(reader) if reader is not None else None
         self.hub = hub
         self.k_anonymity = k_anonymity
+        self.actions = (
+            ActionPublisher(actions_topic, kafka_producer_factory(kafka_bootstrap))
+            if kafka_bootstrap and actions_topic
+            else None
+        )
         self.static = {
             name: resources.files("streams.web").joinpath("static", name).read_bytes()
             for name in STATIC_FILES
@@ -77,6 +116,9 @@ def add_routes(web_app: web.Application, context: WebContext) -> None:
     router.add_get("/api/teams", handlers.api_teams)
     router.add_get("/teams", handlers.teams)
     router.add_get("/teams/{team_id:.+}", handlers.team)
+    router.add_get("/api/episodes", handlers.api_episodes)
+    router.add_get("/episodes/{episode_id}", handlers.episode)
+    router.add_post("/api/episodes/{episode_id}/{verb:ack|resolve}", handlers.act)
     router.add_get("/static/{name}", handlers.static)
     router.add_get("/healthz", handlers.health)
 
@@ -87,8 +129,13 @@ def add_routes(web_app: web.Application, context: WebContext) -> None:
         # on_shutdown runs before the server waits for open handlers: end the streams first.
         await context.hub.stop()
 
+    async def close_actions(_: web.Application) -> None:
+        if context.actions is not None:
+            await context.actions.close()
+
     web_app.on_startup.append(start_hub)
     web_app.on_shutdown.append(stop_hub)
+    web_app.on_cleanup.append(close_actions)
 
 
 class _Handlers:
@@ -124,6 +171,17 @@ class _Handlers:
             title=f"Team {team_id}: employee index E and customer index C",
         )
         return _html(team_page(team_id, chart, points, alerts, self.context.k_anonymity))
+
+    async def episode(self, request: web.Request) -> web.StreamResponse:
+        store = self._store()
+        episode_id = request.match_info["episode_id"]
+        history = await _reading(store.episode(episode_id))
+        if history is None:
+            return _html(
+                message_page("Episode not found", f"No episode {episode_id!r} is stored."),
+                status=404,
+            )
+        return _html(episode_page(history))
 
     async def static(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
@@ -164,6 +222,65 @@ class _Handlers:
                 "offset": page.offset,
                 "limit": page.limit,
             }
+        )
+
+    async def api_episodes(self, request: web.Request) -> web.StreamResponse:
+        store = self._store()
+        state = request.query.get("state", "open")
+        if state not in EPISODE_STATES:
+            return _json({"error": f"state must be one of {', '.join(EPISODE_STATES)}"}, 400)
+        episodes = await _reading(store.episodes(_int(request, "limit", 100), state))
+        return _json({"episodes": [episode_payload(e) for e in episodes]})
+
+    async def act(self, request: web.Request) -> web.StreamResponse:
+        """Acknowledge or resolve an open episode: publish the action, answer 202 with its id
+        (the worker applies it and says so on the alerts topic, which the pages follow)."""
+        if request.headers.get("Sec-Fetch-Site", "same-origin") not in _OWN_FETCH_SITES:
+            return _json({"error": "actions are only taken from this worker's own pages"}, 403)
+        verb = VERBS[request.match_info["verb"]]
+        episode_id = request.match_info["episode_id"]
+        try:
+            wanted = parse_action_request(await _body(request))
+        except ActionRequestError as e:
+            return _json({"error": str(e)}, 400)
+        if self.context.actions is None:
+            return _json({"error": "no Kafka broker is configured (MIROIR_KAFKA_BOOTSTRAP)"}, 503)
+        episode = await _reading(self._store().find_episode(episode_id))
+        if episode is None:
+            return _json({"error": f"no episode {episode_id!r} is stored"}, 404)
+        if episode.state != "open":
+            return _json({"error": f"episode {episode_id!r} is already resolved"}, 409)
+        try:
+            action = new_action(
+                episode.team_id, episode.episode_id, verb, wanted, int(time.time() * 1000)
+            )
+            await self.context.actions.publish(action)
+        except ActionRequestError as e:
+            return _json({"error": str(e)}, 400)
+        except ActionsUnavailable as e:
+            log.warning("web: %s", e)
+            return _json({"error": str(e)}, 503)
+        log.info(
+            "web: %s of episode %s (team %s) by %r sent as action %s",
+            verb,
+            episode.episode_id,
+            episode.team_id,
+            action.actor,
+            action.action_id,
+        )
+        if _wants_html(request):  # a form sent without JavaScript
+            return _html(action_sent_page(verb, episode.episode_id, action.action_id), 202)
+        return _json(
+            {
+                "action_id": action.action_id,
+                "action": action.action,
+                "episode_id": action.episode_id,
+                "team_id": action.team_id,
+                "actor": action.actor,
+                "note": action.note,
+                "at": action.at,
+            },
+            status=202,
         )
 
     async def health(self, request: web.Request) -> web.StreamResponse:
@@ -246,6 +363,25 @@ def _int(request: web.Request, name: str, default: int) -> int:
             text=json.dumps({"error": f"{name} must be an integer"}),
             content_type="application/json",
         ) from e
+
+
+async def _body(request: web.Request) -> Mapping[str, Any]:
+    """The fields of a JSON object or of a form (urlencoded or multipart)."""
+    if request.content_type == "application/json":
+        try:
+            values = await request.json()
+        except ValueError as e:
+            raise ActionRequestError(f"the body is not valid JSON ({e})") from e
+        if not isinstance(values, dict):
+            raise ActionRequestError("the body must be a JSON object with 'by' and 'note'")
+        return values
+    return await request.post()
+
+
+def _wants_html(request: web.Request) -> bool:
+    return request.content_type != "application/json" and "text/html" in request.headers.get(
+        "Accept", ""
+    )
 
 
 def _html(text: str, status: int = 200) -> web.Response:

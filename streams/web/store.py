@@ -14,13 +14,17 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol, runtime_checkable
 
 from schemas.records import MirrorAlert
+from streams.core.episodes import Episode
 from streams.web.chart import WindowPoint
 
 __all__ = [
+    "EPISODE_STATES",
     "MAX_ALERTS",
+    "MAX_EPISODES",
     "MAX_TEAMS_PAGE",
     "MAX_WINDOWS",
     "AlertStore",
+    "EpisodeHistory",
     "Queryable",
     "TeamSummary",
     "TeamsPage",
@@ -29,13 +33,24 @@ __all__ = [
 MAX_ALERTS: Final = 500
 MAX_WINDOWS: Final = 200
 MAX_TEAMS_PAGE: Final = 100
+MAX_EPISODES: Final = 500
+EPISODE_STATES: Final = ("open", "all")  # what /api/episodes?state= may ask for
 
 _ALERT_COLUMNS: Final = (
     "alert_id, team_id, toUnixTimestamp64Milli(window_start) AS window_start, "
     "toUnixTimestamp64Milli(window_end) AS window_end, kind, severity, detector, "
     "detector_version, message, toUnixTimestamp64Milli(created_at) AS created_at, dimension, "
     "customer_n, employee_n, customer_index, employee_index, customer_baseline, "
-    "employee_baseline, customer_delta, employee_delta, customer_z, employee_z, evidence"
+    "employee_baseline, customer_delta, employee_delta, customer_z, employee_z, evidence, "
+    "episode_id"
+)
+_EPISODE_COLUMNS: Final = (
+    "episode_id, team_id, family, kind, severity, state, "
+    "toUnixTimestamp64Milli(opened_window_start) AS opened_window_start, "
+    "toUnixTimestamp64Milli(last_alert_window_start) AS last_alert_window_start, "
+    "toUnixTimestamp64Milli(last_window_end) AS last_window_end, alerts, quiet_windows, "
+    "peak_customer_delta, peak_employee_delta, detector_version, acknowledged_by, "
+    "toUnixTimestamp64Milli(acknowledged_at) AS acknowledged_at, resolved_by, note, revision"
 )
 
 
@@ -60,6 +75,14 @@ class TeamSummary:
     latest_severity: str | None
     latest_window_start: int | None
     latest_message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeHistory:
+    """One episode in its latest state, and every alert it gathered, oldest window first."""
+
+    episode: Episode
+    alerts: list[MirrorAlert]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +116,47 @@ class AlertStore:
             {"team": team, "kind": kind, "limit": _clamp(limit, 1, MAX_ALERTS)},
         )
         return [_alert(row) for row in rows]
+
+    async def episodes(self, limit: int = 100, state: str = "open") -> list[Episode]:
+        """Episodes in their latest state: open ones first, then the newest opened first.
+        ``state`` is "open" (only those) or "all"."""
+        if state not in EPISODE_STATES:
+            raise ValueError(f"state must be one of {', '.join(EPISODE_STATES)}, got {state!r}")
+        rows = await self._rows(
+            f"SELECT {_EPISODE_COLUMNS} FROM episodes FINAL "
+            "WHERE {every:Bool} OR state = 'open' "
+            "ORDER BY state = 'open' DESC, opened_window_start DESC, team_id, episode_id "
+            "LIMIT {limit:UInt32}",
+            {"every": state == "all", "limit": _clamp(limit, 1, MAX_EPISODES)},
+        )
+        return [_episode(row) for row in rows]
+
+    async def open_episodes(self, limit: int = 100) -> list[Episode]:
+        """The open episodes, the newest opened first."""
+        return await self.episodes(limit, "open")
+
+    async def find_episode(self, episode_id: str) -> Episode | None:
+        """The episode with this id in its latest state, or None."""
+        rows = await self._rows(
+            f"SELECT {_EPISODE_COLUMNS} FROM episodes FINAL "
+            "WHERE episode_id = {episode:String} LIMIT 1",
+            {"episode": episode_id},
+        )
+        return _episode(rows[0]) if rows else None
+
+    async def episode(self, episode_id: str) -> EpisodeHistory | None:
+        """The episode with this id and its alerts (its history, oldest window first), or None
+        when no episode has that id."""
+        episode = await self.find_episode(episode_id)
+        if episode is None:
+            return None
+        alerts = await self._rows(
+            f"SELECT {_ALERT_COLUMNS} FROM mirror_alerts FINAL "
+            "WHERE team_id = {team:String} AND episode_id = {episode:String} "
+            "ORDER BY window_start, kind, alert_id LIMIT {limit:UInt32}",
+            {"team": episode.team_id, "episode": episode_id, "limit": MAX_ALERTS},
+        )
+        return EpisodeHistory(episode, [_alert(row) for row in alerts])
 
     async def team_windows(self, team_id: str, windows: int = 30) -> list[WindowPoint]:
         """The team's latest ``windows`` closed windows, oldest first."""
@@ -167,6 +231,10 @@ class AlertStore:
             for r in rows
         ]
         return TeamsPage(teams, int(total[0]["n"]) if total else 0, offset, limit)
+
+
+def _episode(row: Mapping[str, Any]) -> Episode:
+    return Episode(**row)
 
 
 def _alert(row: Mapping[str, Any]) -> MirrorAlert:

@@ -1,4 +1,5 @@
-"""HTML of the live page, the team index and the team pages (server-rendered, escaped).
+"""HTML of the live page, the team index, the team pages and the episode pages (server-rendered,
+escaped).
 
 No external assets: the stylesheet and scripts are served by the worker under ``/static/``.
 """
@@ -6,15 +7,31 @@ No external assets: the stylesheet and scripts are served by the worker under ``
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from html import escape
 from urllib.parse import urlencode
 
-from schemas.records import MirrorAlert
+from schemas.records import MAX_IDENTIFIER_CHARS, MAX_NOTE_CHARS, MirrorAlert
+from streams.core.episodes import Episode
 from streams.web.chart import WindowPoint, format_time
-from streams.web.describe import KIND_LABELS, dimension_text, evidence_lines, kind_label, team_path
-from streams.web.store import TeamsPage, TeamSummary
+from streams.web.describe import (
+    KIND_LABELS,
+    dimension_text,
+    episode_path,
+    evidence_lines,
+    kind_label,
+    team_path,
+)
+from streams.web.store import EpisodeHistory, TeamsPage, TeamSummary
 
-__all__ = ["live_page", "message_page", "team_page", "teams_index"]
+__all__ = [
+    "action_sent_page",
+    "episode_page",
+    "live_page",
+    "message_page",
+    "team_page",
+    "teams_index",
+]
 
 
 def _e(text: object) -> str:
@@ -41,7 +58,8 @@ def _page(
 
 
 def live_page() -> str:
-    """The live page: the alert list (filled and kept live by live.js) and the team finder."""
+    """The live page: the open episodes and the alert list (both filled and kept live by
+    live.js), and the team finder."""
     kinds = "".join(
         f'<option value="{_e(kind)}">{_e(label)}</option>' for kind, label in KIND_LABELS.items()
     )
@@ -53,6 +71,14 @@ def live_page() -> str:
         f'<label>Kind <select id="filter-kind"><option value="">any kind</option>{kinds}'
         "</select></label>"
         '<span id="alert-count" class="muted"></span></form>'
+        # One card per episode: a problem that lasts many windows shows once, above the list
+        # of every window's alert.
+        '<section class="episodes-panel" aria-labelledby="episodes-title">'
+        '<h2 id="episodes-title">Open episodes <span id="episode-count" class="muted"></span>'
+        "</h2>"
+        '<p id="episodes-empty" class="muted">No open episode.</p>'
+        '<ol id="episodes" class="episodes"></ol></section>'
+        '<h2 class="alerts-title">Alerts</h2>'
         '<p id="alerts-empty" class="muted">No alerts yet. They appear here as windows close, '
         "newest first.</p>"
         '<ol id="alerts" class="alerts"></ol></section>'
@@ -165,6 +191,137 @@ def _alerts_table(alerts: Sequence[MirrorAlert], step: int | None) -> str:
 def _step(points: Sequence[WindowPoint]) -> int | None:
     steps = [b.window_start - a.window_start for a, b in zip(points, points[1:], strict=False)]
     return min((s for s in steps if s > 0), default=None)
+
+
+def episode_page(history: EpisodeHistory) -> str:
+    """One episode: what it is and where it stands, the forms to acknowledge or resolve it, and
+    its history (every window's alert, oldest first)."""
+    episode = history.episode
+    state = "open" if episode.state == "open" else "resolved"
+    body = (
+        f'<h1>Episode <span class="episode-id">{_e(episode.episode_id)}</span></h1>'
+        f"{_episode_facts(episode)}"
+        f"{_episode_forms(episode) if state == 'open' else _resolved_note(episode)}"
+        f"<h2>History</h2>{_history_table(history.alerts)}"
+    )
+    return _page(
+        f"Miroir — episode of team {episode.team_id}",
+        body,
+        script="episode.js",
+        attrs={"data-episode-id": episode.episode_id, "data-state": state},
+    )
+
+
+def _episode_facts(episode: Episode) -> str:
+    severity = _e(episode.severity)
+    acknowledged = "not yet"
+    if episode.acknowledged_by:
+        acknowledged = f"by {episode.acknowledged_by}"
+        if episode.acknowledged_at is not None:
+            acknowledged += f" at {_moment(episode.acknowledged_at)} UTC"
+    facts = [
+        ("Team", f'<a href="{_e(team_path(episode.team_id))}">{_e(episode.team_id)}</a>'),
+        (
+            "Problem",
+            f'<span class="badge sev-{severity}">{severity}</span> '
+            f"{_e(kind_label(episode.kind))} ({_e(episode.family)})",
+        ),
+        ("State", f'<span data-field="state">{_e(episode.state)}</span>'),
+        ("Opened", f"window {_e(_moment(episode.opened_window_start))} UTC"),
+        ("Latest alert", f"window {_e(_moment(episode.last_alert_window_start))} UTC"),
+        ("Alerts", f"{episode.alerts} window{'s' if episode.alerts != 1 else ''}"),
+        ("Quiet windows since", str(episode.quiet_windows)),
+        ("Largest moves", _e(_peaks(episode))),
+        ("Acknowledged", f'<span data-field="acknowledged">{_e(acknowledged)}</span>'),
+    ]
+    if episode.resolved_by:
+        facts.append(("Resolved by hand", _e(episode.resolved_by)))
+    facts.append(("Note", f'<span data-field="note">{_e(episode.note or "—")}</span>'))
+    rows = "".join(f"<dt>{_e(name)}</dt><dd>{value}</dd>" for name, value in facts)
+    return f'<dl class="episode-facts sev-{severity}">{rows}</dl>'
+
+
+def _peaks(episode: Episode) -> str:
+    sides = [
+        f"{name} {delta:+.1f} points".replace("-", "−")
+        for name, delta in (
+            ("customers C", episode.peak_customer_delta),
+            ("employees E", episode.peak_employee_delta),
+        )
+        if delta is not None
+    ]
+    return ", ".join(sides) or "—"
+
+
+def _episode_forms(episode: Episode) -> str:
+    path = _e(episode_path(episode.episode_id))
+    forms = []
+    for verb, button, hint in (
+        ("ack", "Acknowledge", "Someone is on it (no page is sent)."),
+        ("resolve", "Resolve", "Close it by hand (a page is sent); a new alert opens a new one."),
+    ):
+        forms.append(
+            f'<form class="episode-action" id="{verb}-form" method="post" '
+            f'action="/api{path}/{verb}"><fieldset><legend>{button}</legend>'
+            f'<label>Your name <input name="by" required maxlength="{MAX_IDENTIFIER_CHARS}" '
+            'autocomplete="name"></label>'
+            f'<label>Note <input name="note" maxlength="{MAX_NOTE_CHARS}" '
+            'placeholder="optional"></label>'
+            f'<button type="submit">{button}</button>'
+            f'<span class="muted">{_e(hint)}</span></fieldset></form>'
+        )
+    return (
+        f'<section class="episode-actions">{"".join(forms)}'
+        '<p id="action-status" class="news" aria-live="polite" hidden></p></section>'
+    )
+
+
+def _resolved_note(episode: Episode) -> str:
+    who = f"by hand by {episode.resolved_by}" if episode.resolved_by else "after quiet windows"
+    return (
+        f'<p class="muted">This episode is resolved ({_e(who)}). A new alert of its family '
+        "opens a new episode.</p>"
+    )
+
+
+def _history_table(alerts: Sequence[MirrorAlert]) -> str:
+    if not alerts:
+        return '<p class="muted">No alert of this episode is stored yet.</p>'
+    rows = "".join(
+        f'<tr class="alert-row sev-{_e(alert.severity)}" data-alert-id="{_e(alert.alert_id)}">'
+        f"<td>{_e(_moment(alert.window_start))} UTC</td>"
+        f'<td><span class="badge sev-{_e(alert.severity)}">{_e(alert.severity)}</span> '
+        f"{_e(kind_label(alert.kind))}</td>"
+        f'<td class="number">{_e(_delta(alert.customer_delta))}</td>'
+        f'<td class="number">{_e(_delta(alert.employee_delta))}</td>'
+        f'<td><p class="message">{_e(alert.message)}</p></td></tr>'
+        for alert in alerts
+    )
+    return (
+        '<table class="alerts-table history"><thead><tr><th>Window</th><th>Alert</th>'
+        "<th>C Δ</th><th>E Δ</th><th>In plain words</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
+def _delta(value: float | None) -> str:
+    return "—" if value is None else f"{value:+.1f}".replace("-", "−")
+
+
+def _moment(epoch_ms: int) -> str:
+    """Date and time: an episode may span days, so its page never shows a time alone."""
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def action_sent_page(verb: str, episode_id: str, action_id: str) -> str:
+    """The answer to a form sent without JavaScript: the action is on its way."""
+    what = "Acknowledgement" if verb == "ack" else "Resolution"
+    body = (
+        f"<h1>{what} sent</h1><p>The worker holding the team applies it in a moment "
+        f'(action <span class="episode-id">{_e(action_id)}</span>).</p>'
+        f'<p><a href="{_e(episode_path(episode_id))}">Back to the episode</a></p>'
+    )
+    return _page(f"Miroir — {what.lower()} sent", body)
 
 
 def message_page(title: str, text: str) -> str:

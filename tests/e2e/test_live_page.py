@@ -4,8 +4,11 @@
 Proves: the page loads from the worker with no external asset; an alert fired *during* the test
 shows up without a reload (SSE fed from the alerts topic), coloured by severity, with its
 evidence in plain words; the filters work; the list survives a reload (read back from
-ClickHouse); the team page draws E and C with the alert marked; text from data is escaped.
-Screenshots go to test-artifacts/ at the repository root.
+ClickHouse); the team page draws E and C with the alert marked; text from data is escaped; a
+problem lasting several windows is one open-episode card, which an acknowledgement sent from
+the episode's page marks "acknowledged by" (back through the worker, the alerts topic and
+ClickHouse), and a resolution by hand removes. Screenshots go to test-artifacts/ at the
+repository root.
 """
 
 from __future__ import annotations
@@ -75,6 +78,20 @@ def _get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
         return e.code, e.read()
 
 
+def _post_json(url: str, body: object, timeout: float = 30.0) -> tuple[int, Any]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
 def _json(url: str) -> Any:
     status, body = _get(url)
     assert status == 200, (url, status, body[:500])
@@ -92,6 +109,7 @@ class LiveWorker:
     def __init__(self, env: PipelineEnv, worker: WorkerProcess, base: str) -> None:
         self.env, self.worker, self.base = env, worker, base
         self.simulator: Simulator | None = None
+        self.windows_sent = 0
 
     def publish_planted_windows(self) -> None:
         """Five windows of history a little in the past: the planted effects fire on the last
@@ -101,11 +119,18 @@ class LiveWorker:
         now = int(time.time() * 1000)
         base = now - now % WINDOW_MS - 100 * WINDOW_MS
         self.simulator = Simulator(PLANS, WINDOW_MS, base, seed=12)
-        events = [e for index in range(5) for e in self.simulator.window(index)]
+        self.publish_windows(5)
+
+    def publish_windows(self, count: int) -> None:
+        """The next ``count`` windows; the planted effects go on, so their alerts continue."""
+        assert self.simulator is not None
+        first = self.windows_sent
+        events = [e for index in range(first, first + count) for e in self.simulator.window(index)]
         with SignalPublisher(
             self.env.bootstrap, self.env.customer_topic, self.env.employee_topic
         ) as publisher:
             publisher.send_all(events)
+        self.windows_sent += count
 
 
 @pytest.fixture(scope="module")
@@ -291,3 +316,113 @@ def test_team_index_api_and_health(live_worker: LiveWorker) -> None:
     status, css = _get(base + "static/style.css")
     assert status == 200 and b"--critical" in css
     assert _get(base + "static/../app.py")[0] == 404
+
+
+def _episodes(base: str, state: str = "open") -> list[dict[str, Any]]:
+    episodes: list[dict[str, Any]] = _json(f"{base}api/episodes?state={state}")["episodes"]
+    return episodes
+
+
+def _episode_of(base: str, team: str, state: str = "open") -> dict[str, Any] | None:
+    return next((e for e in _episodes(base, state) if e["team_id"] == team), None)
+
+
+ACTOR = 'Dana <i>ops</i> & "co"'  # who acknowledges: must come back as text, never as markup
+
+
+def test_an_episode_shows_once_and_is_acknowledged_and_resolved_from_the_pages(
+    live_worker: LiveWorker, browser_context
+) -> None:
+    """Runs last: it sends more windows, which the earlier tests' counts do not expect."""
+    from playwright.sync_api import expect
+
+    base = live_worker.base
+    live_worker.publish_planted_windows()  # unless an earlier test did (run alone)
+    page = browser_context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(base)
+    expect(page.locator("#status")).to_have_text("live")
+    card = page.locator('li.episode[data-team="decline"]')
+    expect(card).to_have_count(1, timeout=ALERT_TIMEOUT_MS)
+    # The open episodes sit above the alert list.
+    assert page.evaluate(
+        "document.getElementById('episodes').compareDocumentPosition("
+        "document.getElementById('alerts')) & Node.DOCUMENT_POSITION_FOLLOWING"
+    )
+
+    # Two more windows of the same decline, while the page is open: one problem, one card.
+    live_worker.publish_windows(2)
+    wait_until(
+        lambda: (_episode_of(base, "decline") or {}).get("alerts") == 3,
+        ALERT_TIMEOUT_MS / 1000,
+        "the decline episode's third alerted window in ClickHouse",
+        live_worker.worker,
+    )
+    decline = _episode_of(base, "decline")
+    assert decline is not None and decline["severity"] == "critical"
+    episode_id = decline["episode_id"]
+    expect(page.locator('li.alert[data-team="decline"]')).to_have_count(3)  # every window
+    expect(card).to_have_count(1)  # ... and the problem once
+    expect(card).to_have_attribute("data-episode-id", episode_id)
+    expect(card.locator(".episode-alerts")).to_have_text("3 alerts")
+    expect(page.locator('li.alert[data-event="updated"][data-team="decline"]')).to_have_count(2)
+    expect(page.locator('li.alert[data-event="opened"][data-team="decline"]')).to_have_count(1)
+
+    # Acknowledge from the episode's page: its history, then its form.
+    card.locator("a.episode-link").click()
+    expect(page).to_have_url(base + "episodes/" + episode_id)
+    expect(page.locator("h1 .episode-id")).to_have_text(episode_id)
+    expect(page.locator("tr.alert-row")).to_have_count(3)
+    page.fill("#ack-form input[name=by]", ACTOR)
+    page.fill("#ack-form input[name=note]", "looking into it")
+    page.click("#ack-form button[type=submit]")
+    # "Sent", then the worker's answer from the feed (which may even come first).
+    expect(page.locator('[data-field="acknowledged"]')).to_have_text("by " + ACTOR, timeout=60_000)
+    expect(page.locator("#action-status")).to_have_text("Acknowledged by " + ACTOR + ".")
+    assert page.locator("i", has_text="ops").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "episode-page.png"), full_page=True)
+
+    # Back on the live page the card says who acknowledged it, live and after a reload.
+    page.goto(base)
+    expect(card.locator(".episode-ack")).to_have_text("acknowledged by " + ACTOR, timeout=60_000)
+    wait_until(
+        lambda: (_episode_of(base, "decline") or {}).get("acknowledged_by") == ACTOR,
+        60,
+        "acknowledged_by on the decline episode's row",
+        live_worker.worker,
+    )
+    assert (_episode_of(base, "decline") or {}).get("note") == "looking into it"
+    page.reload()
+    expect(card.locator(".episode-ack")).to_have_text("acknowledged by " + ACTOR)
+    expect(card).to_have_count(1)
+    page.screenshot(path=str(ARTIFACTS / "live-page-episodes.png"), full_page=True)
+
+    # Resolve another one by hand through the API: its card goes.
+    outer = _episode_of(base, "outer")
+    assert outer is not None
+    status, sent = _post_json(
+        f"{base}api/episodes/{outer['episode_id']}/resolve", {"by": "ops", "note": "fixed"}
+    )
+    assert status == 202 and len(sent["action_id"]) == 32, sent
+    assert (sent["action"], sent["team_id"]) == ("resolve", "outer")
+    expect(page.locator('li.episode[data-team="outer"]')).to_have_count(0, timeout=60_000)
+    expect(card).to_have_count(1)
+    wait_until(
+        lambda: (_episode_of(base, "outer", "all") or {}).get("resolved_by") == "ops",
+        60,
+        "the outer episode resolved by hand in ClickHouse",
+        live_worker.worker,
+    )
+    assert _episode_of(base, "outer") is None  # no longer open
+
+    # Refusals: who acts is required, the episode must exist and be open.
+    url = f"{base}api/episodes/{episode_id}/ack"
+    assert _post_json(url, {"note": "x"})[0] == 400
+    assert _post_json(url, {"by": "x" * 257})[0] == 400
+    assert _post_json(url, {"by": "ops", "note": "x" * 1001})[0] == 400
+    assert _post_json(f"{base}api/episodes/nobody/ack", {"by": "ops"})[0] == 404
+    assert _post_json(f"{base}api/episodes/{outer['episode_id']}/ack", {"by": "ops"})[0] == 409
+    assert _get(f"{base}episodes/nobody")[0] == 404
+    assert _get(f"{base}api/episodes?state=closed")[0] == 400
+    assert not errors, errors

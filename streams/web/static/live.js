@@ -1,4 +1,5 @@
-// Miroir live page: alerts newest first, kept live by server-sent events from /alerts/stream.
+// Miroir live page: the open episodes (one card per problem) above every alert, newest first,
+// both kept live by server-sent events from /alerts/stream.
 // No framework, no external asset. Text goes in with textContent (never innerHTML).
 "use strict";
 
@@ -11,6 +12,7 @@
   const kindFilter = document.getElementById("filter-kind");
   const status = document.getElementById("status");
   const rows = new Map(); // alert_id -> <li>
+  const SEVERITY_RANK = { info: 0, warning: 1, critical: 2 };
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -38,12 +40,27 @@
     li.dataset.createdAt = String(alert.created_at);
     const head = el("div", "alert-head");
     head.append(el("span", "badge sev-" + severity, alert.severity));
+    if (alert.event_label) {
+      li.dataset.event = alert.event;
+      head.append(el("span", "event-badge event-" + safeClass(alert.event), alert.event_label));
+    }
     head.append(el("span", "kind", alert.kind_label || alert.kind));
-    const team = el("a", "team", alert.team_id);
-    team.href = alert.team_url;
-    head.append(team);
+    if (alert.scope && alert.scope !== "team") {
+      // An incident: many teams of one unit at once; it names the unit, not a team.
+      head.append(el("span", "team unit", alert.scope + " " + (alert.unit_id || "")));
+    } else {
+      const team = el("a", "team", alert.team_id);
+      team.href = alert.team_url;
+      head.append(team);
+    }
     head.append(el("span", "window muted", "window " + utc(alert.window_start)));
     head.append(el("span", "when", "fired " + utc(alert.created_at)));
+    if (alert.episode_id) {
+      li.dataset.episodeId = alert.episode_id;
+      const episode = el("a", "episode-ref muted", "episode " + alert.episode_id.slice(0, 8));
+      episode.href = alert.episode_url;
+      head.append(episode);
+    }
     li.append(head);
     li.append(el("p", "message", alert.message));
     if (alert.dimension_text) li.append(el("p", "dimension", alert.dimension_text));
@@ -54,6 +71,10 @@
     return li;
   }
 
+  function safeClass(text) {
+    return /^[a-z]+$/.test(text || "") ? text : "other";
+  }
+
   function addKindOption(kind) {
     if (!kind || [...kindFilter.options].some((o) => o.value === kind)) return;
     const option = el("option", null, kind.replace(/_/g, " "));
@@ -62,7 +83,17 @@
   }
 
   function add(alert, live) {
-    if (rows.has(alert.alert_id)) return;
+    const known = rows.get(alert.alert_id);
+    if (known) {
+      // The store does not keep the event: the feed's copy of the same alert tells it.
+      if (alert.event_label && !known.dataset.event) {
+        const li = render(alert);
+        li.hidden = known.hidden;
+        known.replaceWith(li);
+        rows.set(alert.alert_id, li);
+      }
+      return;
+    }
     addKindOption(alert.kind);
     const li = render(alert);
     if (live) li.classList.add("new");
@@ -90,7 +121,9 @@
 
   function applyFilters() {
     for (const li of rows.values()) li.hidden = !matches(li.alert);
+    for (const { data, li } of episodes.values()) li.hidden = !matches(data);
     refreshCounts();
+    refreshEpisodeCount();
   }
 
   async function load() {
@@ -111,6 +144,155 @@
     refreshCounts();
   }
 
+  // -- open episodes: one card per episode, however many windows it lasts ----------------------
+  const episodeList = document.getElementById("episodes");
+  const episodesEmpty = document.getElementById("episodes-empty");
+  const episodeCount = document.getElementById("episode-count");
+  const episodes = new Map(); // episode_id -> {data, li}
+  // Resolved while the page was open: a slower read of the store must not bring them back.
+  const resolved = new Set();
+
+  function higher(a, b) {
+    return (SEVERITY_RANK[b] ?? -1) > (SEVERITY_RANK[a] ?? -1) ? b : a;
+  }
+
+  // Merge what one source knows (the store's row, or a live event) into the card: counts and
+  // windows only grow, severity only rises, an acknowledgement stays.
+  function mergeEpisode(update) {
+    if (resolved.has(update.episode_id)) return;
+    const known = episodes.get(update.episode_id);
+    const data = known ? { ...known.data } : { ...update };
+    if (known) {
+      if (update.alerts != null) data.alerts = Math.max(data.alerts ?? 0, update.alerts);
+      if (update.last_alert_window_start >= data.last_alert_window_start) {
+        data.kind = update.kind;
+        data.kind_label = update.kind_label;
+        data.last_alert_window_start = update.last_alert_window_start;
+      }
+      if (update.opened_window_start != null) {
+        data.opened_window_start = Math.min(data.opened_window_start, update.opened_window_start);
+      }
+      data.severity = higher(data.severity, update.severity);
+      data.acknowledged_by = update.acknowledged_by || data.acknowledged_by;
+    }
+    // Until the store says when it opened, an episode first seen updating opened no later.
+    if (data.opened_window_start == null) data.opened_window_start = data.last_alert_window_start;
+    delete data.live;
+    showEpisode(data, !!update.live);
+  }
+
+  function showEpisode(data, live) {
+    const known = episodes.get(data.episode_id);
+    const li = renderEpisode(data);
+    if (live) li.classList.add("new");
+    li.hidden = !matches(data);
+    if (known) {
+      known.li.replaceWith(li);
+    } else {
+      // Newest opened first.
+      let before = episodeList.firstElementChild;
+      while (before && Number(before.dataset.opened) > data.opened_window_start) {
+        before = before.nextElementSibling;
+      }
+      episodeList.insertBefore(li, before);
+    }
+    episodes.set(data.episode_id, { data, li });
+    refreshEpisodeCount();
+  }
+
+  function renderEpisode(data) {
+    const severity = safeClass(data.severity);
+    const li = el("li", "episode sev-" + severity);
+    li.dataset.episodeId = data.episode_id;
+    li.dataset.team = data.team_id;
+    li.dataset.kind = data.kind;
+    li.dataset.opened = String(data.opened_window_start);
+    const head = el("div", "episode-head");
+    head.append(el("span", "badge sev-" + severity, data.severity));
+    head.append(el("span", "kind", data.kind_label || data.kind));
+    const team = el("a", "team", data.team_id);
+    team.href = "/teams/" + encodeURIComponent(data.team_id);
+    head.append(team);
+    if (data.acknowledged_by) {
+      head.append(el("span", "episode-ack", "acknowledged by " + data.acknowledged_by));
+    }
+    li.append(head);
+    const facts = el("p", "episode-facts muted");
+    const count = data.alerts == null ? "" : data.alerts + (data.alerts === 1 ? " alert" : " alerts");
+    facts.append(el("span", "episode-alerts", count));
+    facts.append(el("span", "episode-opened", "opened window " + utc(data.opened_window_start)));
+    facts.append(el("span", "episode-latest", "latest window " + utc(data.last_alert_window_start)));
+    li.append(facts);
+    const link = el("a", "episode-link", "History, acknowledge or resolve");
+    link.href = "/episodes/" + encodeURIComponent(data.episode_id);
+    li.append(link);
+    return li;
+  }
+
+  function removeEpisode(episodeId) {
+    resolved.add(episodeId);
+    const known = episodes.get(episodeId);
+    if (!known) return;
+    known.li.remove();
+    episodes.delete(episodeId);
+    refreshEpisodeCount();
+  }
+
+  function refreshEpisodeCount() {
+    let shown = 0;
+    for (const { li } of episodes.values()) if (!li.hidden) shown += 1;
+    episodesEmpty.hidden = shown > 0;
+    episodeCount.textContent = episodes.size ? "(" + episodes.size + ")" : "";
+  }
+
+  // An alerts-topic record in the life of its episode (records without one are plain alerts).
+  function onEpisodeEvent(alert) {
+    if (!alert.episode_id || (alert.scope && alert.scope !== "team")) return;
+    const known = episodes.get(alert.episode_id);
+    if (alert.event === "resolved") {
+      removeEpisode(alert.episode_id);
+    } else if (alert.event === "acknowledged") {
+      if (!known) return episodesSoon();
+      mergeEpisode({ ...known.data, acknowledged_by: alert.actor, live: true });
+    } else if (["opened", "updated", "escalated"].includes(alert.event)) {
+      const newWindow = !known || alert.window_start > known.data.last_alert_window_start;
+      let alerts = null; // unknown: an episode opened before this page saw it
+      if (known) alerts = (known.data.alerts ?? 0) + (newWindow ? 1 : 0);
+      else if (alert.event === "opened") alerts = 1;
+      mergeEpisode({
+        episode_id: alert.episode_id,
+        team_id: alert.team_id,
+        kind: alert.kind,
+        kind_label: alert.kind_label,
+        severity: alert.severity,
+        opened_window_start: alert.event === "opened" ? alert.window_start : null,
+        last_alert_window_start: alert.window_start,
+        alerts: alerts,
+        acknowledged_by: null,
+        live: true,
+      });
+      if (alerts == null) episodesSoon();
+    }
+  }
+
+  async function loadEpisodes() {
+    try {
+      const response = await fetch("/api/episodes?state=open&limit=200");
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      const body = await response.json();
+      for (const episode of body.episodes) mergeEpisode(episode);
+    } catch (error) {
+      episodeCount.textContent = "(could not load: " + error.message + ")";
+    }
+  }
+
+  let episodeTimer = null;
+  function episodesSoon() {
+    // The store is written just after the topic: ask it a moment later.
+    clearTimeout(episodeTimer);
+    episodeTimer = setTimeout(loadEpisodes, 1500);
+  }
+
   function connect() {
     const source = new EventSource("/alerts/stream");
     source.onopen = () => {
@@ -122,12 +304,17 @@
       status.className = "status down";
     };
     source.addEventListener("alert", (event) => {
-      add(JSON.parse(event.data), true);
+      const alert = JSON.parse(event.data);
+      add(alert, true);
+      onEpisodeEvent(alert);
       refreshCounts();
       teamsSoon(); // the team finder shows each team's latest alert
     });
     // The server dropped alerts for this page (it fell behind, or the feed restarted).
-    source.addEventListener("resync", () => load());
+    source.addEventListener("resync", () => {
+      load();
+      loadEpisodes();
+    });
   }
 
   let timer = null;
@@ -191,8 +378,9 @@
   prev.addEventListener("click", () => { offset = Math.max(0, offset - PAGE); loadTeams(); });
   next.addEventListener("click", () => { offset += PAGE; loadTeams(); });
 
-  connect(); // first, so nothing fired while the list loads is missed (rows de-duplicate)
+  connect(); // first, so nothing fired while the lists load is missed (both de-duplicate)
   load();
+  loadEpisodes();
   loadTeams();
   setInterval(loadTeams, 30000);
 })();
