@@ -1,4 +1,4 @@
-"""The ``miroir`` command: demo, worker, simulate, alerts, query."""
+"""The ``miroir`` command: demo, worker, simulate, alerts, ack, query."""
 
 from __future__ import annotations
 
@@ -10,19 +10,26 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from streams.errors import MiroirError
 
 if TYPE_CHECKING:
+    from schemas.records import EpisodeAction
+    from sinks.clickhouse import ClickHouseSink
     from streams.tools.scenario import Scenario
 
 ALERT_COLUMNS = (
     "alert_id, team_id, window_start, window_end, kind, severity, dimension, message, "
     "customer_n, employee_n, customer_index, employee_index, customer_delta, employee_delta, "
     "customer_z, employee_z, detector, detector_version"
+)
+EPISODE_COLUMNS = (
+    "episode_id, team_id, family, kind, severity, opened_window_start, "
+    "last_alert_window_start, alerts, quiet_windows, acknowledged_by, acknowledged_at, note"
 )
 
 
@@ -144,11 +151,48 @@ def build_parser() -> argparse.ArgumentParser:
         default="info",
         help="only alerts at or above this severity",
     )
-    alerts.add_argument("--json", action="store_true", help="JSON lines")
+    alerts.add_argument(
+        "--json",
+        action="store_true",
+        help='JSON lines: the open episodes ("type": "episode"), then the alerts '
+        '("type": "alert"); with --follow, one alert-topic record per line',
+    )
     alerts.add_argument("--no-colour", action="store_true", help="plain output")
 
+    ack = sub.add_parser(
+        "ack",
+        help="acknowledge (or --resolve) an open episode: publishes the action for the worker",
+    )
+    ack.add_argument(
+        "episode_id",
+        metavar="EPISODE_ID",
+        help="the episode's id; without --team, its first characters will do (as `miroir "
+        "alerts` shows them)",
+    )
+    ack.add_argument(
+        "--by", required=True, metavar="NAME", help="who acts (a name or an e-mail address)"
+    )
+    ack.add_argument("--note", default=None, metavar="TEXT", help="why, in a sentence")
+    ack.add_argument(
+        "--resolve",
+        action="store_true",
+        help="resolve the episode by hand (a page is sent) instead of acknowledging it",
+    )
+    ack.add_argument(
+        "--team",
+        default=None,
+        help="the episode's team; without it the alerts topic is searched for the episode",
+    )
+    ack.add_argument(
+        "--timeout",
+        type=_positive(float),
+        default=30.0,
+        metavar="SECONDS",
+        help="give up searching the alerts topic or sending after this long (default 30)",
+    )
+
     teams = sub.add_parser("teams", help="the organisation: load teams and their units")
-    teams_sub = teams.add_subparsers(dest="teams_command", required=True)
+    teams_sub = teams.add_subparsers(dest="teams_command", required=True, help="what to do")
     load = teams_sub.add_parser(
         "load",
         help="check a CSV (team_id,display_name,<levels...>) and write it to the teams topic",
@@ -467,6 +511,41 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     settings = load_settings()
     if args.follow:
         return _follow(args, _require_bootstrap(settings.kafka_bootstrap), settings.topic_alerts)
+    conditions, parameters = alert_filters(args)
+    limit = int(args.limit)
+    with _reader(settings) as reader:
+        # A store written before episodes has no episodes table, and no episode_id column.
+        episodes_kept = _has_table(reader, "episodes")
+        episodes: tuple[list[str], list[tuple[Any, ...]]] = ([], [])
+        if episodes_kept:
+            episodes = reader.query(
+                f"SELECT {EPISODE_COLUMNS} FROM episodes FINAL "
+                f"WHERE state = 'open' AND {' AND '.join(conditions)} "
+                f"ORDER BY opened_window_start DESC, team_id LIMIT {limit}",
+                parameters,
+            )
+        alert_columns = ALERT_COLUMNS + (", episode_id" if episodes_kept else "")
+        alerts = reader.query(
+            f"SELECT {alert_columns} FROM mirror_alerts FINAL WHERE {' AND '.join(conditions)} "
+            f"ORDER BY window_start DESC, team_id LIMIT {limit}",
+            parameters,
+        )
+    episode_rows = [dict(zip(episodes[0], row, strict=True)) for row in episodes[1]]
+    alert_rows = [dict(zip(alerts[0], row, strict=True)) for row in alerts[1]]
+    if args.json:
+        for kind, rows in (("episode", episode_rows), ("alert", alert_rows)):
+            for row in rows:
+                print(json.dumps({"type": kind, **row}, default=str))
+        return 0
+    for line in alerts_listing(episode_rows, alert_rows, _colour(args), episodes_kept):
+        print(line)
+    return 0
+
+
+def alert_filters(args: argparse.Namespace) -> tuple[list[str], dict[str, Any]]:
+    """The WHERE conditions and their parameters of ``--team``, ``--kind`` and
+    ``--min-severity``: the same for the episodes and the alerts (both tables have the
+    columns)."""
     conditions = ["severity IN {severities:Array(String)}"]
     parameters: dict[str, Any] = {"severities": _severities_from(args.min_severity)}
     if args.team:
@@ -475,29 +554,30 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     if args.kind:
         conditions.append("kind = {kind:String}")
         parameters["kind"] = args.kind
-    sql = (
-        f"SELECT {ALERT_COLUMNS} FROM mirror_alerts FINAL WHERE {' AND '.join(conditions)} "
-        f"ORDER BY window_start DESC, team_id LIMIT {int(args.limit)}"
-    )
-    columns, rows = _query(settings, sql, parameters)
-    if args.json:
-        for row in rows:
-            print(json.dumps(dict(zip(columns, row, strict=True)), default=str))
-        return 0
-    if not rows:
-        print("no alerts stored yet")
-    from streams.runtime.follow import RESET, SEVERITY_COLOURS
+    return conditions, parameters
 
-    for row in rows:
-        r = dict(zip(columns, row, strict=True))
-        line = (
-            f"{r['severity'].upper():8} {r['kind']:15} {r['team_id']:12} "
-            f"window {r['window_start']}  {r['message']}"
-        )
-        if _colour(args):
-            line = SEVERITY_COLOURS.get(r["severity"], "") + line + RESET
-        print(line)
-    return 0
+
+def alerts_listing(
+    episodes: Sequence[dict[str, Any]],
+    alerts: Sequence[dict[str, Any]],
+    colour: bool,
+    episodes_kept: bool = True,
+) -> list[str]:
+    """What ``miroir alerts`` prints: the open episodes first (each problem once), then the
+    recent alerts (every window's)."""
+    from streams.runtime.follow import format_alert_row, format_episode_row
+
+    lines: list[str] = []
+    if episodes_kept:
+        lines.append(f"open episodes ({len(episodes)}):" if episodes else "no open episodes")
+        lines.extend(format_episode_row(row, colour) for row in episodes)
+        lines.append("")
+    if not alerts:
+        lines.append("no alerts stored yet")
+    else:
+        lines.append(f"recent alerts ({len(alerts)}):")
+        lines.extend(format_alert_row(row, colour) for row in alerts)
+    return lines
 
 
 def _follow(args: argparse.Namespace, bootstrap: str, topic: str) -> int:
@@ -526,6 +606,76 @@ def _follow(args: argparse.Namespace, bootstrap: str, topic: str) -> int:
     except KeyboardInterrupt:
         stop.set()
     return 0
+
+
+def cmd_ack(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from streams.runtime.acks import find_episode, send_action
+    from streams.settings import load_settings
+
+    settings = load_settings()
+    # Checked before any broker is asked: a too-long note fails at once.
+    action = ack_action(args, team_id=args.team or "?", at_ms=int(time.time() * 1000))
+    bootstrap = _require_bootstrap(settings.kafka_bootstrap)
+    if args.team is None:
+        print(f"ack: searching {settings.topic_alerts} for the episode…", file=sys.stderr)
+        ref = find_episode(bootstrap, settings.topic_alerts, args.episode_id, args.timeout)
+        action = replace(action, episode_id=ref.episode_id, team_id=ref.team_id)
+    send_action(bootstrap, settings.actions_topic, action, args.timeout)
+    print(describe_sent(action, settings.actions_topic))
+    return 0
+
+
+# What check_action names, as the command's own arguments.
+_ACK_ARGUMENTS = {
+    "actor": "--by",
+    "note": "--note",
+    "team_id": "--team",
+    "episode_id": "EPISODE_ID",
+}
+
+
+def ack_action(args: argparse.Namespace, team_id: str, at_ms: int) -> EpisodeAction:
+    """The action ``miroir ack`` publishes (a fresh random id), checked as the worker checks
+    it; ConfigError naming the argument when it would be refused."""
+    import uuid
+
+    from schemas.codec import check_action
+    from schemas.records import EpisodeAction
+    from streams.errors import ConfigError
+
+    action = EpisodeAction(
+        action_id=uuid.uuid4().hex,
+        team_id=team_id,
+        episode_id=args.episode_id,
+        action="resolve" if args.resolve else "ack",
+        actor=args.by.strip(),
+        at=at_ms,
+        note=(args.note or "").strip() or None,
+    )
+    try:
+        check_action(action)
+    except ValueError as e:
+        message = str(e)
+        for field, argument in _ACK_ARGUMENTS.items():
+            if message.startswith(field + " "):
+                message = argument + message[len(field) :]
+        raise ConfigError(f"ack: {message}") from e
+    return action
+
+
+def describe_sent(action: EpisodeAction, topic: str) -> str:
+    """What ``miroir ack`` says it sent."""
+    verb = "resolution" if action.action == "resolve" else "acknowledgement"
+    text = (
+        f"sent {verb} of episode {action.episode_id} (team {action.team_id}) by {action.actor}"
+        + (f", note: {action.note}" if action.note else "")
+        + f"\n  action {action.action_id} on {topic}; the worker answers with an "
+        + ("'resolved'" if action.action == "resolve" else "'acknowledged'")
+        + " event on the alerts topic (`miroir alerts -f` shows it)"
+    )
+    return text
 
 
 def _severities_from(minimum: str) -> list[str]:
@@ -561,6 +711,13 @@ def cmd_query(args: argparse.Namespace) -> int:
 def _query(
     settings: Any, sql: str, parameters: dict[str, Any] | None
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
+    with _reader(settings) as reader:
+        return reader.query(sql, parameters)
+
+
+@contextmanager
+def _reader(settings: Any) -> Iterator[ClickHouseSink]:
+    """A read-only sink on the store, closed after use; ConfigError where nothing is stored."""
     from sinks.clickhouse import ClickHouseSink
     from streams.errors import ConfigError, SinkError
 
@@ -574,13 +731,22 @@ def _query(
         raise ConfigError(NOTHING_STORED.format(where=store))
     sink.open()
     try:
-        return sink.query(sql, parameters)
+        yield sink
     except SinkError as e:
         if "UNKNOWN_DATABASE" in str(e) or "Database " in str(e) and "does not exist" in str(e):
             raise ConfigError(NOTHING_STORED.format(where=settings.clickhouse_database)) from e
         raise
     finally:
         sink.close()
+
+
+def _has_table(reader: ClickHouseSink, table: str) -> bool:
+    _, rows = reader.query(
+        "SELECT count() FROM system.tables WHERE database = currentDatabase() "
+        "AND name = {table:String}",
+        {"table": table},
+    )
+    return bool(rows and rows[0][0])
 
 
 NOTHING_STORED = (
@@ -636,6 +802,7 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "thresholds": cmd_thresholds,
     "alerts": cmd_alerts,
+    "ack": cmd_ack,
     "query": cmd_query,
     "teams": cmd_teams,
 }

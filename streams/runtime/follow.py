@@ -1,10 +1,11 @@
-"""Follow the alerts topic live and render alerts for a terminal."""
+"""Follow the alerts topic live, and render alerts and episodes for a terminal."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
@@ -16,14 +17,70 @@ RESET = "\033[0m"
 
 
 def format_alert(alert: MirrorAlert, colour: bool = False) -> str:
-    """One line per alert, then its plain sentence, indented."""
+    """One line per alert, then its plain sentence, indented. A record of an episode's life
+    leads with its event (OPENED, UPDATED, ESCALATED, RESOLVED, ACKNOWLEDGED) and ends with
+    the episode's short id; who acted and why follow an action taken by hand."""
     window = datetime.fromtimestamp(alert.window_start / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
-    head = f"{alert.severity.upper():8} {alert.kind:15} {alert.team_id:12} window {window}Z"
+    who = alert.team_id if alert.scope == "team" or not alert.unit_id else alert.unit_id
+    head = f"{alert.severity.upper():8} {alert.kind:15} {who:12} window {window}Z"
+    # "alert" is a record without an event: from a writer before episodes, or a replay.
+    if alert.event != "alert":
+        head = f"{alert.event.upper():12} {head}"
     if alert.dimension:
         head += f"  dimension={alert.dimension}"
+    if alert.episode_id:
+        head += f"  episode {short_id(alert.episode_id)}"
+    if alert.actor:
+        head += f"  by {alert.actor}"
     if colour:
         head = SEVERITY_COLOURS.get(alert.severity, "") + head + RESET
-    return f"{head}\n         {alert.message}"
+    text = f"{head}\n         {alert.message}"
+    if alert.note and alert.note not in alert.message:
+        text += f"\n         note: {alert.note}"
+    return text
+
+
+def format_episode_row(row: Mapping[str, Any], colour: bool = False) -> str:
+    """One open episode of the ``episodes`` table (as ``miroir alerts`` reads it), one line."""
+    line = (
+        f"{str(row['severity']).upper():8} {row['kind']:15} {row['team_id']:12} "
+        f"opened {_when(row['opened_window_start'])}  {_alerts(int(row['alerts']))}"
+        f"  episode {short_id(str(row['episode_id']))}"
+    )
+    if row.get("acknowledged_by"):
+        line += f"  acknowledged by {row['acknowledged_by']}"
+    if colour:
+        line = SEVERITY_COLOURS.get(str(row["severity"]), "") + line + RESET
+    return line
+
+
+def format_alert_row(row: Mapping[str, Any], colour: bool = False) -> str:
+    """One stored alert of ``mirror_alerts`` (as ``miroir alerts`` reads it), one line."""
+    episode = f"  [{short_id(row['episode_id'])}]" if row.get("episode_id") else ""
+    line = (
+        f"{str(row['severity']).upper():8} {row['kind']:15} {row['team_id']:12} "
+        f"window {_when(row['window_start'])}{episode}  {row['message']}"
+    )
+    if colour:
+        line = SEVERITY_COLOURS.get(str(row["severity"]), "") + line + RESET
+    return line
+
+
+def short_id(episode_id: str) -> str:
+    """The first 8 characters of an id: enough to tell episodes apart on a screen."""
+    return episode_id[:8]
+
+
+def _when(moment: object) -> str:
+    if isinstance(moment, datetime):
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    if isinstance(moment, int):
+        return datetime.fromtimestamp(moment / 1000, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    return str(moment)
+
+
+def _alerts(count: int) -> str:
+    return f"{count} alert{'s' if count != 1 else ''}"
 
 
 def follow_alerts(

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from schemas.records import EpisodeAction
 from streams.cli import build_parser, main
 from streams.tools.progress import progress_line
 
@@ -189,3 +192,160 @@ def test_simulate_realistic_writes_a_generated_company_and_its_truth(tmp_path: P
     teams = {json.loads(line)["value"]["team_id"] for line in events.read_text().splitlines()}
     assert len(teams) == 10
     assert items and all("effect_points" in item for item in items)
+
+
+# -- episodes: miroir alerts lists them first, miroir ack acts on them ----------------------------
+
+EPISODE_ID = "c055c57c" + "0" * 24
+
+
+def test_ack_parses_its_arguments() -> None:
+    args = build_parser().parse_args(
+        ["ack", EPISODE_ID, "--by", "Dana", "--note", "on it", "--resolve", "--team", "t1"]
+    )
+    assert (args.episode_id, args.by, args.note, args.resolve, args.team, args.timeout) == (
+        EPISODE_ID,
+        "Dana",
+        "on it",
+        True,
+        "t1",
+        30.0,
+    )
+    plain = build_parser().parse_args(["ack", EPISODE_ID, "--by", "Dana"])
+    assert (plain.resolve, plain.team, plain.note) == (False, None, None)
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--by", "x" * 257], "--by must be 1 to 256 characters"),
+        (["--by", "   "], "--by must be 1 to 256 characters"),
+        (["--by", "Dana", "--note", "n" * 1001], "--note must be at most 1000 characters"),
+        (["--by", "Dana"], "MIROIR_KAFKA_BOOTSTRAP is not set"),
+    ],
+)
+def test_ack_refuses_clearly_before_asking_a_broker(
+    argv: list[str], says: str, empty_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["ack", EPISODE_ID, *argv]) == 2
+    assert says in capsys.readouterr().err
+
+
+def test_ack_finds_the_team_then_sends_and_says_what_it_sent(
+    empty_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from streams.runtime import acks
+
+    monkeypatch.setenv("MIROIR_KAFKA_BOOTSTRAP", "broker:9092")
+    looked_up: list[tuple[str, str]] = []
+    sent: list[tuple[str, EpisodeAction]] = []
+
+    def find(bootstrap: str, topic: str, episode_id: str, timeout: float) -> acks.EpisodeRef:
+        looked_up.append((topic, episode_id))
+        return acks.EpisodeRef(EPISODE_ID, "decline")
+
+    def send(bootstrap: str, topic: str, action: EpisodeAction, timeout: float) -> None:
+        sent.append((topic, action))
+
+    monkeypatch.setattr(acks, "find_episode", find)
+    monkeypatch.setattr(acks, "send_action", send)
+    assert main(["ack", "c055c57c", "--by", "Dana", "--note", "on it"]) == 0
+    assert looked_up == [("mirror-alerts", "c055c57c")]  # a short id is found by its start
+    ((topic, action),) = sent
+    assert topic == "mirror-alerts-actions"
+    assert (action.episode_id, action.team_id, action.action, action.actor, action.note) == (
+        EPISODE_ID,
+        "decline",
+        "ack",
+        "Dana",
+        "on it",
+    )
+    out = capsys.readouterr().out
+    assert f"sent acknowledgement of episode {EPISODE_ID} (team decline) by Dana" in out
+    assert "'acknowledged' event" in out
+
+    # With --team nothing is searched: the id is taken as given.
+    assert main(["ack", EPISODE_ID, "--by", "Lee", "--resolve", "--team", "t1"]) == 0
+    assert len(looked_up) == 1
+    assert (sent[-1][1].action, sent[-1][1].team_id) == ("resolve", "t1")
+    assert "sent resolution" in capsys.readouterr().out
+
+
+def test_ack_says_when_the_episode_is_not_on_the_topic(
+    empty_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from streams.runtime import acks
+
+    monkeypatch.setenv("MIROIR_KAFKA_BOOTSTRAP", "broker:9092")
+
+    def missing(*_: object) -> acks.EpisodeRef:
+        raise acks.EpisodeLookupError("no record of the alerts topic names episode 'zz'")
+
+    monkeypatch.setattr(acks, "find_episode", missing)
+    assert main(["ack", "zz", "--by", "Dana"]) == 2
+    assert "names episode 'zz'" in capsys.readouterr().err
+
+
+def test_alerts_lists_the_open_episodes_first_then_every_alert() -> None:
+    from streams.cli import alerts_listing
+
+    episode = {
+        "episode_id": EPISODE_ID,
+        "team_id": "decline",
+        "kind": "mirror_decline",
+        "severity": "critical",
+        "opened_window_start": datetime(2026, 1, 5, tzinfo=UTC),
+        "alerts": 3,
+        "acknowledged_by": "Dana",
+    }
+    alert = {
+        "team_id": "decline",
+        "kind": "mirror_decline",
+        "severity": "critical",
+        "window_start": datetime(2026, 1, 6, tzinfo=UTC),
+        "message": "Both sides fell.",
+        "episode_id": EPISODE_ID,
+    }
+    lines = alerts_listing([episode], [alert], colour=False)
+    assert lines[0] == "open episodes (1):"
+    assert lines[1] == (
+        "CRITICAL mirror_decline  decline      opened 2026-01-05 00:00:00Z  3 alerts  "
+        "episode c055c57c  acknowledged by Dana"
+    )
+    assert lines[3] == "recent alerts (1):"
+    assert lines[4] == (
+        "CRITICAL mirror_decline  decline      window 2026-01-06 00:00:00Z  [c055c57c]  "
+        "Both sides fell."
+    )
+    assert alerts_listing([], [], colour=False) == ["no open episodes", "", "no alerts stored yet"]
+    # A store from before episodes: the alerts alone, as before.
+    assert alerts_listing([], [], colour=False, episodes_kept=False) == ["no alerts stored yet"]
+
+
+def test_following_shows_each_record_as_its_episode_event() -> None:
+    from schemas.records import MirrorAlert
+    from streams.runtime.follow import format_alert
+
+    alert = MirrorAlert(
+        alert_id="a",
+        team_id="decline",
+        window_start=1_767_571_200_000,
+        window_end=1_767_571_210_000,
+        kind="mirror_decline",
+        severity="critical",
+        detector="mirror_change",
+        detector_version="v1",
+        message="Both sides fell.",
+        created_at=0,
+    )
+    plain = format_alert(alert)
+    assert plain.startswith("CRITICAL mirror_decline  decline      window 2026-01-05 00:00:00Z")
+    opened = format_alert(replace(alert, event="opened", episode_id=EPISODE_ID))
+    assert opened.startswith("OPENED       CRITICAL mirror_decline")
+    assert opened.splitlines()[0].endswith("episode c055c57c")
+    acknowledged = format_alert(
+        replace(alert, event="acknowledged", episode_id=EPISODE_ID, actor="Dana", note="on it")
+    )
+    head, message, note = acknowledged.splitlines()
+    assert head.startswith("ACKNOWLEDGED CRITICAL") and head.endswith("by Dana")
+    assert note.strip() == "note: on it"
