@@ -26,6 +26,8 @@ import pytest
 
 from schemas.records import CustomerFeedback, MirrorAlert
 from sinks.clickhouse import MAX_PARTITIONS_PER_INSERT, PARTITION_COLUMNS, TABLES, ClickHouseSink
+from streams.core.episodes import Episode
+from streams.core.incidents import Incident
 from streams.core.model import (
     DeadLetter,
     DuplicateEvent,
@@ -35,6 +37,7 @@ from streams.core.model import (
     SinkBatch,
     TeamWindowMetrics,
 )
+from streams.core.units import UnitWindow
 from streams.errors import ConfigError, SinkError, SinkStopped, SinkUnavailable, StoreLockedError
 
 pytestmark = pytest.mark.integration
@@ -172,6 +175,45 @@ def _full_batch(token: str = "customer-feedback:0:0-99") -> SinkBatch:
         duplicate_events=[
             DuplicateEvent("team-a", WINDOW_START, "customer", "event", "customer-feedback", 2, 42)
         ],
+        episodes=[
+            Episode(
+                episode_id="ep-1",
+                team_id="team-a",
+                family="fall",
+                kind="mirror_decline",
+                severity="critical",
+                opened_window_start=WINDOW_START,
+                last_alert_window_start=WINDOW_START,
+                alerts=1,
+                peak_customer_delta=-9.0,
+                last_window_end=WINDOW_END,
+                detector_version="1",
+                revision=1,
+            )
+        ],
+        unit_windows=[
+            UnitWindow(
+                "acme",
+                "company",
+                _team_window("acme", _employee(), suppressed=False),
+                ("team-a",),
+                ("team-a",),
+            )
+        ],
+        incidents=[
+            Incident(
+                "inc-1",
+                "acme",
+                "company",
+                "fall",
+                "critical",
+                WINDOW_START,
+                WINDOW_END,
+                ("team-a", "team-b", "team-c"),
+                ("ep-1", "ep-2", "ep-3"),
+                3,
+            )
+        ],
     )
 
 
@@ -279,6 +321,9 @@ def test_rewriting_the_same_batch_token_is_deduplicated(sink: ClickHouseSink) ->
         "late_events": 1,
         "duplicate_events": 1,
         "employee_comments": 1,
+        "episodes": 1,
+        "unit_window_metrics": 1,
+        "incidents": 1,
     }
 
     # The token decides, not the data: other rows under a written token are dropped (the
