@@ -130,14 +130,38 @@ def run_demo(duration: float, teams: int, colour: bool) -> int:
         finally:
             stop.set()
         follower.join(5)
-        counts = Counter(alert.kind for alert in seen)
+        counts = Counter(alert.kind for alert in seen if alert.event in ALERT_EVENTS)
         summary = ", ".join(f"{kind}: {n}" for kind, n in sorted(counts.items())) or "none"
         say(f"demo: {'stopped' if interrupted else 'done'}; alerts seen: {summary}")
+        for line in episode_summary(seen):
+            say(f"demo: {line}")
     say(
-        "demo: explore the stored results with: "
-        'miroir query "SELECT kind, count() FROM mirror_alerts GROUP BY kind"'
+        "demo: explore the stored results with: miroir alerts (open episodes first), or "
+        'miroir query "SELECT team_id, kind, state, alerts FROM episodes FINAL"'
     )
     return 0
+
+
+ALERT_EVENTS = frozenset({"alert", "opened", "updated", "escalated"})
+
+
+def episode_summary(records: list[MirrorAlert]) -> list[str]:
+    """One line per episode seen: one problem, however many windows it lasted."""
+    lines = []
+    by_episode: dict[str, list[MirrorAlert]] = {}
+    for record in records:
+        if record.episode_id:
+            by_episode.setdefault(record.episode_id, []).append(record)
+    for episode_id, events in by_episode.items():
+        kinds = Counter(r.event for r in events)
+        last = events[-1]
+        state = "resolved" if kinds["resolved"] else "still open"
+        lines.append(
+            f"episode {episode_id[:8]} team {last.team_id} {last.kind}: one page when it opened, "
+            f"{kinds['updated']} update(s) without paging, {kinds['escalated']} escalation(s), "
+            f"{state}"
+        )
+    return lines
 
 
 class _worker_process:  # noqa: N801 - used as a context manager, reads like one
