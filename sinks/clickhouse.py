@@ -147,6 +147,12 @@ MIGRATIONS: Final = (
         "episode_id",
         "Nullable(String) COMMENT 'The team episode this alert opened, updated or escalated'",
     ),
+    (
+        "mirror_alerts",
+        "event",
+        "LowCardinality(String) DEFAULT 'alert' COMMENT 'What the alert did to its episode: "
+        "opened, updated or escalated (alert: written before episodes)'",
+    ),
 )
 
 # The DateTime64 column each table is partitioned by (PARTITION BY toYYYYMM(column)).
@@ -904,6 +910,7 @@ def _alert_columns(alerts: Sequence[MirrorAlert], version: int) -> Columns:
         "employee_z": [a.employee_z for a in alerts],
         "evidence": [dict(a.evidence) for a in alerts],
         "episode_id": [a.episode_id for a in alerts],
+        "event": [a.event for a in alerts],
         "version": [version] * len(alerts),
     }
 

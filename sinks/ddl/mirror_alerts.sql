@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS {database}.mirror_alerts
     employee_z        Nullable(Float64)          COMMENT 'z statistic of the employee change',
     evidence          Map(String, Float64)       COMMENT 'Extra named figures the detector reports (thresholds, gaps, streak lengths ...)',
     episode_id        Nullable(String)           COMMENT 'The team episode this alert opened, updated or escalated (see the episodes table); NULL for rows written before episodes',
+    event             LowCardinality(String) DEFAULT 'alert' COMMENT 'What the alert did to its episode: opened, updated or escalated (alert: written before episodes)',
     version           UInt64                     COMMENT 'Row version (write time, epoch ms): the latest write of an alert_id wins'
 )
 ENGINE = ReplacingMergeTree(version)

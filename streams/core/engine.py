@@ -426,7 +426,8 @@ class MirrorEngine(Generic[Ref]):
                 records=tuple(records),
             )
         )
-        out.alerts.extend(alerts)
+        # The stored alerts carry their event too (opened, updated or escalated).
+        out.alerts.extend(r for r in records if r.event in ("opened", "updated", "escalated"))
         if alerts:
             # Detectors read this back: a window that raised a change alert is not "quiet"
             # and stays out of the team's baseline (see streams.detectors.base.baseline).

@@ -709,3 +709,13 @@ def test_open_refuses_tables_missing_a_column_the_sink_writes(sink_factory: Sink
     assert "customer_feedback lacks language" in message
     assert "late_events lacks events" in message
     assert "sinks/ddl" in message
+
+
+def test_open_migrates_a_store_written_before_episodes(sink_factory: SinkFactory) -> None:
+    with sink_factory() as first:
+        first.query("ALTER TABLE mirror_alerts DROP COLUMN episode_id")
+        first.query("ALTER TABLE mirror_alerts DROP COLUMN event")
+    with sink_factory() as second:  # ADD COLUMN IF NOT EXISTS, then the column check passes
+        second.write(_full_batch(token="after-the-migration"))
+        _, rows = second.query("SELECT alert_id, episode_id, event FROM mirror_alerts FINAL")
+    assert rows == [("a-1", None, "alert")]
