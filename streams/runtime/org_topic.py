@@ -3,20 +3,23 @@
 ``OrgReader`` is the table side of a stream–table join: it reads the whole teams topic once,
 then only what was written since, each time ``refresh`` is called (the unit stage calls it
 before each batch, so a change takes effect from the next window it closes). A record that
-does not decode, or names an impossible path, is skipped with a warning: a bad row in the
-organisation must not stop the pipeline, and the team stays where it was (or unassigned).
+does not decode, or names an impossible path, becomes a dead letter (``take_rejected``; the unit
+stage stores it) and the team stays where it was (or unassigned): a bad row in the
+organisation must not stop the pipeline.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import Any, Final
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from schemas.codec import decode_team_info, encode_team_info
+from streams.core.model import DeadLetter
 from streams.core.org import OrgChart, TeamInfo
 from streams.errors import BrokerError, DecodeError
 
@@ -41,7 +44,7 @@ class OrgReader:
             consumer_timeout_ms=POLL_MS,
         )
         self._partitions: list[TopicPartition] = []
-        self.skipped = 0
+        self.rejected: list[DeadLetter] = []
 
     def _assign(self) -> None:
         partitions = self._consumer.partitions_for_topic(self.topic) or set()
@@ -63,10 +66,11 @@ class OrgReader:
                 raise BrokerError(f"reading the teams topic {self.topic!r} took over {timeout}s")
             for records in self._consumer.poll(timeout_ms=POLL_MS).values():
                 for record in records:
-                    self._apply(record.key, record.value)
+                    self._apply(record)
         return self.chart
 
-    def _apply(self, key: bytes | None, value: bytes | None) -> None:
+    def _apply(self, record: Any) -> None:
+        key, value = record.key, record.value
         team_id = key.decode("utf-8", "replace") if key else None
         if value is None:
             if team_id:
@@ -81,10 +85,29 @@ class OrgReader:
                 tuple(fields.get("levels") or ()),
             )
         except (DecodeError, ValueError, KeyError) as e:
-            self.skipped += 1
-            log.warning("teams topic: a record was skipped (%s)", getattr(e, "reason", e))
+            reason = f"teams topic: {getattr(e, 'reason', None) or e}"
+            kind = getattr(e, "kind", "invalid")
+            log.warning("%s (offset %d); the team keeps its previous place", reason, record.offset)
+            self.rejected.append(
+                DeadLetter(
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    reason=reason[:500],
+                    payload=value,  # the organisation is not personal data
+                    payload_sha256=hashlib.sha256(value).hexdigest(),
+                    key=key,
+                    seen_at=int(time.time() * 1000),
+                    error_kind=kind,
+                )
+            )
             return
         self.chart.update(info, info.team_id)
+
+    def take_rejected(self) -> list[DeadLetter]:
+        """The records found unusable since the last call (for the dead letters)."""
+        rejected, self.rejected = self.rejected, []
+        return rejected
 
     def close(self) -> None:
         self._consumer.close()

@@ -38,7 +38,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 
 from schemas.codec import encode_alert
 from sinks.base import Sink
-from streams.core.model import SinkBatch
+from streams.core.model import DeadLetter, SinkBatch
 from streams.core.unit_stage import (
     UnitOutput,
     UnitStage,
@@ -183,14 +183,26 @@ class UnitRunner:
         chart = await loop.run_in_executor(None, self.org.refresh)
         out = self.stage.process(inputs, chart)
         first, last = records[0].offset, records[-1].offset
-        await self._make_durable(producer, out, f"units:{first}-{last}")
+        rejected = self.org.take_rejected()
+        await self._make_durable(producer, out, f"units:{first}-{last}", rejected)
         state = json.dumps(self.stage.state.to_dict(), separators=(",", ":")).encode()
         await producer.send_and_wait(self.settings.unit_state_topic, state, key=STATE_KEY)
         await consumer.commit({tp: last + 1})
         self._account(out)
 
-    async def _make_durable(self, producer: AIOKafkaProducer, out: UnitOutput, token: str) -> None:
-        batch = SinkBatch(token=token, unit_windows=out.windows, incidents=out.incidents)
+    async def _make_durable(
+        self,
+        producer: AIOKafkaProducer,
+        out: UnitOutput,
+        token: str,
+        rejected: Sequence[DeadLetter] = (),
+    ) -> None:
+        batch = SinkBatch(
+            token=token,
+            unit_windows=out.windows,
+            incidents=out.incidents,
+            dead_letters=list(rejected),
+        )
         if not batch.is_empty():
             await self._write_sink(batch)
         sent = []
@@ -207,6 +219,21 @@ class UnitRunner:
                 continue  # published before a crash: readers see it once
             sent.append(await producer.send(topic, encode_alert(record), key=key.encode()))
             emitted.add(key, record.alert_id)
+        for letter in rejected:  # the teams topic's unusable records, on the topic too
+            sent.append(
+                await producer.send(
+                    self.settings.topic_dead_letters,
+                    letter.payload or b"",
+                    key=letter.key,
+                    headers=[
+                        ("miroir.source.topic", letter.topic.encode()),
+                        ("miroir.source.partition", str(letter.partition).encode()),
+                        ("miroir.source.offset", str(letter.offset).encode()),
+                        ("miroir.error.kind", letter.error_kind.encode()),
+                        ("miroir.error.reason", letter.reason.encode("utf-8", "replace")),
+                    ],
+                )
+            )
         if sent:
             await asyncio.gather(*sent)
 
