@@ -1,10 +1,14 @@
-"""Score alerts against a scenario's ground truth: the EVENTS and TRUTH files, precision and recall.
+"""Score alerts against a scenario's ground truth: the EVENTS, TRUTH and TEAMS files, precision
+and recall.
 
 EVENTS is JSON lines, one signal a line: ``{"topic": "customer-feedback" | "employee-pulse",
 "value": <the record's JSON form, schemas.codec.record_to_json, occurred_at in epoch ms>}``.
 TRUTH is a JSON list of ``{"team_id", "kind", "start", "end"}`` (epoch ms, [start, end)),
 optionally with ``effect_points``, ``employee_respondents`` and ``ramp_windows`` (what the
-evaluation report breaks recall down by; a file without them reads as "unknown").
+evaluation report breaks recall down by; a file without them reads as "unknown"). A planted
+shared shock is an item with a ``unit_id`` instead of a ``team_id``: ``{"unit_id", "level",
+"kind", "start", "end", "teams"}`` (:class:`ShockTruth`); its teams also have their own items.
+TEAMS is the organisation CSV ``miroir teams load`` reads (``streams.core.org.read_teams_csv``).
 
 The matching rule: an alert of kind K for team T whose window [window_start, window_end)
 overlaps a truth item's [start, end) of the same K and T is a true positive; any other alert is
@@ -14,6 +18,8 @@ a false positive; a truth item that no alert matches is a miss. Alerts are count
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
@@ -24,6 +30,8 @@ from typing import Any, Final
 
 from schemas.codec import record_to_json, topic_of
 from schemas.records import CUSTOMER_FEEDBACK_TOPIC, EMPLOYEE_PULSE_TOPIC, MirrorAlert, Signal
+from streams.core.episodes import family_of
+from streams.core.org import OrgChart, TeamInfo, read_teams_csv
 from streams.errors import ConfigError
 
 __all__ = [
@@ -31,12 +39,18 @@ __all__ = [
     "EVENT_TOPICS",
     "Evaluation",
     "KindScore",
+    "ShockTruth",
+    "Truth",
     "TruthItem",
     "evaluate",
     "format_table",
+    "organisation_csv",
     "read_events",
+    "read_organisation",
     "read_truth",
+    "read_truth_file",
     "write_events",
+    "write_organisation",
     "write_truth",
 ]
 
@@ -99,6 +113,53 @@ class TruthItem:
         return data
 
 
+@dataclass(frozen=True, slots=True)
+class ShockTruth:
+    """A planted shared shock: ``kind`` on ``teams`` of unit ``unit_id`` (a ``level`` such as
+    "department") over [start, end) in epoch ms; ``start`` is its first window's start, the
+    window its incident should open in."""
+
+    unit_id: str
+    level: str
+    kind: str
+    start: int
+    end: int
+    teams: tuple[str, ...]
+    effect_points: float | None = None  # the shift of each team, in points of a 1–5 scale
+
+    def __post_init__(self) -> None:
+        if self.end <= self.start:
+            raise ValueError(f"a shock must end after it starts: [{self.start}, {self.end})")
+        if not self.teams:
+            raise ValueError(f"the shock on {self.unit_id} hits no team")
+
+    @property
+    def family(self) -> str:
+        """The episode family its teams open (fall, rise): what its incident is of."""
+        return family_of(self.kind)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "unit_id": self.unit_id,
+            "level": self.level,
+            "kind": self.kind,
+            "start": self.start,
+            "end": self.end,
+            "teams": list(self.teams),
+        }
+        if self.effect_points is not None:
+            data["effect_points"] = self.effect_points
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Truth:
+    """What a TRUTH file holds: the team items and the shared shocks."""
+
+    items: tuple[TruthItem, ...] = ()
+    shocks: tuple[ShockTruth, ...] = ()
+
+
 # --- files -----------------------------------------------------------------------------------
 
 
@@ -154,15 +215,24 @@ def _event_line(name: str, number: int, line: str) -> tuple[str, dict[str, Any]]
     return topic, value
 
 
-def write_truth(path: PathLike, items: Iterable[TruthItem]) -> None:
-    """Write a TRUTH file: a JSON list, one item a line."""
-    lines = [json.dumps(item.to_json(), ensure_ascii=False) for item in items]
+def write_truth(
+    path: PathLike, items: Iterable[TruthItem], shocks: Iterable[ShockTruth] = ()
+) -> None:
+    """Write a TRUTH file: a JSON list, one item a line, the team items then the shocks."""
+    data = [item.to_json() for item in items] + [shock.to_json() for shock in shocks]
+    lines = [json.dumps(entry, ensure_ascii=False) for entry in data]
     body = "[\n" + ",\n".join(f"  {line}" for line in lines) + "\n]\n" if lines else "[]\n"
     Path(path).write_text(body, encoding="utf-8")
 
 
 def read_truth(path: PathLike) -> list[TruthItem]:
-    """The items of a TRUTH file; ConfigError naming the file and the item when one is wrong."""
+    """The team items of a TRUTH file (:func:`read_truth_file` has its shocks too)."""
+    return list(read_truth_file(path).items)
+
+
+def read_truth_file(path: PathLike) -> Truth:
+    """The team items and shocks of a TRUTH file; ConfigError naming the file and the item when
+    one is wrong."""
     name = str(path)
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -174,23 +244,67 @@ def read_truth(path: PathLike) -> list[TruthItem]:
         ) from error
     if not isinstance(data, list):
         raise ConfigError(f"{name}: expected a JSON list of truth items, got {type(data).__name__}")
-    return [_truth_item(f"{name}: item {index}", item) for index, item in enumerate(data)]
+    items: list[TruthItem] = []
+    shocks: list[ShockTruth] = []
+    for index, item in enumerate(data):
+        where = f"{name}: item {index}"
+        if not isinstance(item, Mapping):
+            raise ConfigError(f"{where}: expected an object, got {type(item).__name__}")
+        if "unit_id" in item:
+            shocks.append(_shock_item(where, item))
+        else:
+            items.append(_truth_item(where, item))
+    return Truth(tuple(items), tuple(shocks))
 
 
-def _truth_item(where: str, item: Any) -> TruthItem:
-    if not isinstance(item, Mapping):
-        raise ConfigError(f"{where}: expected an object, got {type(item).__name__}")
+def _interval(where: str, item: Mapping[str, Any]) -> None:
+    for key in ("start", "end"):
+        if isinstance(item[key], bool) or not isinstance(item[key], int):
+            raise ConfigError(f"{where}: {key} must be epoch milliseconds, got {item[key]!r}")
+    if item["end"] <= item["start"]:
+        raise ConfigError(f"{where}: end ({item['end']}) must be after start ({item['start']})")
+
+
+def _shock_item(where: str, item: Mapping[str, Any]) -> ShockTruth:
+    if "team_id" in item:
+        raise ConfigError(
+            f"{where}: give team_id (a team's item) or unit_id (a shared shock), not both"
+        )
+    missing = [key for key in ("level", "kind", "start", "end", "teams") if key not in item]
+    if missing:
+        raise ConfigError(f"{where}: a shock (it has a unit_id) is missing {', '.join(missing)}")
+    for key in ("unit_id", "level", "kind"):
+        if not isinstance(item[key], str) or not item[key]:
+            raise ConfigError(f"{where}: {key} must be a non-empty string, got {item[key]!r}")
+    _interval(where, item)
+    teams = item["teams"]
+    if (
+        not isinstance(teams, list)
+        or not teams
+        or not all(isinstance(team, str) and team for team in teams)
+    ):
+        raise ConfigError(f"{where}: teams must be a non-empty list of team ids, got {teams!r}")
+    if len(set(teams)) != len(teams):
+        raise ConfigError(f"{where}: teams lists a team twice")
+    return ShockTruth(
+        item["unit_id"],
+        item["level"],
+        item["kind"],
+        item["start"],
+        item["end"],
+        tuple(teams),
+        effect_points=_optional_size(where, item, "effect_points"),
+    )
+
+
+def _truth_item(where: str, item: Mapping[str, Any]) -> TruthItem:
     missing = [key for key in ("team_id", "kind", "start", "end") if key not in item]
     if missing:
         raise ConfigError(f"{where}: missing {', '.join(missing)}")
     for key in ("team_id", "kind"):
         if not isinstance(item[key], str) or not item[key]:
             raise ConfigError(f"{where}: {key} must be a non-empty string, got {item[key]!r}")
-    for key in ("start", "end"):
-        if isinstance(item[key], bool) or not isinstance(item[key], int):
-            raise ConfigError(f"{where}: {key} must be epoch milliseconds, got {item[key]!r}")
-    if item["end"] <= item["start"]:
-        raise ConfigError(f"{where}: end ({item['end']}) must be after start ({item['start']})")
+    _interval(where, item)
     ramp_windows = item.get("ramp_windows", 0)
     if isinstance(ramp_windows, bool) or not isinstance(ramp_windows, int) or ramp_windows < 0:
         raise ConfigError(
@@ -218,6 +332,55 @@ def _optional_size(where: str, item: Mapping[str, Any], key: str) -> float | Non
     if key == "employee_respondents" and value < 0:
         raise ConfigError(f"{where}: {key} must not be negative, got {value!r}")
     return float(value)
+
+
+def organisation_csv(teams: Iterable[TeamInfo]) -> str:
+    """The organisation as the CSV ``miroir teams load`` reads: ``team_id,display_name`` and one
+    column per level, top-down; a shallower team leaves its last level cells empty. Every
+    team's levels must be a prefix of the deepest team's (one header names them all)."""
+    teams = list(teams)
+    levels: tuple[str, ...] = max((info.levels for info in teams), key=len, default=())
+    if not levels:
+        raise ValueError("an organisation CSV needs the teams' levels (company, site, ...)")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["team_id", "display_name", *levels])
+    for info in teams:
+        if info.levels != levels[: len(info.levels)]:
+            raise ValueError(
+                f"team {info.team_id}: levels {', '.join(info.levels)} do not follow the "
+                f"organisation's {', '.join(levels)}"
+            )
+        writer.writerow(
+            [info.team_id, info.display_name, *info.path, *[""] * (len(levels) - len(info.path))]
+        )
+    return out.getvalue()
+
+
+def write_organisation(path: PathLike, teams: Iterable[TeamInfo]) -> int:
+    """Write the organisation CSV; return how many teams."""
+    text = organisation_csv(teams)
+    Path(path).write_text(text, encoding="utf-8")
+    return text.count("\n") - 1
+
+
+def read_organisation(path: PathLike) -> OrgChart:
+    """The organisation of a TEAMS CSV, as ``miroir teams load`` checks it: every problem by
+    line in one ConfigError, nothing read when any line is wrong."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except OSError as error:
+        raise ConfigError(f"cannot read the organisation file {path}: {error}") from error
+    teams, problems = read_teams_csv(text)
+    if problems:
+        lines = "\n".join(f"  line {problem.line}: {problem.reason}" for problem in problems[:20])
+        raise ConfigError(f"{path}: {len(problems)} problem(s) in the organisation:\n{lines}")
+    if not teams:
+        raise ConfigError(f"{path}: no team in the organisation file")
+    chart = OrgChart()
+    for info in teams:
+        chart.update(info, info.team_id)
+    return chart
 
 
 # --- scoring ---------------------------------------------------------------------------------

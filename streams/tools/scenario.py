@@ -9,6 +9,10 @@ them into epoch-ms intervals once the window size is known. Every mistake in a f
 A team group's numeric fields may be a two-element range, ``roster: [6, 40]``: each team of
 the group draws its own value, uniformly (whole numbers for counts), from a generator seeded
 by the scenario's seed, the team id and the field, so a file always gives the same teams.
+
+A scenario may carry an organisation (a team group's ``unit``, the file's ``levels``) and
+shared shocks on its units (``shocks``, ``streams.tools.shocks``): :meth:`Scenario.chart` is
+the organisation a replay places incidents in, :meth:`Scenario.shock_truth` what was planted.
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from schemas.records import Signal
+from streams.core.org import MAX_DEPTH, UNIT_SEPARATOR, OrgChart, TeamInfo
 from streams.errors import ConfigError
-from streams.tools.evaluate import TruthItem
+from streams.tools.evaluate import ShockTruth, TruthItem
 from streams.tools.plans import (
     DEFAULT_DRIFT_RHO,
     DIMENSIONS,
@@ -34,6 +39,15 @@ from streams.tools.plans import (
     STEADY_LEVEL,
     Effect,
     TeamPlan,
+)
+from streams.tools.shocks import (
+    Shock,
+    busy_teams,
+    level_of,
+    plant_shocks,
+    share_count,
+    spread_pick,
+    teams_under,
 )
 from streams.tools.simulator import DEFAULT_ALLOWED_LATENESS_MS, Simulator
 
@@ -62,6 +76,8 @@ _SCENARIO_KEYS: Final = frozenset(
         "late_fraction",
         "allowed_lateness_seconds",
         "teams",
+        "levels",
+        "shocks",
     }
 )
 # Effects are given on a 1–5 scale in the truth: a fraction f of any range is 4·f such points.
@@ -99,10 +115,14 @@ _TEAM_NUMBERS: Final[Mapping[str, _NumberField]] = {
     "pulse_days": _NumberField(True, 1, math.inf, None),
 }
 _TEAM_KEYS: Final = frozenset(
-    {"id", "prefix", "count", "effects", "expect_symmetry_gap", *_TEAM_NUMBERS}
+    {"id", "prefix", "count", "unit", "effects", "expect_symmetry_gap", *_TEAM_NUMBERS}
 )
 _EFFECT_KEYS: Final = frozenset(
     {"kind", "start", "end", "magnitude", "dimension", "ramp_windows", "recovery_windows"}
+)
+# A shock is an effect of many teams at once (never ramping in) and says which teams it hits.
+_SHOCK_KEYS: Final = frozenset(
+    {"unit", "kind", "start", "end", "magnitude", "dimension", "recovery_windows", "teams", "share"}
 )
 # A fixed value, or the (low, high) range each team of a group draws its own from.
 _Spec = float | int | None | tuple[float, float] | tuple[int, int]
@@ -131,6 +151,10 @@ class Scenario:
     allowed_lateness_seconds: float | None = None
     symmetry_gap_teams: frozenset[str] = frozenset()
     source: str = "<scenario>"
+    # The organisation (empty: every team unassigned) and the shared shocks planted on it; the
+    # shocks' effects are already in their teams' plans.
+    organisation: tuple[TeamInfo, ...] = ()
+    shocks: tuple[Shock, ...] = ()
 
     # -- loading -----------------------------------------------------------------------------
     @classmethod
@@ -158,6 +182,13 @@ class Scenario:
     @property
     def team_windows(self) -> int:
         return len(self.teams) * self.windows
+
+    def chart(self) -> OrgChart:
+        """The organisation as the pipeline holds it (the teams topic's table)."""
+        chart = OrgChart()
+        for info in self.organisation:
+            chart.update(info, info.team_id)
+        return chart
 
     def window_ms(self, default_ms: int | None = None) -> int:
         """The scenario's own window size, else ``default_ms`` (the settings' window)."""
@@ -239,6 +270,29 @@ class Scenario:
                         employee_respondents=respondents,
                     )
                 )
+        return items
+
+    def shock_truth(self, window_ms: int | None = None) -> list[ShockTruth]:
+        """One item per shared shock, in start order: its unit, level, kind, teams, and
+        [its first window's start, the end of the last window it shifts) — its teams' own
+        items (:meth:`truth`) cover the same windows."""
+        size = self.window_ms(window_ms)
+        start = self.start_ms - self.start_ms % size
+        items = []
+        for shock in sorted(self.shocks, key=lambda s: (s.start_window, s.unit_id)):
+            reach_end = shock.effect.reach_end
+            end_window = self.windows if reach_end is None else min(reach_end, self.windows)
+            items.append(
+                ShockTruth(
+                    shock.unit_id,
+                    shock.level,
+                    shock.kind,
+                    start + shock.start_window * size,
+                    start + end_window * size,
+                    shock.teams,
+                    effect_points=round(shock.magnitude * _POINTS_PER_RANGE, 6),
+                )
+            )
         return items
 
 
@@ -379,10 +433,13 @@ class _ScenarioReader:
         groups = top.get("teams")
         if not isinstance(groups, list) or not groups:
             raise self.fail("teams", "must be a non-empty list of team groups")
+        levels = self.levels(top.get("levels"))
         plans: list[TeamPlan] = []
+        organisation: list[TeamInfo] = []
         gap_teams: set[str] = set()
         seen: dict[str, str] = {}
         for position, group in enumerate(groups):
+            path = self.unit_path(f"teams[{position}]", group, levels)
             for plan, expects_gap, where in self.team_group(position, group, windows, seed):
                 if plan.team_id in seen:
                     raise self.fail(
@@ -390,14 +447,23 @@ class _ScenarioReader:
                     )
                 seen[plan.team_id] = where
                 plans.append(plan)
+                if path:
+                    organisation.append(
+                        TeamInfo(plan.team_id, plan.team_id, path, levels[: len(path)])
+                    )
                 if expects_gap:
                     gap_teams.add(plan.team_id)
+        shocks = self.shocks(top.get("shocks"), organisation, windows, seed)
+        try:
+            planted = plant_shocks(plans, shocks)
+        except ValueError as error:
+            raise self.fail("shocks", str(error)) from error
         return Scenario(
             name=name,
             description=description.strip(),
             seed=seed,
             windows=windows,
-            teams=tuple(plans),
+            teams=planted,
             start_ms=start_ms,
             window_seconds=window_seconds,
             disorder_ms=disorder_ms,
@@ -405,6 +471,130 @@ class _ScenarioReader:
             allowed_lateness_seconds=lateness_seconds,
             symmetry_gap_teams=frozenset(gap_teams),
             source=self.source,
+            organisation=tuple(organisation),
+            shocks=shocks,
+        )
+
+    def levels(self, value: Any) -> tuple[str, ...]:
+        """The level names of a unit path, top-down (empty: the scenario has no organisation)."""
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not 1 <= len(value) <= MAX_DEPTH:
+            raise self.fail(
+                "levels",
+                f"must be a list of 1 to {MAX_DEPTH} level names, top-down "
+                f"(e.g. [company, site, department]), got {value!r}",
+            )
+        names = tuple(self.text(f"levels[{index}]", name) for index, name in enumerate(value))
+        if len(set(names)) != len(names):
+            raise self.fail("levels", f"a level is named twice: {list(names)}")
+        return names
+
+    def unit_path(self, where: str, group: Any, levels: tuple[str, ...]) -> tuple[str, ...]:
+        """A team group's unit as a path (empty: its teams are unassigned)."""
+        if not isinstance(group, Mapping) or group.get("unit") is None:
+            return ()
+        unit = self.text(f"{where}.unit", group["unit"])
+        if not levels:
+            raise self.fail(
+                f"{where}.unit",
+                "needs the file's levels: the name of each level of a unit path, top-down, "
+                "e.g. levels: [company, site, department]",
+            )
+        path = tuple(unit.split(UNIT_SEPARATOR))
+        if len(path) > len(levels):
+            raise self.fail(
+                f"{where}.unit",
+                f"{unit!r} is {len(path)} units deep, the levels name {len(levels)} "
+                f"({', '.join(levels)})",
+            )
+        try:
+            TeamInfo("check", "check", path, levels[: len(path)])
+        except ValueError as error:
+            raise self.fail(f"{where}.unit", str(error).removeprefix("team 'check': ")) from error
+        return path
+
+    def shocks(
+        self, value: Any, organisation: list[TeamInfo], windows: int, seed: int
+    ) -> tuple[Shock, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            raise self.fail("shocks", "must be a list of shocks")
+        if value and not organisation:
+            raise self.fail(
+                "shocks", "a shock hits teams of a unit: give the team groups a unit first"
+            )
+        shocks: list[Shock] = []
+        for index, raw in enumerate(value):
+            shocks.append(
+                self.shock(f"shocks[{index}]", index, raw, organisation, windows, seed, shocks)
+            )
+        return tuple(shocks)
+
+    def shock(
+        self,
+        where: str,
+        index: int,
+        raw: Any,
+        organisation: list[TeamInfo],
+        windows: int,
+        seed: int,
+        earlier: list[Shock],
+    ) -> Shock:
+        fields = self.mapping(where, raw, _SHOCK_KEYS)
+        if "unit" not in fields:
+            raise self.fail(f"{where}.unit", "missing: the unit whose teams the shock hits")
+        unit = self.text(f"{where}.unit", fields["unit"])
+        level = level_of(organisation, unit)
+        if level is None:
+            raise self.fail(f"{where}.unit", f"{unit!r} is not a unit of any team group")
+        effect_fields = {key: fields[key] for key in _EFFECT_KEYS if key in fields}
+        effect = self.effect(where, effect_fields, windows)
+        candidates = teams_under(organisation, unit)
+        if ("teams" in fields) == ("share" in fields):
+            raise self.fail(
+                where,
+                "give teams (how many of the unit's teams, or their ids) or share (of the "
+                "unit's teams), one of the two",
+            )
+        # Seeded by the scenario, the shock's place and its unit: the same file hits the same
+        # teams, and adding a shock after it changes nothing. Drawn teams avoid those an
+        # earlier shock hits within the margin of this one, while the unit has enough others.
+        rng = random.Random(f"miroir-shock-{seed}-{index}-{unit}")
+        busy = busy_teams(earlier, effect.start_window, effect.reach_end) & set(candidates)
+        if "share" in fields:
+            share = self.number(f"{where}.share", fields["share"], 0, 1, low_open=True)
+            count = share_count(share, len(candidates))
+            avoid = busy if len(candidates) - len(busy) >= count else set()
+            teams = spread_pick(organisation, unit, count, rng, exclude=avoid)
+        elif isinstance(fields["teams"], list):
+            teams = tuple(self.text(f"{where}.teams", team) for team in fields["teams"])
+            strangers = [team for team in teams if team not in candidates]
+            if strangers or not teams or len(set(teams)) != len(teams):
+                raise self.fail(
+                    f"{where}.teams",
+                    f"must list distinct teams of {unit}, got {fields['teams']!r}"
+                    + (f" ({', '.join(strangers)} not in it)" if strangers else ""),
+                )
+        else:
+            count = self.integer(f"{where}.teams", fields["teams"], minimum=1)
+            if count > len(candidates):
+                raise self.fail(
+                    f"{where}.teams", f"{unit} has {len(candidates)} teams, {count} asked"
+                )
+            avoid = busy if len(candidates) - len(busy) >= count else set()
+            teams = spread_pick(organisation, unit, count, rng, exclude=avoid)
+        return Shock(
+            unit,
+            level,
+            effect.kind,
+            effect.start_window,
+            teams,
+            effect.end_window,
+            effect.magnitude,
+            effect.dimension,
+            effect.recovery_windows,
         )
 
     def start(self, value: Any) -> int:

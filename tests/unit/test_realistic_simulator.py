@@ -22,8 +22,20 @@ from schemas.records import (
 )
 from streams.errors import ConfigError
 from streams.tools.realism import DAY_MS, TeamRealism, pulse_offset
-from streams.tools.realistic import EFFECT_MAGNITUDES, FIRST_EFFECT_WINDOW, realistic_scenario
+from streams.tools.realistic import (
+    COMPANY,
+    COMPANY_SHOCK_SHARE,
+    DEPARTMENT_TEAMS,
+    EFFECT_MAGNITUDES,
+    FIRST_EFFECT_WINDOW,
+    LEVELS,
+    MIN_SHOCK_TEAMS,
+    SHOCK_MAGNITUDES,
+    default_shocks,
+    realistic_scenario,
+)
 from streams.tools.scenario import DEFAULT_SCENARIO_START_MS, Scenario
+from streams.tools.shocks import meets, teams_under
 from streams.tools.simulator import Effect, Simulator, TeamPlan, demo_plans
 
 WEEK = 7 * DAY_MS
@@ -491,6 +503,15 @@ def test_the_realistic_scenario_files_load(name: str) -> None:
 # --- the generated company ---------------------------------------------------------------------
 
 
+def own_effects(scenario: Scenario) -> dict[str, tuple[Effect, ...]]:
+    """Each team's effects other than its shocks'."""
+    shocks = {(team, shock.effect) for shock in scenario.shocks for team in shock.teams}
+    return {
+        plan.team_id: tuple(e for e in plan.planned_effects if (plan.team_id, e) not in shocks)
+        for plan in scenario.teams
+    }
+
+
 def test_the_generated_company_is_deterministic_and_varied() -> None:
     scenario = realistic_scenario(seed=777)
     assert scenario.teams == realistic_scenario(seed=777).teams
@@ -500,9 +521,10 @@ def test_the_generated_company_is_deterministic_and_varied() -> None:
     assert min(rosters) <= 6 and max(rosters) >= 30
     assert all(0.45 <= plan.response_rate <= 0.85 for plan in scenario.teams)
     assert len({plan.employee_level for plan in scenario.teams}) > 40  # levels differ
-    planted = [plan for plan in scenario.teams if plan.planned_effects]
+    own = own_effects(scenario)
+    planted = [team for team, effects in own.items() if effects]
     assert len(planted) == 24  # 30 % of 80
-    effects = [effect for plan in planted for effect in plan.planned_effects]
+    effects = [effect for effects in own.values() for effect in effects]
     assert {effect.kind for effect in effects} == {
         "mirror_decline",
         "inner_warning",
@@ -516,14 +538,137 @@ def test_the_generated_company_is_deterministic_and_varied() -> None:
         assert 3 <= effect.end_window - effect.start_window <= 8
         assert effect.ramp_windows in (0, 2, 3)
     truth = scenario.truth()
-    assert len(truth) == 24
-    assert {item.effect_points for item in truth} == {0.4, 0.6, 0.8, 1.0}
+    shocked = sum(len(shock.teams) for shock in scenario.shocks)
+    assert len(truth) == 24 + shocked  # the shocks' teams have their items too
+    assert {item.effect_points for item in truth} >= {0.4, 0.6, 0.8, 1.0}
     assert all(item.employee_respondents for item in truth)
 
 
+def test_without_shocks_the_teams_are_drawn_as_before_the_company_had_them() -> None:
+    """The organisation and the shocks draw on their own generators: without shocks the teams
+    are exactly those of a company with them, own effects moved off the shocks aside."""
+    with_shocks = realistic_scenario(seed=4321)
+    without = realistic_scenario(seed=4321, department_shocks=0, company_shocks=0)
+    assert without.shocks == () and without.organisation == with_shocks.organisation
+    own = own_effects(with_shocks)
+    shocked = {team for shock in with_shocks.shocks for team in shock.teams}
+    for before, after in zip(without.teams, with_shocks.teams, strict=True):
+        assert before.roster == after.roster and before.response_rate == after.response_rate
+        if before.team_id not in shocked:
+            assert before == after
+        elif before.planned_effects:
+            # Moved clear of the shock, or dropped when no start keeps clear: same effect else.
+            (effect,) = before.planned_effects
+            for moved in own[after.team_id]:
+                assert (moved.kind, moved.magnitude, moved.length) == (
+                    effect.kind,
+                    effect.magnitude,
+                    effect.length,
+                )
+
+
+def test_the_generated_company_has_an_organisation() -> None:
+    scenario = realistic_scenario(seed=2718)
+    infos = scenario.organisation
+    assert [info.team_id for info in infos] == [plan.team_id for plan in scenario.teams]
+    assert {info.levels for info in infos} == {LEVELS}
+    assert {info.path[0] for info in infos} == {COMPANY}
+    departments: dict[tuple[str, ...], int] = defaultdict(int)
+    for info in infos:
+        departments[info.path] += 1
+    assert all(DEPARTMENT_TEAMS[0] <= size <= DEPARTMENT_TEAMS[1] for size in departments.values())
+    sites: dict[str, set[tuple[str, ...]]] = defaultdict(set)
+    for path in departments:
+        sites[path[1]].add(path)
+    assert all(2 <= len(units) <= 4 for units in sites.values())
+    assert len(sites) >= 3
+    chart = scenario.chart()
+    assert chart.place(infos[0].team_id) == infos[0]
+    assert chart.unit_level("/".join(infos[0].path)) == "department"
+
+
+def test_the_generated_shocks_are_shared_sudden_and_clear_of_own_effects() -> None:
+    for seed in (5, 6, 7):
+        scenario = realistic_scenario(seed=seed)
+        assert len(scenario.shocks) == 3  # two departments and the company, for 80 teams
+        assert sorted(shock.level for shock in scenario.shocks) == [
+            "company",
+            "department",
+            "department",
+        ]
+        starts = sorted(shock.start_window for shock in scenario.shocks)
+        assert all(later - earlier >= 2 for earlier, later in zip(starts, starts[1:], strict=False))
+        own = own_effects(scenario)
+        plans = {plan.team_id: plan for plan in scenario.teams}
+        for shock in scenario.shocks:
+            unit_teams = teams_under(scenario.organisation, shock.unit_id)
+            assert set(shock.teams) <= set(unit_teams)
+            if shock.level == "department":
+                assert 0.4 <= len(shock.teams) / len(unit_teams) <= 0.7
+                assert len(shock.teams) >= MIN_SHOCK_TEAMS
+            else:
+                assert len(shock.teams) == round(len(scenario.teams) * COMPANY_SHOCK_SHARE)
+                # Spread over the departments, not one department's: every one (or all but one)
+                hit = {
+                    "/".join(info.path)
+                    for info in scenario.organisation
+                    if info.team_id in shock.teams
+                }
+                assert len(hit) >= len({info.path for info in scenario.organisation}) - 1
+            assert shock.start_window >= FIRST_EFFECT_WINDOW
+            assert shock.magnitude in SHOCK_MAGNITUDES
+            assert shock.effect.ramp_windows == 0  # a shock is at full size at once
+            for team in shock.teams:
+                assert shock.effect in plans[team].planned_effects
+                for effect in own[team]:
+                    # No effect of its own during the shock, nor within the margin of it.
+                    assert not meets(
+                        effect.start_window, effect.reach_end, shock.start_window, shock.reach_end
+                    ), (seed, team)
+        truth = scenario.shock_truth()
+        assert [(t.unit_id, t.kind, t.teams) for t in truth] == [
+            (s.unit_id, s.kind, s.teams) for s in scenario.shocks
+        ]
+        start = DEFAULT_SCENARIO_START_MS - DEFAULT_SCENARIO_START_MS % WEEK
+        for item, shock in zip(truth, scenario.shocks, strict=True):
+            assert item.start == start + shock.start_window * WEEK
+            assert item.effect_points == pytest.approx(4 * shock.magnitude)
+
+
+def test_a_rise_shock_leaves_its_teams_room_to_rise() -> None:
+    for seed in range(20, 40):
+        scenario = realistic_scenario(seed=seed)
+        rises = [shock for shock in scenario.shocks if shock.kind == "mirror_rise"]
+        if rises:
+            break
+    else:  # pragma: no cover - one in eight shocks is a rise
+        pytest.fail("no rise among 60 generated shocks")
+    plans = {plan.team_id: plan for plan in scenario.teams}
+    for shock in rises:
+        for team in shock.teams:
+            assert plans[team].employee_level <= 0.90 - shock.magnitude + 1e-9
+            assert plans[team].customer_level <= 0.90 - shock.magnitude + 1e-9
+
+
+def test_the_number_of_shocks_follows_the_company() -> None:
+    assert default_shocks(80, 26) == (2, 1)
+    assert default_shocks(30, 26) == (1, 1)
+    assert default_shocks(12, 26) == (0, 0)
+    assert default_shocks(80, 10) == (0, 0)
+    small = realistic_scenario(seed=3, teams=30)
+    assert sorted(s.level for s in small.shocks) == ["company", "department"]
+    assert realistic_scenario(seed=3, teams=30, company_shocks=0).shocks[0].level == "department"
+    with pytest.raises(ValueError, match="department shocks asked"):
+        realistic_scenario(seed=3, teams=10, department_shocks=5)
+    with pytest.raises(ValueError, match="shocks need at least 11 windows"):
+        realistic_scenario(seed=3, windows=10, effect_share=0, department_shocks=1)
+
+
 def test_the_generated_company_has_windows_under_k_and_windows_over_it() -> None:
-    scenario = realistic_scenario(seed=31337, teams=40, effect_share=0.0)
-    assert scenario.truth() == []
+    scenario = realistic_scenario(
+        seed=31337, teams=40, effect_share=0.0, department_shocks=0, company_shocks=0
+    )
+    assert scenario.truth() == [] and scenario.shock_truth() == []
     employees, _ = by_team_window(scenario.simulator(), scenario.windows)
     counts = [
         len(employees.get((plan.team_id, index), []))
