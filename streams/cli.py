@@ -95,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TRUTH",
         help="with --to-file: write the scenario's ground truth here",
     )
+    simulate.add_argument(
+        "--org",
+        default=None,
+        metavar="TEAMS_CSV",
+        help="write the scenario's organisation here, as the CSV `miroir teams load` reads",
+    )
     _add_detection_overrides(simulate)
 
     replay = sub.add_parser("replay", help="run detection over a file of events, no broker")
@@ -119,6 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--truth", required=True, metavar="TRUTH", help="JSON file of the planted effects"
     )
     evaluate.add_argument("--json", action="store_true", help="the whole report as one JSON object")
+    evaluate.add_argument(
+        "--org",
+        default=None,
+        metavar="TEAMS_CSV",
+        help="the organisation (a `miroir teams load` CSV): also report incidents against the "
+        "truth's shared shocks, and false incidents",
+    )
     _add_detection_overrides(evaluate)
 
     thresholds = sub.add_parser(
@@ -341,10 +354,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return _simulate_scenario(args, settings)
     teams = args.teams or DEFAULT_SIMULATED_TEAMS
     windows = args.windows or DEFAULT_SIMULATED_WINDOWS
-    if args.to_file or args.truth:
+    if args.to_file or args.truth or args.org:
         from streams.errors import ConfigError
 
-        raise ConfigError("--to-file and --truth need a scenario file: --scenario FILE")
+        raise ConfigError("--to-file, --truth and --org need a scenario file: --scenario FILE")
     if args.duration is not None and not args.realtime:
         from streams.errors import ConfigError
 
@@ -378,7 +391,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def _simulate_scenario(
     args: argparse.Namespace, settings: Any, generated: Scenario | None = None
 ) -> int:
-    from streams.tools.evaluate import write_events, write_truth
+    from streams.tools.evaluate import write_events, write_organisation, write_truth
     from streams.tools.scenario import Scenario
 
     if args.truth and not args.to_file:
@@ -389,15 +402,29 @@ def _simulate_scenario(
             "events sent to a broker is not kept)"
         )
     scenario = generated if generated is not None else Scenario.load(args.scenario)
+    if args.org:
+        if not scenario.organisation:
+            from streams.errors import ConfigError
+
+            raise ConfigError(
+                f"--org: scenario {scenario.name!r} has no organisation (give its team groups "
+                "a unit, docs/scenarios.md)"
+            )
+        teams = write_organisation(args.org, scenario.organisation)
+        print(f"simulate: {teams} teams of the organisation written to {args.org}", file=sys.stderr)
     window_ms = scenario.window_ms(settings.window_ms)
     events = scenario.events(window_ms, scenario.allowed_lateness_ms(settings.allowed_lateness_ms))
     if args.to_file:
         count = write_events(args.to_file, events)
         print(f"simulate: {count} events written to {args.to_file}", file=sys.stderr)
         if args.truth:
-            truth = scenario.truth(window_ms)
-            write_truth(args.truth, truth)
-            print(f"simulate: {len(truth)} truth items written to {args.truth}", file=sys.stderr)
+            truth, shocks = scenario.truth(window_ms), scenario.shock_truth(window_ms)
+            write_truth(args.truth, truth, shocks)
+            print(
+                f"simulate: {len(truth)} truth items and {len(shocks)} shocks written to "
+                f"{args.truth}",
+                file=sys.stderr,
+            )
         return 0
     from streams.runtime.publish import SignalPublisher
     from streams.runtime.topics import ensure_topics
@@ -418,7 +445,7 @@ def _simulate_scenario(
     return 0
 
 
-def _replay(args: argparse.Namespace, settings: Any) -> Any:
+def _replay(args: argparse.Namespace, settings: Any, org: Any = None) -> Any:
     from streams.tools.evaluate import read_events
     from streams.tools.progress import progress_line
     from streams.tools.replay import replay
@@ -430,7 +457,9 @@ def _replay(args: argparse.Namespace, settings: Any) -> Any:
     def progress(count: int) -> None:
         print(f"\r{progress_line('replay', count, total, started)}", end="", file=sys.stderr)
 
-    result = replay(read_events(args.events), settings, progress=progress if live else None)
+    result = replay(
+        read_events(args.events), settings, progress=progress if live else None, org=org
+    )
     if live:
         print(file=sys.stderr)
     kinds: dict[str, int] = {}
@@ -462,16 +491,34 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from streams.tools.evaluate import read_truth
-    from streams.tools.evaluation_report import build_report
+    from streams.errors import ConfigError
+    from streams.tools.evaluate import read_organisation, read_truth_file
+    from streams.tools.evaluation_report import build_report, incident_figures
     from streams.tools.evaluation_text import format_report
 
-    truth = read_truth(args.truth)
+    truth = read_truth_file(args.truth)
+    if truth.shocks and not args.org:
+        raise ConfigError(
+            f"{args.truth} plants {len(truth.shocks)} shared shocks: add --org TEAMS_CSV (the "
+            "organisation incidents are placed in; `miroir simulate --org` writes it)"
+        )
+    org = read_organisation(args.org) if args.org else None
     settings = _settings(args)
-    result = _replay(args, settings)
+    result = _replay(args, settings, org)
     # The closed windows are the universe of the false-alert rate; the window size turns
     # time to detection into windows.
-    report = build_report(result.alerts, truth, result.windows, settings.window_ms)
+    incidents = None
+    if org is not None:
+        incidents = incident_figures(
+            truth.shocks,
+            result.incidents.values(),
+            result.pages,
+            result.unit_windows,
+            settings.window_ms,
+        )
+    report = build_report(
+        result.alerts, list(truth.items), result.windows, settings.window_ms, incidents=incidents
+    )
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:

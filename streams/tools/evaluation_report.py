@@ -12,6 +12,11 @@ the same figures. docs/evaluation.md explains each figure and the matching rule.
   a team-window an alert could wrongly fire on).
 - **Time to detection** of a truth item: whole windows from its onset (its ``start``) to the
   ``window_start`` of its first matching alert (``TruthItem.matches``); 0 = the onset window.
+- **Incidents** (with an organisation): for each planted shared shock (``ShockTruth``), the
+  incidents of its family opened during it on its teams — one, at its unit, in its first
+  window, is what it should get — and the team pages its teams still caused; incidents that
+  belong to no shock are false incidents, counted against the **steady unit-windows** (a
+  unit's closed window that no shock overlaps on a team of the unit).
 """
 
 from __future__ import annotations
@@ -23,10 +28,13 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from schemas.records import MirrorAlert
+from streams.core.incidents import Incident
+from streams.core.units import UnitWindow
 from streams.tools.evaluate import (
     BUILTIN_KINDS,
     Evaluation,
     KindScore,
+    ShockTruth,
     TruthItem,
     evaluate,
 )
@@ -41,18 +49,26 @@ __all__ = [
     "TARGET_EMPLOYEE_RESPONDENTS",
     "UNKNOWN",
     "Acceptance",
+    "FOUND_OUTCOMES",
+    "SHOCK_OUTCOMES",
+    "TEAM_PAGE_EVENTS",
     "BucketRecall",
     "DelaySummary",
     "EvaluationReport",
+    "FoundIncident",
+    "IncidentFigures",
     "ItemDetection",
+    "ShockDetection",
     "SteadyFalseAlerts",
     "TeamWindow",
     "acceptance_check",
     "build_report",
     "delay_summaries",
     "effect_size_bucket",
+    "incident_figures",
     "is_targeted",
     "pool_evaluations",
+    "pool_incident_figures",
     "pool_reports",
     "recall_by_effect_size",
     "recall_by_team_size",
@@ -457,6 +473,245 @@ def acceptance_check(steady: SteadyFalseAlerts, detections: Sequence[ItemDetecti
     )
 
 
+# --- incidents: shared shocks ------------------------------------------------------------------
+
+# What became of a shock. found: exactly one incident opened in its first window, at its unit;
+# split: found, and more incidents of it opened later; late: its only incidents at its unit
+# opened after the first window; wrong_unit: its only incident is at another unit; several:
+# more than one, none found; missed: none.
+SHOCK_OUTCOMES: Final = ("found", "split", "late", "wrong_unit", "several", "missed")
+FOUND_OUTCOMES: Final = ("found", "split")
+TEAM_PAGE_EVENTS: Final = ("opened", "escalated")
+
+
+@dataclass(frozen=True, slots=True)
+class FoundIncident:
+    """An incident the replay opened, as the report needs it (its teams in its last state)."""
+
+    incident_id: str
+    unit_id: str
+    level: str
+    family: str
+    opened_window_start: int
+    teams: tuple[str, ...]
+
+    @classmethod
+    def of(cls, incident: Incident) -> FoundIncident:
+        return cls(
+            incident.incident_id,
+            incident.unit_id,
+            incident.level,
+            incident.family,
+            incident.opened_window_start,
+            incident.teams,
+        )
+
+    def could_belong_to(self, shock: ShockTruth) -> int:
+        """How many of the shock's teams it lists, when it is of the shock's family and opened
+        during it (0 otherwise)."""
+        if self.family != shock.family or not shock.start <= self.opened_window_start < shock.end:
+            return 0
+        return len(set(self.teams) & set(shock.teams))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "incident_id": self.incident_id,
+            "unit_id": self.unit_id,
+            "level": self.level,
+            "family": self.family,
+            "opened_window_start": self.opened_window_start,
+            "teams": list(self.teams),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ShockDetection:
+    """One planted shock: the incidents that belong to it and the team pages of its teams."""
+
+    shock: ShockTruth
+    incidents: tuple[FoundIncident, ...]
+    window_ms: int
+    team_pages: int  # TEAM_PAGE_EVENTS pages of its teams on windows during it
+    paged_teams: int  # how many of its teams those pages were about
+
+    def windows_after_onset(self, incident: FoundIncident) -> int:
+        return (incident.opened_window_start - self.shock.start) // self.window_ms
+
+    @property
+    def outcome(self) -> str:
+        """One of SHOCK_OUTCOMES."""
+        if not self.incidents:
+            return "missed"
+        first = [i for i in self.incidents if self.windows_after_onset(i) == 0]
+        at_unit = [i for i in self.incidents if i.unit_id == self.shock.unit_id]
+        if len(first) == 1 and first[0].unit_id == self.shock.unit_id:
+            return "found" if len(self.incidents) == 1 else "split"
+        if len(self.incidents) > 1:
+            return "several"
+        return "late" if at_unit else "wrong_unit"
+
+    @property
+    def found(self) -> bool:
+        """Exactly one incident opened in its first window, and at its unit."""
+        return self.outcome in FOUND_OUTCOMES
+
+    @property
+    def covered(self) -> int:
+        """The shock's teams listed by its incidents at its unit (joiners included)."""
+        listed = {
+            team
+            for incident in self.incidents
+            if incident.unit_id == self.shock.unit_id
+            for team in incident.teams
+        }
+        return len(listed & set(self.shock.teams))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.shock.to_json(),
+            "outcome": self.outcome,
+            "found": self.found,
+            "incidents": [
+                {**i.to_json(), "windows_after_onset": self.windows_after_onset(i)}
+                for i in self.incidents
+            ],
+            "covered_teams": self.covered,
+            "team_pages": self.team_pages,
+            "paged_teams": self.paged_teams,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentFigures:
+    """The incident figures of one replay with an organisation (or several, pooled)."""
+
+    shocks: tuple[ShockDetection, ...]
+    false_incidents: tuple[FoundIncident, ...]  # belonging to no shock
+    false_on_steady: int  # of those, opened on a steady unit-window
+    steady_unit_windows: int
+    unit_windows: int
+    incidents_opened: int
+    team_pages: int  # every TEAM_PAGE_EVENTS page of the run, shocks or not
+
+    @property
+    def found(self) -> int:
+        return sum(1 for shock in self.shocks if shock.found)
+
+    @property
+    def shock_team_pages(self) -> int:
+        return sum(shock.team_pages for shock in self.shocks)
+
+    @property
+    def false_rate(self) -> float | None:
+        """False incidents opened on steady unit-windows over those windows."""
+        return share(self.false_on_steady, self.steady_unit_windows)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "shocks": [shock.to_json() for shock in self.shocks],
+            "shocks_planted": len(self.shocks),
+            "shocks_found": self.found,
+            "outcomes": {
+                outcome: sum(1 for shock in self.shocks if shock.outcome == outcome)
+                for outcome in SHOCK_OUTCOMES
+            },
+            "shock_team_pages": self.shock_team_pages,
+            "false_incidents": [incident.to_json() for incident in self.false_incidents],
+            "false_incidents_on_steady": self.false_on_steady,
+            "steady_unit_windows": self.steady_unit_windows,
+            "false_incident_rate": self.false_rate,
+            "unit_windows": self.unit_windows,
+            "incidents_opened": self.incidents_opened,
+            "team_pages": self.team_pages,
+        }
+
+
+def incident_figures(
+    shocks: Sequence[ShockTruth],
+    incidents: Iterable[Incident],
+    pages: Iterable[MirrorAlert],
+    unit_windows: Iterable[UnitWindow],
+    window_ms: int,
+) -> IncidentFigures:
+    """The incident figures of one replay: the planted shocks, the incidents in their last
+    state (``ReplayResult.incidents``), the pages (``ReplayResult.pages``), the closed unit
+    windows (``ReplayResult.unit_windows``) and the window size the replay ran with."""
+    if window_ms <= 0:
+        raise ValueError(f"the window size must be positive, got {window_ms} ms")
+    found = sorted(
+        (FoundIncident.of(incident) for incident in incidents),
+        key=lambda i: (i.opened_window_start, i.unit_id, i.family),
+    )
+    team_pages = [
+        page
+        for page in {page.alert_id: page for page in pages}.values()
+        if page.scope == "team" and page.event in TEAM_PAGE_EVENTS
+    ]
+    # Each incident belongs to one shock at most: of those it could belong to, the one whose
+    # teams it lists most, then the latest (a team of an earlier shock may join a later one).
+    owner: dict[str, int] = {}
+    for incident in found:
+        claims = [
+            (incident.could_belong_to(shock), shock.start, index)
+            for index, shock in enumerate(shocks)
+        ]
+        best = max(claims, default=(0, 0, -1))
+        if best[0]:
+            owner[incident.incident_id] = best[2]
+    detections = []
+    for index, shock in enumerate(shocks):
+        teams = set(shock.teams)
+        paged = [
+            page
+            for page in team_pages
+            if page.team_id in teams and shock.start <= page.window_start < shock.end
+        ]
+        detections.append(
+            ShockDetection(
+                shock,
+                tuple(i for i in found if owner.get(i.incident_id) == index),
+                window_ms,
+                team_pages=len(paged),
+                paged_teams=len({page.team_id for page in paged}),
+            )
+        )
+    false = tuple(i for i in found if i.incident_id not in owner)
+    windows = {(unit.unit_id, unit.metrics.window_start): unit for unit in unit_windows}
+    steady = {
+        key
+        for key, unit in windows.items()
+        if not any(
+            shock.start < unit.metrics.window_end
+            and unit.metrics.window_start < shock.end
+            and not set(shock.teams).isdisjoint(unit.teams)
+            for shock in shocks
+        )
+    }
+    return IncidentFigures(
+        shocks=tuple(detections),
+        false_incidents=false,
+        false_on_steady=sum(1 for i in false if (i.unit_id, i.opened_window_start) in steady),
+        steady_unit_windows=len(steady),
+        unit_windows=len(windows),
+        incidents_opened=len(found),
+        team_pages=len(team_pages),
+    )
+
+
+def pool_incident_figures(figures: Iterable[IncidentFigures]) -> IncidentFigures:
+    """Several runs' incident figures as one: counts added, shocks put together."""
+    figures = list(figures)
+    return IncidentFigures(
+        shocks=tuple(shock for f in figures for shock in f.shocks),
+        false_incidents=tuple(incident for f in figures for incident in f.false_incidents),
+        false_on_steady=sum(f.false_on_steady for f in figures),
+        steady_unit_windows=sum(f.steady_unit_windows for f in figures),
+        unit_windows=sum(f.unit_windows for f in figures),
+        incidents_opened=sum(f.incidents_opened for f in figures),
+        team_pages=sum(f.team_pages for f in figures),
+    )
+
+
 # --- the report --------------------------------------------------------------------------------
 
 
@@ -468,6 +723,7 @@ class EvaluationReport:
     evaluation: Evaluation
     steady: SteadyFalseAlerts
     detections: tuple[ItemDetection, ...]
+    incidents: IncidentFigures | None = None  # None: evaluated without an organisation
 
     @property
     def by_effect_size(self) -> tuple[BucketRecall, ...]:
@@ -498,6 +754,7 @@ class EvaluationReport:
                 "items": [d.to_json() for d in self.detections],
             },
             "acceptance": self.acceptance.to_json(),
+            "incidents": None if self.incidents is None else self.incidents.to_json(),
         }
 
 
@@ -506,13 +763,17 @@ def build_report(
     truth: Sequence[TruthItem],
     windows: Iterable[TeamWindow],
     window_ms: int,
+    *,
+    incidents: IncidentFigures | None = None,
 ) -> EvaluationReport:
     """The whole report of one replay: its alerts, the truth, its closed team-windows
-    (``ReplayResult.windows``) and the window size the replay ran with."""
+    (``ReplayResult.windows``) and the window size the replay ran with; ``incidents``: its
+    :func:`incident_figures` when it ran with an organisation."""
     return EvaluationReport(
         evaluation=evaluate(alerts, truth),
         steady=steady_false_alerts(alerts, truth, windows),
         detections=time_to_detection(alerts, truth, window_ms),
+        incidents=incidents,
     )
 
 
@@ -539,8 +800,10 @@ def pool_evaluations(evaluations: Iterable[Evaluation]) -> Evaluation:
 
 
 def pool_reports(reports: Iterable[EvaluationReport]) -> EvaluationReport:
-    """Several runs as one: counts added, detections put together."""
+    """Several runs as one: counts added, detections put together (incident figures pooled
+    over the runs that have them)."""
     reports = list(reports)
+    incidents = [r.incidents for r in reports if r.incidents is not None]
     return EvaluationReport(
         evaluation=pool_evaluations(r.evaluation for r in reports),
         steady=SteadyFalseAlerts(
@@ -549,4 +812,5 @@ def pool_reports(reports: Iterable[EvaluationReport]) -> EvaluationReport:
             false_alerts=sum(r.steady.false_alerts for r in reports),
         ),
         detections=tuple(d for r in reports for d in r.detections),
+        incidents=pool_incident_figures(incidents) if incidents else None,
     )

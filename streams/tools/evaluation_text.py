@@ -5,7 +5,7 @@ docs/evaluation.md explains each figure; ``streams.tools.evaluation_report`` com
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Final
 
@@ -20,6 +20,7 @@ from streams.tools.evaluation_report import (
     BucketRecall,
     DelaySummary,
     EvaluationReport,
+    IncidentFigures,
     ItemDetection,
     SteadyFalseAlerts,
     share,
@@ -27,6 +28,7 @@ from streams.tools.evaluation_report import (
 
 __all__ = [
     "format_acceptance",
+    "format_incidents",
     "format_recall_buckets",
     "format_report",
     "format_steady",
@@ -35,6 +37,15 @@ __all__ = [
 
 
 _LATE_SHOWN: Final = 10  # late or missed targeted items listed by name; the rest are counted
+_FALSE_SHOWN: Final = 10  # false incidents listed; the rest are counted
+_OUTCOME_TEXT: Final = {
+    "found": "found",
+    "split": "found, split",
+    "late": "late",
+    "wrong_unit": "wrong unit",
+    "several": "several",
+    "missed": "missed",
+}
 
 
 def _ratio(value: float | None) -> str:
@@ -46,15 +57,18 @@ def _percent(value: float | None) -> str:
 
 
 def _aligned(
-    header: Sequence[str], body: Sequence[Sequence[str]], text_columns: int = 1
+    header: Sequence[str],
+    body: Sequence[Sequence[str]],
+    text_columns: int = 1,
+    left: Collection[int] = (),
 ) -> list[str]:
-    """A table like format_table's: the first ``text_columns`` left-aligned, the numbers
-    right-aligned under their header, a rule under the header."""
+    """A table like format_table's: the first ``text_columns`` and the ``left`` columns
+    left-aligned, the numbers right-aligned under their header, a rule under the header."""
     widths = [max(len(line[i]) for line in (header, *body)) for i in range(len(header))]
 
     def render(cells: Sequence[str]) -> str:
         padded = (
-            cell.ljust(width) if column < text_columns else cell.rjust(width)
+            cell.ljust(width) if column < text_columns or column in left else cell.rjust(width)
             for column, (cell, width) in enumerate(zip(cells, widths, strict=True))
         )
         return "  ".join(padded).rstrip()
@@ -193,6 +207,70 @@ def format_acceptance(acceptance: Acceptance) -> str:
     return "\n".join(lines)
 
 
+def format_incidents(figures: IncidentFigures) -> str:
+    """One line per planted shock, then the counts and the false incidents."""
+    title = (
+        "incidents (shared shocks: one incident at the shock's unit, opened in its first window)"
+    )
+    lines = [title]
+    if figures.shocks:
+        header = (
+            "unit",
+            "level",
+            "kind",
+            "onset (UTC)",
+            "teams",
+            "outcome",
+            "incident at (+windows)",
+            "covered",
+            "team pages",
+        )
+        body = [
+            (
+                d.shock.unit_id,
+                d.shock.level,
+                d.shock.kind,
+                _when(d.shock.start),
+                str(len(d.shock.teams)),
+                _OUTCOME_TEXT[d.outcome],
+                ", ".join(f"{i.unit_id} +{d.windows_after_onset(i)}" for i in d.incidents) or "-",
+                f"{d.covered} of {len(d.shock.teams)}",
+                str(d.team_pages),
+            )
+            for d in figures.shocks
+        ]
+        lines += _aligned(header, body, text_columns=4, left=(5, 6))
+        paged = sum(d.paged_teams for d in figures.shocks)
+        split = sum(1 for d in figures.shocks if d.outcome == "split")
+        lines += [
+            f"  found: {figures.found} of {len(figures.shocks)} shocks (exactly one incident "
+            "opened in the shock's first window, at its unit)"
+            + (f"; {split} split: more incidents of it opened later" if split else ""),
+            f"  team pages from the shocks' teams during their shocks: "
+            f"{figures.shock_team_pages} ({paged} teams)",
+        ]
+    else:
+        lines.append("  no shock planted")
+    rate = "" if figures.false_rate is None else f" = {figures.false_rate:.2%}"
+    elsewhere = len(figures.false_incidents) - figures.false_on_steady
+    lines.append(
+        f"  false incidents: {figures.false_on_steady} on {figures.steady_unit_windows:,} steady "
+        f"unit-windows{rate}" + (f", {elsewhere} more during a shock" if elsewhere else "")
+    )
+    for incident in figures.false_incidents[:_FALSE_SHOWN]:
+        lines.append(
+            f"      false incident: {incident.unit_id} {incident.family} "
+            f"{_when(incident.opened_window_start)} ({len(incident.teams)} teams)"
+        )
+    if len(figures.false_incidents) > _FALSE_SHOWN:
+        lines.append(f"      ... and {len(figures.false_incidents) - _FALSE_SHOWN} more")
+    lines.append(
+        f"  all: {figures.incidents_opened} incidents opened, {figures.team_pages:,} team pages, "
+        f"{figures.unit_windows:,} unit-windows"
+    )
+    return "\n".join(lines)
+
+
 def format_report(report: EvaluationReport, *, items: bool = True) -> str:
     """The per-kind table, then each section of the report; ``items``: list every truth item's
     time to detection too (long for a pooled benchmark)."""
@@ -210,4 +288,6 @@ def format_report(report: EvaluationReport, *, items: bool = True) -> str:
         format_time_to_detection(report.delays, report.detections if items else ()),
         format_acceptance(report.acceptance),
     ]
+    if report.incidents is not None:
+        sections.append(format_incidents(report.incidents))
     return "\n\n".join(sections)

@@ -552,7 +552,9 @@ def test_the_report_json_keeps_the_old_keys_and_adds_the_new_ones() -> None:
         "recall_by_team_size",
         "time_to_detection",
         "acceptance",
+        "incidents",
     ]
+    assert data["incidents"] is None  # evaluated without an organisation
     assert data["kinds"] == report.evaluation.to_json()["kinds"]
     assert data["total"]["alerts"] == 8
     # a: 10 − 3, b: 10 − 5, c: 10 − 2, d: 10 − 2, e: 10 − 3, z: 10 → 45 steady windows
@@ -655,3 +657,64 @@ def test_reports_pool_by_adding_up() -> None:
     )
     assert [row.kind for row in both.evaluation.rows] == [row.kind for row in one.evaluation.rows]
     assert pool_evaluations([]).rows == ()
+
+
+# --- `miroir evaluate --org`: incidents against the truth's shocks ----------------------------
+
+SHOCKED_COMPANY = """\
+name: cli-shocks
+seed: 3
+window_seconds: 86400
+windows: 10
+levels: [company, department]
+teams:
+  - {prefix: d0-, count: 5, unit: acme/d0, employees: 25, customers: 40}
+  - {prefix: d1-, count: 5, unit: acme/d1, employees: 25, customers: 40}
+shocks:
+  - {unit: acme/d0, kind: mirror_decline, start: 6, end: 9, magnitude: 0.3, teams: 3}
+"""
+
+
+def test_simulate_writes_the_organisation_and_evaluate_reports_incidents(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from streams.cli import main
+    from streams.tools.evaluate import read_organisation, read_truth_file
+
+    scenario = tmp_path / "shocks.yaml"
+    scenario.write_text(SHOCKED_COMPANY, encoding="utf-8")
+    events, truth, teams = tmp_path / "e.jsonl", tmp_path / "t.json", tmp_path / "teams.csv"
+    argv = ["simulate", "--scenario", str(scenario), "--to-file", str(events)]
+    assert main([*argv, "--truth", str(truth), "--org", str(teams)]) == 0
+    said = capsys.readouterr().err
+    assert "10 teams of the organisation written to" in said
+    assert "3 truth items and 1 shocks written to" in said
+    assert read_organisation(teams).place("d1-03").path == ("acme", "d1")
+    (planted,) = read_truth_file(truth).shocks
+    assert planted.unit_id == "acme/d0" and len(planted.teams) == 3
+
+    evaluate_argv = ["evaluate", "--events", str(events), "--truth", str(truth)]
+    assert main([*evaluate_argv, "--window", "86400"]) == 2
+    assert "plants 1 shared shocks: add --org TEAMS_CSV" in capsys.readouterr().err
+    assert main([*evaluate_argv, "--window", "86400", "--org", str(teams), "--json"]) == 0
+    incidents = json.loads(capsys.readouterr().out)["incidents"]
+    assert incidents["shocks_planted"] == 1
+    (shock,) = incidents["shocks"]
+    assert (shock["unit_id"], shock["outcome"], shock["team_pages"]) == ("acme/d0", "found", 0)
+    assert incidents["unit_windows"] == 3 * 10 and incidents["false_incidents"] == []
+    assert main([*evaluate_argv, "--window", "86400", "--org", str(teams)]) == 0
+    assert "incidents (shared shocks" in capsys.readouterr().out
+
+
+def test_simulate_refuses_an_organisation_the_scenario_does_not_have(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from streams.cli import main
+
+    scenario = Path(__file__).resolve().parents[2] / "examples" / "scenarios" / "declines.yaml"
+    argv = ["simulate", "--scenario", str(scenario), "--to-file", str(tmp_path / "e.jsonl")]
+    assert main([*argv, "--org", str(tmp_path / "teams.csv")]) == 2
+    assert "has no organisation" in capsys.readouterr().err
+    assert main(["simulate", "--org", str(tmp_path / "teams.csv")]) == 2
+    assert "--org need a scenario file" in capsys.readouterr().err
+    assert not (tmp_path / "teams.csv").exists()
