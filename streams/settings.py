@@ -186,6 +186,14 @@ class Settings(BaseSettings):
     incident_min_teams: int = Field(
         3, ge=2, description="Teams that must open episodes together for an incident."
     )
+    incident_span_windows: int = Field(
+        2,
+        ge=1,
+        le=8,
+        description="Windows over which teams opening episodes count as one shared shock; a "
+        "team's 'opened' page waits this many windows minus one for an incident to cover it "
+        "(1: page at once, and only teams opening in the same window form an incident).",
+    )
     episode_resolve_after: int = Field(
         2,
         ge=1,

@@ -111,8 +111,14 @@ class IncidentTracker:
         parts: Sequence[TeamWindowPart],
         units: Sequence[UnitWindow],
         unit_alert_families: Mapping[str, set[str]] | None = None,
+        recent: Sequence[tuple[int, str, EpisodeMark]] = (),
     ) -> list[IncidentEvent]:
-        """The incident events of one closed window of the organisation."""
+        """The incident events of one closed window of the organisation.
+
+        ``recent``: (window start, team, mark) of the episodes opened in the windows just
+        before this one that may still count as the same shock (``UnitStage`` keeps them for
+        ``incident_span_windows``); this window's openings come from ``parts``.
+        """
         if not parts:
             return []
         start, end = parts[0].window_start, parts[0].window_end
@@ -134,21 +140,31 @@ class IncidentTracker:
                 for mark in part.episodes
                 if mark.family == family and mark.event == "resolved"
             }
-            # A new shock first: the teams that opened now may form an incident of their own
-            # (a company-wide shock must not be swallowed by a department's older incident).
-            unit = self._place(family, opened, teams_of, unit_alert_families)
+            # A new shock first: the teams that opened now, or within the span before, and
+            # that no incident covers, may form an incident of their own (a company-wide
+            # shock must not be swallowed by a department's older incident).
+            covered = self.covered()
+            since: dict[str, int] = {}
+            candidates: dict[str, EpisodeMark] = {}
+            for window_start, team, mark in recent:
+                if mark.family == family and mark.episode_id not in covered:
+                    candidates[team], since[team] = mark, window_start
+            for team, mark in opened.items():
+                candidates[team], since[team] = mark, start
+            unit = self._place(family, candidates, teams_of, unit_alert_families)
             placed: set[str] = set()
             if unit is not None:
-                affected = sorted(t for t in opened if t in teams_of[unit])
+                affected = sorted(t for t in candidates if t in teams_of[unit])
                 placed = set(affected)
-                ids = tuple(opened[t].episode_id for t in affected)
+                ids = tuple(candidates[t].episode_id for t in affected)
+                first = min(since[t] for t in affected)  # when the shock's first team moved
                 incident = Incident(
-                    incident_id=make_incident_id(unit, family, start),
+                    incident_id=make_incident_id(unit, family, first),
                     unit_id=unit,
                     level=level_of[unit],
                     family=family,
-                    severity=max((opened[t].severity for t in affected), key=_rank),
-                    opened_window_start=start,
+                    severity=max((candidates[t].severity for t in affected), key=_rank),
+                    opened_window_start=first,
                     last_window_end=end,
                     teams=tuple(affected),
                     episode_ids=ids,

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from streams.settings import Settings
 
 DEFAULT_PAGE_EVENTS: Final = frozenset({"opened", "escalated", "resolved"})
+DEFAULT_INCIDENT_SPAN: Final = 2
 END_OF_TIME: Final = 2**62  # the watermark of a partition whose input has ended (replay)
 
 
@@ -80,6 +81,9 @@ class UnitStageConfig:
     index_version: str
     incident: IncidentConfig = field(default_factory=IncidentConfig)
     page_events: frozenset[str] = DEFAULT_PAGE_EVENTS
+    # Windows over which teams opening episodes count as one shock; a team's "opened" page
+    # waits span − 1 windows for an incident to cover it (Alertmanager's group_wait).
+    incident_span_windows: int = DEFAULT_INCIDENT_SPAN
 
     @classmethod
     def from_settings(cls, settings: Settings) -> UnitStageConfig:
@@ -92,6 +96,7 @@ class UnitStageConfig:
             index_version=DEFAULT_INDEX_CONFIG.version,
             incident=IncidentConfig(settings.incident_team_share, settings.incident_min_teams),
             page_events=frozenset(settings.webhook_events),
+            incident_span_windows=settings.incident_span_windows,
         )
 
 
@@ -118,6 +123,10 @@ class UnitState:
     history: dict[str, list[TeamWindowMetrics]] = field(default_factory=dict)
     incidents: dict[tuple[str, str], Incident] = field(default_factory=dict)
     applied: int = -1  # highest input position applied
+    # Episodes opened in the last windows of the span: (window start, team, mark).
+    recent: list[tuple[int, str, EpisodeMark]] = field(default_factory=list)
+    # "opened" pages waiting for the span to pass: (the watermark that releases it, record).
+    held: list[tuple[int, MirrorAlert]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -133,6 +142,8 @@ class UnitState:
             },
             "incidents": [asdict(i) for i in self.incidents.values()],
             "applied": self.applied,
+            "recent": [[start, team, asdict(mark)] for start, team, mark in self.recent],
+            "held": [[release, _record_to_dict(record)] for release, record in self.held],
         }
 
     @classmethod
@@ -151,6 +162,11 @@ class UnitState:
             },
             incidents={(i.unit_id, i.family): i for i in incidents},
             applied=int(data.get("applied", -1)),
+            recent=[
+                (int(start), str(team), EpisodeMark(**mark))
+                for start, team, mark in data.get("recent", [])
+            ],
+            held=[(int(release), record_from_dict(r)) for release, r in data.get("held", [])],
         )
 
 
@@ -203,7 +219,18 @@ class UnitStage:
                 del state.open[start]
                 self._close(sorted(parts.values(), key=lambda p: p.team_id), chart, tracker, out)
                 state.closed_through = max(end, state.closed_through or end)
+            self._release(floor, tracker, out)
         return out
+
+    def _release(self, floor: int, tracker: IncidentTracker, out: UnitOutput) -> None:
+        """Page the held "opened" events whose span has passed, unless an incident now covers
+        their episode (then the incident was the page)."""
+        due = [(release, record) for release, record in self.state.held if release <= floor]
+        if not due:
+            return
+        self.state.held = [(r, record) for r, record in self.state.held if r > floor]
+        covered = tracker.covered()
+        out.pages.extend(record for _, record in due if record.episode_id not in covered)
 
     def _floor(self) -> int | None:
         """How far every source partition has closed its team-windows (None: not known yet)."""
@@ -238,17 +265,31 @@ class UnitStage:
             history.append(metrics)
             del history[: -(config.detection.history_windows + 1)]
             out.windows.append(unit)
-        events = tracker.observe(chart, parts, units, alerted)
+        start, end = parts[0].window_start, parts[0].window_end
+        span_ms = (config.incident_span_windows - 1) * (end - start)
+        state = self.state
+        state.recent = [item for item in state.recent if item[0] >= start - span_ms]
+        events = tracker.observe(chart, parts, units, alerted, state.recent)
         for event in events:
             record = incident_record(event)
             out.incidents.append(event.incident)
             out.records.append(record)
             if event.pages and event.type in config.page_events:
                 out.pages.append(record)
+        state.recent += [
+            (start, part.team_id, mark)
+            for part in parts
+            for mark in part.episodes
+            if mark.event == "opened"
+        ]
         covered = tracker.covered()
         for part in parts:
             for record in part.records:
-                if record.event in config.page_events and record.episode_id not in covered:
+                if record.event not in config.page_events or record.episode_id in covered:
+                    continue
+                if record.event == "opened" and span_ms:
+                    state.held.append((end + span_ms, record))  # may join a shock next window
+                else:
                     out.pages.append(record)
 
 
