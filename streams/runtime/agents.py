@@ -415,6 +415,14 @@ class PipelineRunner:
             kept_teams = {t: s for t, s in self.engine.teams.items() if s.partition in kept}
             kept_clocks = {p: c for p, c in self.engine.clocks.items() if p in kept}
             self.engine.load({**kept_teams, **teams}, {**kept_clocks, **clocks})
+            # A rebalance is this worker's own delay, not its sources going quiet: the kept
+            # partitions start their idle count again, as restored ones do. Otherwise a
+            # partition quiet through a long rebalance looked idle the moment it ended, with
+            # the consumer's highwater still from before it (records produced meanwhile
+            # unseen), and its windows were closed short (the rebalance test caught it).
+            now_wall = time.time() * 1000
+            for clock in kept_clocks.values():
+                clock.touch(now_wall)
             self.emitted.forget(loaded - kept)
             known = await loop.run_in_executor(None, self.emitted.load, added)
             self._loaded_partitions = partitions
