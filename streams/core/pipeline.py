@@ -29,7 +29,7 @@ from streams.core.bounds import TimeBounds
 from streams.core.engine import ACTIONS_SIDE, EngineOutput, Inbound, MirrorEngine
 from streams.core.model import DeadLetter, DuplicateEvent, LateEvent, SinkBatch
 from streams.core.privacy import customer_row_for_storage
-from streams.core.unit_stage import Heartbeat, LooseEvent, UnitInput
+from streams.core.unit_stage import NO_PROGRESS, Heartbeat, LooseEvent, UnitInput
 from streams.core.windows import PartitionClock, TeamState, window_start_for
 from streams.errors import DecodeError
 
@@ -284,10 +284,13 @@ class BatchPreparer:
         )
         prepared.unit_inputs.extend(out.parts)
         prepared.unit_inputs.extend(LooseEvent(record) for record in out.loose_events)
-        prepared.unit_inputs.extend(
-            Heartbeat(partition, self.engine.clock(partition).watermark)
-            for partition in sorted(out.dirty_partitions)
-        )
+        for partition in sorted(out.dirty_partitions):
+            watermark = self.engine.clock(partition).watermark
+            # No watermark yet is not "no team": the partition holds records, so it holds
+            # every unit window back until its watermark forms.
+            prepared.unit_inputs.append(
+                Heartbeat(partition, NO_PROGRESS if watermark is None else watermark)
+            )
         prepared.state_updates.extend(self._state_updates(out))
 
     def _state_updates(

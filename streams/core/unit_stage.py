@@ -52,12 +52,16 @@ if TYPE_CHECKING:
 DEFAULT_PAGE_EVENTS: Final = frozenset({"opened", "escalated", "resolved"})
 DEFAULT_INCIDENT_SPAN: Final = 2
 END_OF_TIME: Final = 2**62  # the watermark of a partition whose input has ended (replay)
+# The watermark of a partition holding records whose watermark is not formed yet (one side
+# seen so far): it holds every window back. None, in a heartbeat, means "holds no record".
+NO_PROGRESS: Final = -(2**62)
 
 
 @dataclass(frozen=True, slots=True)
 class Heartbeat:
     """Source partition ``partition`` has closed (and sent) every team-window ending at or
-    before ``watermark``; None: it holds no team yet."""
+    before ``watermark``; ``NO_PROGRESS``: it holds records but no watermark yet; None: it has
+    never held a record (only a caught-up partition says so)."""
 
     partition: int
     watermark: int | None
@@ -415,6 +419,7 @@ def _incident_from_dict(data: Mapping[str, Any]) -> Incident:
 __all__ = [
     "DEFAULT_PAGE_EVENTS",
     "END_OF_TIME",
+    "NO_PROGRESS",
     "Heartbeat",
     "LooseEvent",
     "UnitInput",

@@ -26,6 +26,7 @@ from streams.core.org import OrgChart
 from streams.core.partitioning import partition_for
 from streams.core.unit_stage import (
     END_OF_TIME,
+    NO_PROGRESS,
     Heartbeat,
     LooseEvent,
     UnitInput,
@@ -144,7 +145,13 @@ def _feed_units(
     for partition in range(units.config.partitions):
         clock = engine.clocks.get(partition)
         watermark = None if clock is None else clock.watermark
-        inputs.append(Heartbeat(partition, END_OF_TIME if final else watermark))
+        if final:
+            watermark = END_OF_TIME
+        elif watermark is None:
+            # Offline, a partition without records so far may still get some later in the
+            # file: it holds the unit windows back (the worker knows when one never will).
+            watermark = NO_PROGRESS
+        inputs.append(Heartbeat(partition, watermark))
     numbered = []
     for item in inputs:
         result._positions += 1

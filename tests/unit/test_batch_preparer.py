@@ -18,6 +18,8 @@ from streams.core.pipeline import (
     state_from_items,
 )
 from streams.core.privacy import rekey
+from streams.core.unit_stage import NO_PROGRESS, Heartbeat
+from streams.core.units import TeamWindowPart
 from streams.detectors import DetectionSettings, load_detectors
 
 CUSTOMER, EMPLOYEE = "cf-custom", "ep-custom"  # topic names are settings
@@ -298,3 +300,16 @@ def test_a_late_event_of_an_unknown_team_leaves_no_state_behind() -> None:
     assert len(prepared.sink.late_events) == 1
     # Hostile producers could send late records for endless made-up teams: none is kept.
     assert "stranger" not in p.engine.teams
+
+
+def test_a_partition_seen_on_one_side_only_holds_the_unit_windows_back() -> None:
+    p, t0 = preparer(), 1_000_000
+    first = p.prepare([message(CUSTOMER, 0, customer(t0))])
+    heartbeats = [i for i in first.unit_inputs if isinstance(i, Heartbeat)]
+    assert heartbeats == [Heartbeat(0, NO_PROGRESS)]  # not None: the partition holds records
+    later = t0 + 15_000
+    both = p.prepare([message(EMPLOYEE, 0, pulse(later)), message(CUSTOMER, 1, customer(later))])
+    [heartbeat] = [i for i in both.unit_inputs if isinstance(i, Heartbeat)]
+    assert heartbeat.watermark is not None and heartbeat.watermark > NO_PROGRESS
+    parts = [i for i in both.unit_inputs if isinstance(i, TeamWindowPart)]
+    assert [part.team_id for part in parts] == ["team"]  # the window of t0 closed

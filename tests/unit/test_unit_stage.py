@@ -14,6 +14,7 @@ from streams.core.org import OrgChart, TeamInfo
 from streams.core.partitioning import partition_for
 from streams.core.unit_stage import (
     END_OF_TIME,
+    NO_PROGRESS,
     Heartbeat,
     UnitInput,
     UnitOutput,
@@ -60,7 +61,10 @@ def inputs() -> list[UnitInput]:
         batch = [Inbound(partition_for(r.team_id, PARTITIONS), r, n) for n, r in enumerate(records)]
         out = engine.process(batch)
         items += out.parts
-        items += [Heartbeat(p, c.watermark) for p, c in sorted(engine.clocks.items())]
+        for partition in range(PARTITIONS):  # as the worker's team stage reports them
+            clock = engine.clocks.get(partition)
+            watermark = None if clock is None else clock.watermark
+            items.append(Heartbeat(partition, NO_PROGRESS if watermark is None else watermark))
     out = engine.flush_all()
     items += out.parts
     items += [Heartbeat(p, END_OF_TIME) for p in range(PARTITIONS)]
@@ -113,3 +117,24 @@ def test_a_restart_from_saved_state_ends_exactly_like_a_clean_run(
     then_records, then_pages, then_windows = ids(after)
     joined = (first_records + then_records, first_pages + then_pages, first_windows + then_windows)
     assert joined == clean
+
+
+def test_a_partition_without_a_watermark_yet_holds_every_window_back() -> None:
+    """Found by the rebalance test: a partition that had seen one side only reported "no
+    watermark" like an empty one, and unit windows closed without its teams."""
+    from streams.core.index import Moments
+    from streams.core.units import TeamWindowPart
+
+    moments = Moments(12, 600.0, 31_000.0)
+    stage_ = UnitStage(UnitStageConfig(2, 5, DetectionSettings(), "idx-v2"), [])
+    part = TeamWindowPart("d0-t0", 0, WINDOW, moments, moments)
+    out = stage_.process(
+        [(0, part), (1, Heartbeat(0, 5 * WINDOW)), (2, Heartbeat(1, NO_PROGRESS))], org()
+    )
+    assert out.windows == []  # partition 1 holds records: its teams' windows may still come
+    late = TeamWindowPart("d1-t0", 0, WINDOW, moments, moments)
+    out = stage_.process([(3, late), (4, Heartbeat(1, 2 * WINDOW))], org())
+    assert sorted(w.unit_id for w in out.windows) == ["acme", "acme/d0", "acme/d1"]
+    stage_ = UnitStage(UnitStageConfig(2, 5, DetectionSettings(), "idx-v2"), [])
+    out = stage_.process([(0, part), (1, Heartbeat(0, 5 * WINDOW)), (2, Heartbeat(1, None))], org())
+    assert len(out.windows) == 2  # a partition that never held a record holds nothing back
