@@ -351,6 +351,7 @@ class PipelineRunner:
         )
         await self._load_partitions(partitions)
         committed = getattr(consumer, "_committed_offset", {})
+        seeks: dict[TP, int] = {}
         for partition in sorted(partitions):
             clock = self.engine.clocks.get(partition)
             if clock is None or not clock.resume_offsets:
@@ -371,7 +372,8 @@ class PipelineRunner:
                         committed.get(tp),
                         position,
                     )
-                await consumer.seek(tp, position)
+                seeks[tp] = position
+        await seek_on_consumer_thread(consumer, seeks)
 
     async def _sync_assignment(
         self, *, during_rebalance_too: bool = False, with_partitions: set[int] | None = None
@@ -571,6 +573,34 @@ class PipelineRunner:
 
     def close(self) -> None:
         self._sink_thread.shutdown(wait=True)
+
+
+async def seek_on_consumer_thread(consumer: ConsumerT, positions: dict[TP, int]) -> None:
+    """Seek partitions from the thread that runs the Kafka client.
+
+    Faust's ``Consumer.seek`` changes aiokafka's fetcher from the calling thread, while the
+    consumer's own thread may be handing out fetched records: its ``del self._records[tp]``
+    then raises KeyError and the Fetcher service crashes the worker (seen in the rebalance
+    test; robinhood/aiokafka#19 reports the same crash). Faust's own seeks go through
+    ``call_thread``; so do these.
+    """
+    if not positions:
+        return
+    thread = getattr(consumer, "_thread", None)
+    if thread is None:  # a consumer without a client thread: its seek is safe as it is
+        for tp, offset in positions.items():
+            await consumer.seek(tp, offset)
+        return
+
+    def seek_all() -> None:
+        for tp, offset in positions.items():
+            thread.seek(tp, offset)
+
+    await thread.call_thread(seek_all)
+    read_offsets = getattr(consumer, "_read_offset", None)
+    if read_offsets is not None:
+        for tp, offset in positions.items():
+            read_offsets[tp] = offset if offset else None  # as Faust's seek does
 
 
 async def _durably(work: Awaitable[None], on_stop: Callable[[], None]) -> None:
