@@ -27,7 +27,6 @@ whatever the group's committed offset says.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Sequence
@@ -39,6 +38,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from schemas.codec import encode_alert
 from sinks.base import Sink
 from streams.core.model import DeadLetter, SinkBatch
+from streams.core.pipeline import RawMessage, dead_letter_record
 from streams.core.unit_stage import (
     UnitOutput,
     UnitStage,
@@ -52,6 +52,7 @@ from streams.runtime.emitted import EmittedAlerts
 from streams.runtime.kafka_read import read_to_end
 from streams.runtime.observability import PipelineMetrics
 from streams.runtime.org_topic import OrgReader
+from streams.runtime.restarting import run_restarting
 from streams.settings import Settings
 
 __all__ = ["UnitRunner", "register_units", "units_group"]
@@ -60,7 +61,6 @@ log = logging.getLogger("miroir.units")
 
 STATE_KEY: Final = b"units"
 MAX_RECORDS: Final = 5_000
-RESTART_BACKOFF_SECONDS: Final = 5.0
 MAX_SINK_BACKOFF_SECONDS: Final = 30.0
 
 
@@ -96,21 +96,7 @@ class UnitRunner:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Run until ``stop`` (or cancellation); a failure is logged and the stage restarts
         from its saved state, so the team stage never depends on it."""
-        stop = stop or asyncio.Event()
-        while not stop.is_set():
-            try:
-                await self._run_once(stop)
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # noqa: BLE001 - restart from the saved state
-                log.error(
-                    "unit stage failed (%s: %s); restarting in %.0fs",
-                    type(e).__name__,
-                    e,
-                    RESTART_BACKOFF_SECONDS,
-                )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), RESTART_BACKOFF_SECONDS)
+        await run_restarting("unit stage", self._run_once, stop or asyncio.Event(), log)
 
     async def _run_once(self, stop: asyncio.Event) -> None:
         settings = self.settings
@@ -220,18 +206,14 @@ class UnitRunner:
             sent.append(await producer.send(topic, encode_alert(record), key=key.encode()))
             emitted.add(key, record.alert_id)
         for letter in rejected:  # the teams topic's unusable records, on the topic too
+            source = RawMessage(letter.topic, letter.partition, letter.offset, letter.key, None)
+            outbound = dead_letter_record(source, letter)
             sent.append(
                 await producer.send(
                     self.settings.topic_dead_letters,
                     letter.payload or b"",
-                    key=letter.key,
-                    headers=[
-                        ("miroir.source.topic", letter.topic.encode()),
-                        ("miroir.source.partition", str(letter.partition).encode()),
-                        ("miroir.source.offset", str(letter.offset).encode()),
-                        ("miroir.error.kind", letter.error_kind.encode()),
-                        ("miroir.error.reason", letter.reason.encode("utf-8", "replace")),
-                    ],
+                    key=outbound.key,
+                    headers=list(outbound.headers),
                 )
             )
         if sent:

@@ -29,7 +29,6 @@ without credentials.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import time
@@ -46,6 +45,7 @@ from sinks.base import Sink
 from sinks.webhook import AlertSource, WebhookSink
 from streams.core.model import DeadLetter, SinkBatch
 from streams.errors import DecodeError, SinkStopped, SinkUnavailable
+from streams.runtime.restarting import run_restarting
 from streams.settings import Settings
 
 __all__ = ["WebhookRelay", "register_webhooks", "webhook_group"]
@@ -54,7 +54,6 @@ log = logging.getLogger("miroir.webhooks")
 
 MAX_RECORDS: Final = 10  # alerts per poll; bounds the time between two polls
 MAX_SINK_BACKOFF_SECONDS: Final = 30.0
-RESTART_BACKOFF_SECONDS: Final = 5.0
 REMEMBERED_IDS: Final = 10_000
 
 
@@ -99,21 +98,7 @@ class WebhookRelay:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Relay alerts until ``stop`` is set (or the task is cancelled); a broken consumer
         is logged and restarted, so the worker's pipeline never depends on the webhooks."""
-        stop = stop or asyncio.Event()
-        while not stop.is_set():
-            try:
-                await self._run_once(stop)
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # noqa: BLE001 - keep relaying; the error is logged
-                log.error(
-                    "webhook relay failed (%s: %s); restarting in %.0fs",
-                    type(e).__name__,
-                    e,
-                    RESTART_BACKOFF_SECONDS,
-                )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), RESTART_BACKOFF_SECONDS)
+        await run_restarting("webhook relay", self._run_once, stop or asyncio.Event(), log)
 
     async def _run_once(self, stop: asyncio.Event) -> None:
         consumer = self._make_consumer()
