@@ -169,6 +169,9 @@ class UnitRunner:
         chart = await loop.run_in_executor(None, self.org.refresh)
         out = self.stage.process(inputs, chart)
         first, last = records[0].offset, records[-1].offset
+        log.debug(
+            "unit stage: inputs %d-%d, watermarks %s", first, last, self.stage.state.watermarks
+        )
         rejected = self.org.take_rejected()
         await self._make_durable(producer, out, f"units:{first}-{last}", rejected)
         state = json.dumps(self.stage.state.to_dict(), separators=(",", ":")).encode()
@@ -234,6 +237,14 @@ class UnitRunner:
                 raise
 
     def _account(self, out: UnitOutput) -> None:
+        for window in out.windows:
+            log.info(
+                "unit window closed unit=%s window=%d teams=%d customers=%d",
+                window.unit_id,
+                window.metrics.window_start,
+                len(window.teams),
+                window.metrics.customer.n,
+            )
         self.counters["windows"] += len(out.windows)
         self.counters["pages"] += len(out.pages)
         if self.metrics is not None:
