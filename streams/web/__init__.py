@@ -2,9 +2,10 @@
 
 ``register_web(app, settings, sink)`` adds the routes (see ``streams.web.routes``) to the
 worker's web server: the live alert page fed from the alerts topic over server-sent events,
-with the open episodes above the alerts; the team index, and a page per team with E and C on
-one server-rendered SVG chart; a page per episode with its history and the forms that
-acknowledge or resolve it (published to the actions topic). Pages read ClickHouse through the
+with the open incidents and the open episodes above the alerts; the team index, and a page per
+team with E and C on one server-rendered SVG chart; a page per episode with its history and the
+forms that acknowledge or resolve it (published to the actions topic); a page per incident with
+its teams, their episodes and the unit's C and E. Pages read ClickHouse through the
 worker's own sink (in embedded mode the worker owns chDB). No asset comes from outside the
 worker.
 """

@@ -1,6 +1,6 @@
-"""Alerts and episodes in plain words for the web pages: the named dimension, the evidence (n per
-side, index, baseline, delta, z, thresholds), the event an alert-topic record is, and the JSON a
-browser gets."""
+"""Alerts, episodes and incidents in plain words for the web pages: the named dimension, the
+evidence (n per side, index, baseline, delta, z, thresholds), the event an alert-topic record is,
+and the JSON a browser gets."""
 
 from __future__ import annotations
 
@@ -12,10 +12,13 @@ from urllib.parse import quote
 
 from schemas.codec import alert_to_json
 from schemas.records import MirrorAlert
-from streams.core.episodes import Episode
+from streams.core.episodes import Episode, family_of
+from streams.web.store import StoredIncident
 
 __all__ = [
     "EVENT_LABELS",
+    "FAMILY_LABELS",
+    "INCIDENT_KIND_PREFIX",
     "KIND_LABELS",
     "alert_payload",
     "dimension_text",
@@ -23,8 +26,14 @@ __all__ = [
     "episode_payload",
     "event_label",
     "evidence_lines",
+    "family_label",
+    "incident_lines",
+    "incident_path",
+    "incident_payload",
     "kind_label",
+    "record_family",
     "team_path",
+    "unit_label",
 ]
 
 KIND_LABELS: Final = {
@@ -34,6 +43,10 @@ KIND_LABELS: Final = {
     "outer_warning": "outer warning",
     "symmetry_gap": "symmetry gap",
 }
+
+# An incident's family in words (its kind on the alerts topic is "incident_<family>").
+FAMILY_LABELS: Final = {"fall": "decline", "rise": "rise", "gap": "symmetry gap"}
+INCIDENT_KIND_PREFIX: Final = "incident_"
 
 # What an alerts-topic record is in the life of its episode ("alert": a writer before episodes,
 # or a row read back from mirror_alerts, which does not keep the event).
@@ -76,7 +89,27 @@ _SAID: Final = frozenset(
 
 
 def kind_label(kind: str) -> str:
+    if kind.startswith(INCIDENT_KIND_PREFIX):
+        return family_label(kind.removeprefix(INCIDENT_KIND_PREFIX)) + " incident"
     return KIND_LABELS.get(kind, kind.replace("_", " "))
+
+
+def family_label(family: str) -> str:
+    """``"fall"`` -> ``"decline"``; a custom family is its own name."""
+    return FAMILY_LABELS.get(family, family.replace("_", " "))
+
+
+def record_family(alert: MirrorAlert) -> str:
+    """The kind family an alerts-topic record is about: its episode's for a team record, its
+    incident's for a unit record (kind ``incident_<family>``)."""
+    if alert.scope != "team" and alert.kind.startswith(INCIDENT_KIND_PREFIX):
+        return alert.kind.removeprefix(INCIDENT_KIND_PREFIX)
+    return family_of(alert.kind)
+
+
+def unit_label(level: str, unit_id: str) -> str:
+    """``("department", "acme/d1")`` -> ``"department acme/d1"``."""
+    return f"{level} {unit_id}" if level else unit_id
 
 
 def team_path(team_id: str) -> str:
@@ -92,6 +125,11 @@ def event_label(event: str) -> str | None:
 def episode_path(episode_id: str) -> str:
     """The URL path of an episode's page (any id, safely quoted)."""
     return "/episodes/" + quote(episode_id, safe="")
+
+
+def incident_path(incident_id: str) -> str:
+    """The URL path of an incident's page (any id, safely quoted)."""
+    return "/incidents/" + quote(incident_id, safe="")
 
 
 def dimension_text(dimension: str | None) -> str | None:
@@ -157,6 +195,17 @@ def evidence_lines(alert: MirrorAlert) -> list[str]:
     return lines
 
 
+def incident_lines(alert: MirrorAlert) -> list[str]:
+    """The evidence of an incident's record: which teams, of how many the unit has."""
+    if not alert.teams:
+        return []
+    line = f"Teams: {', '.join(alert.teams)}"
+    unit_teams = alert.evidence.get("unit_teams")
+    if unit_teams is not None and math.isfinite(unit_teams):
+        line += f" ({len(alert.teams)} of the {unit_teams:.0f} teams of the {alert.scope})"
+    return [line + "."]
+
+
 def alert_payload(alert: MirrorAlert) -> dict[str, Any]:
     """The alert as JSON-safe values for a browser, with its plain-words texts and team link."""
     values = _finite(alert_to_json(alert))
@@ -164,10 +213,16 @@ def alert_payload(alert: MirrorAlert) -> dict[str, Any]:
     values["dimension_text"] = dimension_text(alert.dimension)
     # An acknowledgement or a resolution is not a window's measurement: its sentence says it all.
     about_a_window = alert.event not in ("acknowledged", "resolved")
-    values["evidence_text"] = evidence_lines(alert) if about_a_window else []
+    if alert.scope != "team":
+        # An incident's figures are its teams, not one team's respondents.
+        values["evidence_text"] = incident_lines(alert)
+    else:
+        values["evidence_text"] = evidence_lines(alert) if about_a_window else []
     values["team_url"] = team_path(alert.team_id)
     values["event_label"] = event_label(alert.event)
     values["episode_url"] = episode_path(alert.episode_id) if alert.episode_id else None
+    values["family"] = record_family(alert)
+    values["incident_url"] = incident_path(alert.incident_id) if alert.incident_id else None
     return values
 
 
@@ -177,6 +232,19 @@ def episode_payload(episode: Episode) -> dict[str, Any]:
     values["kind_label"] = kind_label(episode.kind)
     values["team_url"] = team_path(episode.team_id)
     values["episode_url"] = episode_path(episode.episode_id)
+    return values
+
+
+def incident_payload(incident: StoredIncident) -> dict[str, Any]:
+    """The incident as JSON-safe values (times in epoch ms) with its page, its unit in words and
+    each affected team's page."""
+    values = _finite(asdict(incident))
+    values["teams"] = list(incident.teams)
+    values["episode_ids"] = list(incident.episode_ids)
+    values["kind_label"] = family_label(incident.family) + " incident"
+    values["unit_label"] = unit_label(incident.level, incident.unit_id)
+    values["incident_url"] = incident_path(incident.incident_id)
+    values["team_urls"] = [team_path(team) for team in incident.teams]
     return values
 
 

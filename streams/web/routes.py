@@ -12,6 +12,8 @@
 | ``GET /episodes/{episode_id}`` | an episode, its history, and forms to acknowledge or resolve it |
 | ``POST /api/episodes/{episode_id}/ack`` | acknowledge it (JSON or form: ``by``, ``note``); 202 |
 | ``POST /api/episodes/{episode_id}/resolve`` | resolve it by hand, the same way; 202 |
+| ``GET /api/incidents?state=open|all&limit=`` | incidents from ClickHouse, open ones first |
+| ``GET /incidents/{incident_id}?windows=`` | an incident, its teams and episodes, the unit |
 | ``GET /static/{name}`` | the page's stylesheet and scripts |
 | ``GET /healthz`` | liveness, and the live feed's state |
 """
@@ -41,12 +43,13 @@ from streams.web.actions import (
     parse_action_request,
 )
 from streams.web.chart import AlertMark, format_time, render_chart
-from streams.web.describe import alert_payload, episode_payload, kind_label
+from streams.web.describe import alert_payload, episode_payload, incident_payload, kind_label
 from streams.web.live import CLOSE, RESYNC, AlertHub, HubFull
-from streams.web.store import EPISODE_STATES, AlertStore, Queryable
+from streams.web.store import EPISODE_STATES, INCIDENT_STATES, AlertStore, Queryable
 from streams.web.templates import (
     action_sent_page,
     episode_page,
+    incident_page,
     live_page,
     message_page,
     team_page,
@@ -59,6 +62,7 @@ log = logging.getLogger("miroir.web")
 
 HEARTBEAT_SECONDS: Final = 15.0
 DEFAULT_CHART_WINDOWS: Final = 30
+DEFAULT_UNIT_WINDOWS: Final = 12  # the unit's windows on an incident's page
 STATIC_FILES: Final = {
     "style.css": "text/css",
     "live.js": "text/javascript",
@@ -119,6 +123,8 @@ def add_routes(web_app: web.Application, context: WebContext) -> None:
     router.add_get("/api/episodes", handlers.api_episodes)
     router.add_get("/episodes/{episode_id}", handlers.episode)
     router.add_post("/api/episodes/{episode_id}/{verb:ack|resolve}", handlers.act)
+    router.add_get("/api/incidents", handlers.api_incidents)
+    router.add_get("/incidents/{incident_id}", handlers.incident)
     router.add_get("/static/{name}", handlers.static)
     router.add_get("/healthz", handlers.health)
 
@@ -181,7 +187,27 @@ class _Handlers:
                 message_page("Episode not found", f"No episode {episode_id!r} is stored."),
                 status=404,
             )
-        return _html(episode_page(history))
+        incident = await _reading(store.incident_of_episode(episode_id))
+        return _html(episode_page(history, incident))
+
+    async def incident(self, request: web.Request) -> web.StreamResponse:
+        store = self._store()
+        incident_id = request.match_info["incident_id"]
+        detail = await _reading(store.incident(incident_id))
+        if detail is None:
+            return _html(
+                message_page("Incident not found", f"No incident {incident_id!r} is stored."),
+                status=404,
+            )
+        found = detail.incident
+        # A resolved incident shows the windows it lived in, not whatever came long after.
+        until = found.last_window_end if found.state != "open" else None
+        windows = await _reading(
+            store.unit_windows(
+                found.unit_id, _int(request, "windows", DEFAULT_UNIT_WINDOWS), until_ms=until
+            )
+        )
+        return _html(incident_page(detail, windows, self.context.k_anonymity))
 
     async def static(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
@@ -231,6 +257,14 @@ class _Handlers:
             return _json({"error": f"state must be one of {', '.join(EPISODE_STATES)}"}, 400)
         episodes = await _reading(store.episodes(_int(request, "limit", 100), state))
         return _json({"episodes": [episode_payload(e) for e in episodes]})
+
+    async def api_incidents(self, request: web.Request) -> web.StreamResponse:
+        store = self._store()
+        state = request.query.get("state", "open")
+        if state not in INCIDENT_STATES:
+            return _json({"error": f"state must be one of {', '.join(INCIDENT_STATES)}"}, 400)
+        incidents = await _reading(store.incidents(_int(request, "limit", 100), state))
+        return _json({"incidents": [incident_payload(i) for i in incidents]})
 
     async def act(self, request: web.Request) -> web.StreamResponse:
         """Acknowledge or resolve an open episode: publish the action, answer 202 with its id

@@ -1,5 +1,5 @@
-"""HTML of the live page, the team index, the team pages and the episode pages (server-rendered,
-escaped).
+"""HTML of the live page, the team index, the team pages, the episode pages and the incident
+pages (server-rendered, escaped).
 
 No external assets: the stylesheet and scripts are served by the worker under ``/static/``.
 """
@@ -19,14 +19,25 @@ from streams.web.describe import (
     dimension_text,
     episode_path,
     evidence_lines,
+    family_label,
+    incident_path,
     kind_label,
     team_path,
+    unit_label,
 )
-from streams.web.store import EpisodeHistory, TeamsPage, TeamSummary
+from streams.web.store import (
+    EpisodeHistory,
+    IncidentDetail,
+    StoredIncident,
+    TeamsPage,
+    TeamSummary,
+    UnitWindowPoint,
+)
 
 __all__ = [
     "action_sent_page",
     "episode_page",
+    "incident_page",
     "live_page",
     "message_page",
     "team_page",
@@ -58,8 +69,8 @@ def _page(
 
 
 def live_page() -> str:
-    """The live page: the open episodes and the alert list (both filled and kept live by
-    live.js), and the team finder."""
+    """The live page: the open incidents, the open episodes and the alert list (all filled and
+    kept live by live.js), and the team finder."""
     kinds = "".join(
         f'<option value="{_e(kind)}">{_e(label)}</option>' for kind, label in KIND_LABELS.items()
     )
@@ -71,6 +82,12 @@ def live_page() -> str:
         f'<label>Kind <select id="filter-kind"><option value="">any kind</option>{kinds}'
         "</select></label>"
         '<span id="alert-count" class="muted"></span></form>'
+        # One card per incident: many teams of one unit with one problem, above their episodes.
+        '<section class="incidents-panel" aria-labelledby="incidents-title">'
+        '<h2 id="incidents-title">Incidents <span id="incident-count" class="muted"></span>'
+        "</h2>"
+        '<p id="incidents-empty" class="muted">No open incident.</p>'
+        '<ol id="incidents" class="incidents"></ol></section>'
         # One card per episode: a problem that lasts many windows shows once, above the list
         # of every window's alert.
         '<section class="episodes-panel" aria-labelledby="episodes-title">'
@@ -193,14 +210,14 @@ def _step(points: Sequence[WindowPoint]) -> int | None:
     return min((s for s in steps if s > 0), default=None)
 
 
-def episode_page(history: EpisodeHistory) -> str:
-    """One episode: what it is and where it stands, the forms to acknowledge or resolve it, and
-    its history (every window's alert, oldest first)."""
+def episode_page(history: EpisodeHistory, incident: StoredIncident | None = None) -> str:
+    """One episode: what it is and where it stands (and the incident it is part of, if any), the
+    forms to acknowledge or resolve it, and its history (every window's alert, oldest first)."""
     episode = history.episode
     state = "open" if episode.state == "open" else "resolved"
     body = (
         f'<h1>Episode <span class="episode-id">{_e(episode.episode_id)}</span></h1>'
-        f"{_episode_facts(episode)}"
+        f"{_episode_facts(episode, incident)}"
         f"{_episode_forms(episode) if state == 'open' else _resolved_note(episode)}"
         f"<h2>History</h2>{_history_table(history.alerts)}"
     )
@@ -212,7 +229,7 @@ def episode_page(history: EpisodeHistory) -> str:
     )
 
 
-def _episode_facts(episode: Episode) -> str:
+def _episode_facts(episode: Episode, incident: StoredIncident | None = None) -> str:
     severity = _e(episode.severity)
     acknowledged = "not yet"
     if episode.acknowledged_by:
@@ -234,6 +251,16 @@ def _episode_facts(episode: Episode) -> str:
         ("Largest moves", _e(_peaks(episode))),
         ("Acknowledged", f'<span data-field="acknowledged">{_e(acknowledged)}</span>'),
     ]
+    if incident is not None:
+        facts.insert(
+            2,
+            (
+                "Part of incident",
+                f'<a class="incident-link" href="{_e(incident_path(incident.incident_id))}">'
+                f"at {_e(unit_label(incident.level, incident.unit_id))}</a> "
+                f'<span class="muted">({_e(_teams_text(incident))}, {_e(incident.state)})</span>',
+            ),
+        )
     if episode.resolved_by:
         facts.append(("Resolved by hand", _e(episode.resolved_by)))
     facts.append(("Note", f'<span data-field="note">{_e(episode.note or "—")}</span>'))
@@ -311,6 +338,149 @@ def _delta(value: float | None) -> str:
 def _moment(epoch_ms: int) -> str:
     """Date and time: an episode may span days, so its page never shows a time alone."""
     return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def incident_page(
+    detail: IncidentDetail,
+    windows: Sequence[UnitWindowPoint],
+    k_anonymity: int,
+) -> str:
+    """One incident: its unit and problem, the affected teams with their episodes, and the
+    unit's C and E over recent windows (E only where it may be shown)."""
+    incident = detail.incident
+    severity = _e(incident.severity)
+    unit = unit_label(incident.level, incident.unit_id)
+    facts = [
+        ("Unit", f'<span class="unit">{_e(unit)}</span>'),
+        (
+            "Problem",
+            f'<span class="badge sev-{severity}">{severity}</span> '
+            f"{_e(family_label(incident.family))} ({_e(incident.family)})",
+        ),
+        ("State", f'<span data-field="state">{_e(incident.state)}</span>'),
+        ("Opened", f"window {_e(_moment(incident.opened_window_start))} UTC"),
+        ("Latest change", f"window ending {_e(_moment(incident.last_window_end))} UTC"),
+        ("Teams", _e(_teams_text(incident))),
+    ]
+    rows = "".join(f"<dt>{_e(name)}</dt><dd>{value}</dd>" for name, value in facts)
+    state_note = (
+        "Their episodes are followed here rather than paged one by one; the incident resolves "
+        "when all of them have."
+        if incident.state == "open"
+        else "Resolved: the episodes of all its teams have resolved."
+    )
+    body = (
+        f'<h1>Incident at <span class="unit">{_e(unit)}</span></h1>'
+        f'<dl class="episode-facts incident-facts sev-{severity}">{rows}</dl>'
+        f'<p class="muted">{_e(state_note)} Many teams of one unit moving together in the same '
+        "window is usually a shared shock (a reorganisation, an outage, a product change). "
+        "Co-movement, not causation.</p>"
+        f"<h2>Affected teams</h2>{_incident_teams_table(detail)}"
+        f"<h2>The {_e(incident.level or 'unit')} over recent windows</h2>"
+        f"{_unit_windows_table(windows, incident, k_anonymity)}"
+    )
+    return _page(
+        f"Miroir — incident at {unit}",
+        body,
+        attrs={"data-incident-id": incident.incident_id, "data-state": incident.state},
+    )
+
+
+def _teams_text(incident: StoredIncident) -> str:
+    """``"3 of 6 teams"``: affected teams of the teams reporting in the opening window."""
+    return f"{len(incident.teams)} of {incident.unit_teams} teams"
+
+
+def _incident_teams_table(detail: IncidentDetail) -> str:
+    incident = detail.incident
+    if not incident.teams:
+        return '<p class="muted">No team is listed.</p>'
+    rows = []
+    for team, episode_id in zip(incident.teams, incident.episode_ids, strict=False):
+        episode = detail.episode_of(team)
+        link = f'<a class="team" href="{_e(team_path(team))}">{_e(team)}</a>'
+        if episode is None:
+            rows.append(
+                f'<tr class="incident-team" data-team="{_e(team)}">'
+                f"<td>{link}</td>"
+                f'<td colspan="4"><a class="episode-link" href="{_e(episode_path(episode_id))}">'
+                f'episode <span class="episode-id">{_e(episode_id[:8])}</span></a> '
+                '<span class="muted">(not stored yet)</span></td></tr>'
+            )
+            continue
+        severity = _e(episode.severity)
+        acknowledged = (
+            f"acknowledged by {episode.acknowledged_by}" if episode.acknowledged_by else ""
+        )
+        rows.append(
+            f'<tr class="incident-team alert-row sev-{severity}" data-team="{_e(team)}" '
+            f'data-episode-id="{_e(episode.episode_id)}">'
+            f"<td>{link}</td>"
+            f'<td><a class="episode-link" href="{_e(episode_path(episode.episode_id))}">'
+            f'episode <span class="episode-id">{_e(episode.episode_id[:8])}</span></a></td>'
+            f'<td><span class="badge sev-{severity}">{severity}</span> '
+            f"{_e(kind_label(episode.kind))}</td>"
+            f'<td class="episode-state">{_e(episode.state)}; {episode.alerts} '
+            f"alert{'s' if episode.alerts != 1 else ''}; opened "
+            f"{_e(_moment(episode.opened_window_start))} UTC</td>"
+            f'<td class="muted">{_e(acknowledged)}</td></tr>'
+        )
+    return (
+        '<table class="alerts-table incident-teams"><thead><tr><th>Team</th><th>Episode</th>'
+        "<th>Problem</th><th>Where it stands</th><th></th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _unit_windows_table(
+    windows: Sequence[UnitWindowPoint], incident: StoredIncident, k_anonymity: int
+) -> str:
+    if not windows:
+        return '<p class="muted">No closed window of this unit is stored.</p>'
+    rows = []
+    for window in windows:
+        opened = window.window_start == incident.opened_window_start
+        # An open incident lasts to now; a resolved one ended with its last window.
+        during = window.window_start >= incident.opened_window_start and (
+            incident.state == "open" or window.window_start < incident.last_window_end
+        )
+        classes = "unit-window" + (" incident-opened" if opened else "")
+        classes += " in-incident" if during else ""
+        customer = _index_text(window.customer_index, window.customer_index_se, window.customer_n)
+        if window.employee_suppressed or window.employee_index is None:
+            employee = '<span class="muted">hidden</span>'
+        else:
+            employee = _e(
+                _index_text(window.employee_index, window.employee_index_se, window.employee_n)
+            )
+        kinds = ", ".join(kind_label(kind) for kind in window.alert_kinds)
+        note = "incident opened" if opened else ""
+        rows.append(
+            f'<tr class="{classes}" data-window-start="{window.window_start}">'
+            f"<td>{_e(_moment(window.window_start))} UTC</td>"
+            f'<td class="number">{window.teams}</td>'
+            f'<td class="number customer">{_e(customer)}</td>'
+            f'<td class="number employee">{employee}</td>'
+            f"<td>{_e(kinds or '—')}</td><td>{_e(note)}</td></tr>"
+        )
+    return (
+        '<table class="alerts-table unit-windows"><thead><tr><th>Window</th><th>Teams</th>'
+        "<th>C (customers)</th><th>E (employees)</th><th>Alerts on the unit</th><th></th>"
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        '<p class="muted">C and E are 0–100, pooled over the teams that closed each window '
+        "(± standard error, n respondents). E is hidden when fewer than "
+        f"{k_anonymity} people answered, or when showing it would reveal a hidden team's "
+        "answers by subtraction (k-anonymity).</p>"
+    )
+
+
+def _index_text(index: float | None, se: float | None, n: int | None) -> str:
+    if index is None:
+        return "—"
+    text = f"{index:.1f}"
+    if se is not None:
+        text += f" ± {se:.1f}"
+    return text + (f" (n = {n})" if n is not None else "")
 
 
 def action_sent_page(verb: str, episode_id: str, action_id: str) -> str:

@@ -1,5 +1,6 @@
-// Miroir live page: the open episodes (one card per problem) above every alert, newest first,
-// both kept live by server-sent events from /alerts/stream.
+// Miroir live page: the open incidents (one card per unit whose teams share a problem), the open
+// episodes (one card per team problem) above every alert, newest first, all kept live by
+// server-sent events from /alerts/stream.
 // No framework, no external asset. Text goes in with textContent (never innerHTML).
 "use strict";
 
@@ -25,10 +26,16 @@
     return new Date(ms).toISOString().replace("T", " ").slice(0, 19) + " UTC";
   }
 
-  function matches(alert) {
+  function matchesTeam(teams) {
     const team = teamFilter.value.trim().toLowerCase();
+    return !team || teams.some((t) => (t || "").toLowerCase().includes(team));
+  }
+
+  function matches(alert) {
     const kind = kindFilter.value;
-    return (!team || alert.team_id.toLowerCase().includes(team)) && (!kind || alert.kind === kind);
+    // An incident's record names no team of its own: its affected teams stand for it.
+    const teams = alert.teams && alert.teams.length ? alert.teams : [alert.team_id];
+    return matchesTeam(teams) && (!kind || alert.kind === kind);
   }
 
   function render(alert) {
@@ -47,7 +54,10 @@
     head.append(el("span", "kind", alert.kind_label || alert.kind));
     if (alert.scope && alert.scope !== "team") {
       // An incident: many teams of one unit at once; it names the unit, not a team.
-      head.append(el("span", "team unit", alert.scope + " " + (alert.unit_id || "")));
+      const unit = el(alert.incident_url ? "a" : "span", "team unit", alert.scope + " " + (alert.unit_id || ""));
+      if (alert.incident_url) unit.href = alert.incident_url;
+      head.append(unit);
+      li.dataset.incidentId = alert.incident_id || "";
     } else {
       const team = el("a", "team", alert.team_id);
       team.href = alert.team_url;
@@ -122,8 +132,10 @@
   function applyFilters() {
     for (const li of rows.values()) li.hidden = !matches(li.alert);
     for (const { data, li } of episodes.values()) li.hidden = !matches(data);
+    for (const { data, li } of incidents.values()) li.hidden = !matchesTeam(data.teams);
     refreshCounts();
     refreshEpisodeCount();
+    refreshIncidentCount();
   }
 
   async function load() {
@@ -174,6 +186,7 @@
       }
       data.severity = higher(data.severity, update.severity);
       data.acknowledged_by = update.acknowledged_by || data.acknowledged_by;
+      data.family = data.family || update.family;
     }
     // Until the store says when it opened, an episode first seen updating opened no later.
     if (data.opened_window_start == null) data.opened_window_start = data.last_alert_window_start;
@@ -217,6 +230,17 @@
       head.append(el("span", "episode-ack", "acknowledged by " + data.acknowledged_by));
     }
     li.append(head);
+    // Part of a shared problem of its unit: the card says so and leads to the incident.
+    const incident = incidentOfEpisode(data);
+    li.dataset.incidentId = incident ? incident.incident_id : "";
+    if (incident) {
+      li.classList.add("in-incident");
+      const note = el("p", "episode-incident", "part of incident at ");
+      const unit = el("a", "unit", unitLabel(incident));
+      unit.href = incident.incident_url;
+      note.append(unit);
+      li.append(note);
+    }
     const facts = el("p", "episode-facts muted");
     const count = data.alerts == null ? "" : data.alerts + (data.alerts === 1 ? " alert" : " alerts");
     facts.append(el("span", "episode-alerts", count));
@@ -262,6 +286,7 @@
       mergeEpisode({
         episode_id: alert.episode_id,
         team_id: alert.team_id,
+        family: alert.family,
         kind: alert.kind,
         kind_label: alert.kind_label,
         severity: alert.severity,
@@ -293,6 +318,187 @@
     episodeTimer = setTimeout(loadEpisodes, 1500);
   }
 
+  // -- open incidents: many teams of one unit opening episodes of one family in one window -------
+  const incidentList = document.getElementById("incidents");
+  const incidentsEmpty = document.getElementById("incidents-empty");
+  const incidentCount = document.getElementById("incident-count");
+  const incidents = new Map(); // incident_id -> {data, li}
+  const resolvedIncidents = new Set();
+
+  function unitLabel(data) {
+    return (data.level ? data.level + " " : "") + data.unit_id;
+  }
+
+  // The incident a team episode belongs to. The store pairs each team with its episode id; a
+  // team that joined by a live event is matched by team, family and opening window until the
+  // store is read again.
+  function incidentOfEpisode(episode) {
+    for (const { data } of incidents.values()) {
+      const known = data.episodeOf[episode.team_id];
+      if (known) {
+        if (known === episode.episode_id) return data;
+        continue;
+      }
+      if (
+        data.teams.includes(episode.team_id) &&
+        (!episode.family || !data.family || episode.family === data.family) &&
+        (data.opened_window_start == null || episode.opened_window_start >= data.opened_window_start)
+      ) {
+        return data;
+      }
+    }
+    return null;
+  }
+
+  // Merge what one source knows into the card: teams only join, severity only rises.
+  function mergeIncident(update, live) {
+    if (resolvedIncidents.has(update.incident_id)) return;
+    const known = incidents.get(update.incident_id);
+    const data = known ? { ...known.data } : { ...update };
+    if (known) {
+      data.teams = [...known.data.teams, ...update.teams.filter((t) => !known.data.teams.includes(t))];
+      data.episodeOf = { ...known.data.episodeOf, ...update.episodeOf };
+      data.severity = higher(data.severity, update.severity);
+      data.unit_teams = update.unit_teams || data.unit_teams;
+      data.family = data.family || update.family;
+      data.kind_label = data.kind_label || update.kind_label;
+      if (update.opened_window_start != null) data.opened_window_start = update.opened_window_start;
+    }
+    const li = renderIncident(data);
+    if (live) li.classList.add("new");
+    li.hidden = !matchesTeam(data.teams);
+    if (known) {
+      known.li.replaceWith(li);
+    } else {
+      // Newest opened first (one not yet read from the store counts as the newest).
+      const opened = data.opened_window_start ?? Infinity;
+      let before = incidentList.firstElementChild;
+      while (before && Number(before.dataset.opened || Infinity) > opened) {
+        before = before.nextElementSibling;
+      }
+      incidentList.insertBefore(li, before);
+    }
+    incidents.set(data.incident_id, { data, li });
+    refreshIncidentCount();
+    refreshEpisodeIncidents();
+  }
+
+  function renderIncident(data) {
+    const severity = safeClass(data.severity);
+    const li = el("li", "incident sev-" + severity);
+    li.dataset.incidentId = data.incident_id;
+    li.dataset.unit = data.unit_id;
+    li.dataset.level = data.level;
+    if (data.opened_window_start != null) li.dataset.opened = String(data.opened_window_start);
+    const head = el("div", "incident-head");
+    head.append(el("span", "badge sev-" + severity, data.severity));
+    head.append(el("span", "kind", data.kind_label || "incident"));
+    const unit = el("a", "unit", unitLabel(data));
+    unit.href = data.incident_url;
+    head.append(unit);
+    li.append(head);
+    const facts = el("p", "incident-facts muted");
+    const teams = data.teams.length;
+    facts.append(
+      el(
+        "span",
+        "incident-teams",
+        data.unit_teams ? teams + " of " + data.unit_teams + " teams" : teams + (teams === 1 ? " team" : " teams"),
+      ),
+    );
+    const opened = data.opened_window_start == null ? "opened recently" : "opened window " + utc(data.opened_window_start);
+    facts.append(el("span", "incident-opened", opened));
+    li.append(facts);
+    const list = el("ul", "incident-team-list");
+    for (const team of data.teams) {
+      const item = el("li");
+      const link = el("a", "team", team);
+      link.href = "/teams/" + encodeURIComponent(team);
+      item.append(link);
+      list.append(item);
+    }
+    li.append(list);
+    const link = el("a", "incident-link", "Its teams, their episodes, the unit's E and C");
+    link.href = data.incident_url;
+    li.append(link);
+    return li;
+  }
+
+  function removeIncident(incidentId) {
+    resolvedIncidents.add(incidentId);
+    const known = incidents.get(incidentId);
+    if (!known) return;
+    known.li.remove();
+    incidents.delete(incidentId);
+    refreshIncidentCount();
+    refreshEpisodeIncidents();
+  }
+
+  function refreshIncidentCount() {
+    let shown = 0;
+    for (const { li } of incidents.values()) if (!li.hidden) shown += 1;
+    incidentsEmpty.hidden = shown > 0;
+    incidentCount.textContent = incidents.size ? "(" + incidents.size + ")" : "";
+  }
+
+  // Team cards whose incident changed are drawn again (joined, or their incident is over).
+  function refreshEpisodeIncidents() {
+    for (const { data, li } of episodes.values()) {
+      const incident = incidentOfEpisode(data);
+      if ((incident ? incident.incident_id : "") !== li.dataset.incidentId) showEpisode(data, false);
+    }
+  }
+
+  // An incident's record on the alerts topic: its scope is the unit's level, not "team".
+  function onIncidentEvent(alert) {
+    if (!alert.scope || alert.scope === "team" || !alert.incident_id) return;
+    if (alert.event === "resolved") {
+      removeIncident(alert.incident_id);
+      return;
+    }
+    if (alert.event !== "opened" && alert.event !== "updated") return;
+    mergeIncident(
+      {
+        incident_id: alert.incident_id,
+        unit_id: alert.unit_id || "",
+        level: alert.scope,
+        family: alert.family,
+        kind_label: alert.kind_label,
+        severity: alert.severity,
+        teams: alert.teams || [],
+        episodeOf: {},
+        unit_teams: (alert.evidence || {}).unit_teams || null,
+        opened_window_start: alert.event === "opened" ? alert.window_start : null,
+        incident_url: alert.incident_url,
+      },
+      true,
+    );
+    incidentsSoon(); // the store pairs its teams with their episodes
+  }
+
+  async function loadIncidents() {
+    try {
+      const response = await fetch("/api/incidents?state=open&limit=200");
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      const body = await response.json();
+      for (const incident of body.incidents) {
+        const episodeOf = {};
+        incident.teams.forEach((team, i) => {
+          if (incident.episode_ids[i]) episodeOf[team] = incident.episode_ids[i];
+        });
+        mergeIncident({ ...incident, episodeOf }, false);
+      }
+    } catch (error) {
+      incidentCount.textContent = "(could not load: " + error.message + ")";
+    }
+  }
+
+  let incidentTimer = null;
+  function incidentsSoon() {
+    clearTimeout(incidentTimer);
+    incidentTimer = setTimeout(loadIncidents, 1500);
+  }
+
   function connect() {
     const source = new EventSource("/alerts/stream");
     source.onopen = () => {
@@ -306,6 +512,7 @@
     source.addEventListener("alert", (event) => {
       const alert = JSON.parse(event.data);
       add(alert, true);
+      onIncidentEvent(alert);
       onEpisodeEvent(alert);
       refreshCounts();
       teamsSoon(); // the team finder shows each team's latest alert
@@ -313,6 +520,7 @@
     // The server dropped alerts for this page (it fell behind, or the feed restarted).
     source.addEventListener("resync", () => {
       load();
+      loadIncidents();
       loadEpisodes();
     });
   }
@@ -380,6 +588,7 @@
 
   connect(); // first, so nothing fired while the lists load is missed (both de-duplicate)
   load();
+  loadIncidents();
   loadEpisodes();
   loadTeams();
   setInterval(loadTeams, 30000);
