@@ -24,7 +24,7 @@ Incident ids are deterministic — unit, family, opening window — like episode
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final
 
@@ -112,6 +112,7 @@ class IncidentTracker:
         units: Sequence[UnitWindow],
         unit_alert_families: Mapping[str, set[str]] | None = None,
         recent: Sequence[tuple[int, str, EpisodeMark]] = (),
+        resolved_by_hand: Collection[str] = (),
     ) -> list[IncidentEvent]:
         """The incident events of one closed window of the organisation.
 
@@ -139,7 +140,7 @@ class IncidentTracker:
                 for part in parts
                 for mark in part.episodes
                 if mark.family == family and mark.event == "resolved"
-            }
+            } | set(resolved_by_hand)
             # A new shock first: the teams that opened now, or within the span before, and
             # that no incident covers, may form an incident of their own (a company-wide
             # shock must not be swallowed by a department's older incident).
@@ -253,6 +254,9 @@ class IncidentTracker:
                 new_ids = tuple(opened[t].episode_id for t in joining)
                 incident = replace(
                     incident,
+                    severity=max(
+                        (incident.severity, *(opened[t].severity for t in joining)), key=_rank
+                    ),
                     teams=(*incident.teams, *joining),
                     episode_ids=(*incident.episode_ids, *new_ids),
                     open_episodes=(*still_open, *new_ids),

@@ -51,6 +51,12 @@ if TYPE_CHECKING:
 
 DEFAULT_PAGE_EVENTS: Final = frozenset({"opened", "escalated", "resolved"})
 DEFAULT_INCIDENT_SPAN: Final = 2
+# How an incident's message names its family.
+FAMILY_WORDS: Final = {
+    "fall": "falling (mirror decline, inner or outer warning)",
+    "rise": "rising",
+    "gap": "a lasting gap between E and C",
+}
 END_OF_TIME: Final = 2**62  # the watermark of a partition whose input has ended (replay)
 # The watermark of a partition holding records whose watermark is not formed yet (one side
 # seen so far): it holds every window back. None, in a heartbeat, means "holds no record".
@@ -131,6 +137,7 @@ class UnitState:
     recent: list[tuple[int, str, EpisodeMark]] = field(default_factory=list)
     # "opened" pages waiting for the span to pass: (the watermark that releases it, record).
     held: list[tuple[int, MirrorAlert]] = field(default_factory=list)
+    resolved_by_hand: list[str] = field(default_factory=list)  # episode ids, since last close
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -148,6 +155,7 @@ class UnitState:
             "applied": self.applied,
             "recent": [[start, team, asdict(mark)] for start, team, mark in self.recent],
             "held": [[release, _record_to_dict(record)] for release, record in self.held],
+            "resolved_by_hand": list(self.resolved_by_hand),
         }
 
     @classmethod
@@ -171,6 +179,7 @@ class UnitState:
                 for start, team, mark in data.get("recent", [])
             ],
             held=[(int(release), record_from_dict(r)) for release, r in data.get("held", [])],
+            resolved_by_hand=[str(e) for e in data.get("resolved_by_hand", [])],
         )
 
 
@@ -204,6 +213,10 @@ class UnitStage:
                     state.watermarks[item.partition] = item.watermark
             elif isinstance(item, LooseEvent):
                 record = item.record
+                if record.event == "resolved" and record.episode_id:
+                    # An incident whose episodes are all resolved by hand resolves too, at
+                    # the next window of the organisation.
+                    state.resolved_by_hand.append(record.episode_id)
                 if record.event in self.config.page_events and (
                     record.episode_id not in tracker.covered()
                 ):
@@ -273,7 +286,8 @@ class UnitStage:
         span_ms = (config.incident_span_windows - 1) * (end - start)
         state = self.state
         state.recent = [item for item in state.recent if item[0] >= start - span_ms]
-        events = tracker.observe(chart, parts, units, alerted, state.recent)
+        events = tracker.observe(chart, parts, units, alerted, state.recent, state.resolved_by_hand)
+        state.resolved_by_hand = []
         for event in events:
             record = incident_record(event)
             out.incidents.append(event.incident)
@@ -300,17 +314,17 @@ class UnitStage:
 def incident_record(event: IncidentEvent) -> MirrorAlert:
     """An incident event as a record of the alerts topic (``scope`` = its unit's level)."""
     incident = event.incident
-    family = incident.family.replace("_", " ")
+    family = FAMILY_WORDS.get(incident.family, incident.family.replace("_", " "))
     teams = len(incident.teams)
     if event.type == "resolved":
         message = (
-            f"{incident.level.capitalize()} {incident.unit_id}: the shared {family} incident is "
-            f"over — the episodes of its {teams} teams have all resolved."
+            f"{incident.level.capitalize()} {incident.unit_id}: the shared incident is over — "
+            f"the episodes of its {teams} teams ({family}) have all resolved."
         )
     else:
         message = (
             f"{incident.level.capitalize()} {incident.unit_id}: {teams} of its "
-            f"{incident.unit_teams} teams opened {family} episodes in the same window "
+            f"{incident.unit_teams} teams started {family} together "
             f"({', '.join(incident.teams[:10])}{', …' if teams > 10 else ''}). One incident "
             "instead of a page per team: a shared shock (a reorganisation, an outage, a "
             "product change) is the usual reason. Co-movement, not causation."

@@ -124,7 +124,7 @@ class UnitRunner:
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=500, max_records=MAX_RECORDS)
                 for tp, records in batches.items():
-                    if self.stage is not None and records:
+                    if records and self._in_order(consumer, tp, records):
                         await self._handle(consumer, producer, tp, records)
         finally:
             await consumer.stop()
@@ -132,6 +132,23 @@ class UnitRunner:
             org, self.org = self.org, None
             if org is not None:
                 org.close()
+
+    def _in_order(self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: Any) -> bool:
+        """Whether ``records`` may be handled now: the state is loaded and they start no later
+        than the position right after it. Otherwise they are read again (a seek) rather than
+        dropped: records fetched while the state was still loading, or before the seek to
+        where it resumes, would otherwise be skipped — their offset committed with the next
+        batch — and a unit window would close without some teams (the rebalance test
+        caught it)."""
+        stage = self.stage
+        if stage is None:
+            consumer.seek(tp, records[0].offset)
+            return False
+        expected = stage.state.applied + 1
+        if stage.state.applied >= 0 and records[0].offset > expected:
+            consumer.seek(tp, expected)
+            return False
+        return True
 
     async def load_state(self) -> UnitState:
         """The saved state: the newest value on the state topic (empty when none)."""

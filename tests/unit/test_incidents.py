@@ -115,3 +115,20 @@ def test_a_company_shock_after_a_department_incident_is_its_own_incident() -> No
     assert [(e.type, e.incident.unit_id) for e in events] == [("opened", "acme")]
     assert sorted(events[0].incident.teams) == sorted(hit) and pages == []
     assert tracker.open[("acme/d1", "fall")].teams == tuple(f"d1-t{t}" for t in range(4))
+
+
+def test_an_incident_resolves_when_its_episodes_are_resolved_by_hand_and_joins_raise_it() -> None:
+    tracker = IncidentTracker()
+    hit = [f"d3-t{t}" for t in range(3)]
+    run(
+        tracker, 2, {team: [EpisodeMark(f"ep-{team}", "fall", "opened", "warning")] for team in hit}
+    )
+    assert tracker.open[("acme/d3", "fall")].severity == "warning"
+    run(tracker, 3, {"d3-t5": [EpisodeMark("ep-d3-t5", "fall", "opened", "critical")]})
+    assert tracker.open[("acme/d3", "fall")].severity == "critical"  # the joiner raised it
+    chart = org()
+    window_parts = parts(4, {})
+    units = roll_up_units(chart, window_parts, 5, "idx-v2")
+    by_hand = [f"ep-{team}" for team in [*hit, "d3-t5"]]
+    events = tracker.observe(chart, window_parts, units, resolved_by_hand=by_hand)
+    assert [(e.type, e.incident.unit_id) for e in events] == [("resolved", "acme/d3")]
