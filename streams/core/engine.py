@@ -382,7 +382,8 @@ class MirrorEngine(Generic[Ref]):
             for alert in detector.detect(metrics, history, self.config.detection)
         ]
         tracker = TeamEpisodes(team_id, self.config.episode_resolve_after, team.episodes)
-        events = tracker.observe(start, end, alerts)
+        testable = metrics.customer.n >= self.config.detection.min_customer_n
+        events = tracker.observe(start, end, alerts, testable=testable)
         episode_of = {e.alert_id: e.episode.episode_id for e in events if e.alert_id}
         created_at = int(self._wall_clock_ms())
         # Every alert belongs to its family's episode; of several in one family and window,

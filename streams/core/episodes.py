@@ -10,8 +10,9 @@ observed once, in window order:
 - an alert of a family with no open episode **opens** one (a page);
 - an alert of a family with an open episode **updates** it (no page), or **escalates** it when
   its severity is higher than the episode's so far (a page);
-- a window without an alert of an open episode's family counts as quiet; after
-  ``resolve_after`` quiet windows in a row the episode **resolves** (a page);
+- a window without an alert of an open episode's family counts as quiet — if it held enough
+  data to be tested at all; after ``resolve_after`` quiet windows in a row the episode
+  **resolves** (a page);
 - a person may **acknowledge** an open episode (who, when, a note; no page) or **resolve it by
   hand** (a page); a later alert of the family then opens a new episode.
 
@@ -127,9 +128,19 @@ class TeamEpisodes:
         self.open: dict[str, Episode] = {} if open_episodes is None else open_episodes
 
     def observe(
-        self, window_start: int, window_end: int, alerts: Sequence[MirrorAlert]
+        self,
+        window_start: int,
+        window_end: int,
+        alerts: Sequence[MirrorAlert],
+        *,
+        testable: bool = True,
     ) -> list[EpisodeEvent]:
-        """The episode events of one closed window of this team and its alerts."""
+        """The episode events of one closed window of this team and its alerts.
+
+        ``testable`` False: the window held too little to test (fewer customers than the
+        detectors need): no alert is no evidence, so it does not count as quiet — an episode
+        never resolves because the data stopped.
+        """
         events: list[EpisodeEvent] = []
         by_family: dict[str, MirrorAlert] = {}
         for alert in alerts:
@@ -142,6 +153,8 @@ class TeamEpisodes:
         for family, alert in sorted(by_family.items()):
             events.append(self._alerted(family, alert, window_start, window_end))
         for family in sorted(set(self.open) - set(by_family)):
+            if not testable:
+                break
             episode = self.open[family]
             quiet = replace(
                 episode, quiet_windows=episode.quiet_windows + 1, last_window_end=window_end

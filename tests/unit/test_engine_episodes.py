@@ -57,7 +57,7 @@ def engine() -> MirrorEngine[int]:
         allowed_lateness_ms=0,
         idle_close_ms=60_000,
         k_anonymity=5,
-        detection=DetectionSettings(),
+        detection=DetectionSettings(min_customer_n=1),  # one customer a window is testable here
         episode_resolve_after=2,
     )
     return MirrorEngine(config, [Planted()], lambda: 0.0)

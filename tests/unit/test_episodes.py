@@ -95,3 +95,15 @@ def test_bad_input_is_refused() -> None:
         TeamEpisodes("team-b").observe(0, W, [alert(0, "inner_warning", "warning")])
     with pytest.raises(ValueError):
         TeamEpisodes.from_dict("team-a", {"open": [{"episode_id": "x"}]})
+
+
+def test_windows_too_thin_to_test_are_not_quiet_so_a_stopped_feed_resolves_nothing() -> None:
+    tracker = TeamEpisodes("team-a", resolve_after=2)
+    assert [e.type for e in tracker.observe(W, 2 * W, [alert(1, "inner_warning", "warning")])] == [
+        "opened"
+    ]
+    for i in range(2, 6):  # the data stopped: windows with too few customers to test
+        assert tracker.observe(i * W, (i + 1) * W, [], testable=False) == []
+    assert tracker.open["fall"].quiet_windows == 0
+    events = [e.type for i in (6, 7) for e in tracker.observe(i * W, (i + 1) * W, [])]
+    assert events == ["resolved"]  # two tested windows without an alert
