@@ -29,7 +29,7 @@ from streams.core.metrics import compute_team_window, employee_composites, side_
 from streams.core.model import EmployeeComment, LateEventCount, TeamWindowMetrics
 from streams.core.units import EpisodeMark, TeamWindowPart
 from streams.core.windows import PartitionClock, TeamState, window_start_for
-from streams.detectors import DetectionSettings, Detector
+from streams.detectors import DetectionSettings, Detector, baseline
 
 if TYPE_CHECKING:
     from streams.settings import Settings
@@ -299,6 +299,18 @@ class MirrorEngine(Generic[Ref]):
         return out
 
     # -- internals -----------------------------------------------------------------------
+    def _testable(self, metrics: TeamWindowMetrics, history: list[TeamWindowMetrics]) -> bool:
+        """Whether the detectors could have alerted on this window: enough customers, and a
+        baseline on some side. A window they could not test says nothing about the team's
+        problem, so it does not count toward resolving an episode (the data stopping, or a
+        lasting shift whose baseline has aged out, are not "back to normal")."""
+        detection = self.config.detection
+        if metrics.customer.n < detection.min_customer_n:
+            return False
+        return any(
+            baseline(history, side, detection) is not None for side in ("customer", "employee")
+        )
+
     def _act(self, item: Inbound[Ref], action: EpisodeAction, out: EngineOutput[Ref]) -> None:
         """Apply an acknowledgement or a resolution by hand to the team's open episode."""
         out.dirty_partitions.add(item.partition)
@@ -382,8 +394,7 @@ class MirrorEngine(Generic[Ref]):
             for alert in detector.detect(metrics, history, self.config.detection)
         ]
         tracker = TeamEpisodes(team_id, self.config.episode_resolve_after, team.episodes)
-        testable = metrics.customer.n >= self.config.detection.min_customer_n
-        events = tracker.observe(start, end, alerts, testable=testable)
+        events = tracker.observe(start, end, alerts, testable=self._testable(metrics, history))
         episode_of = {e.alert_id: e.episode.episode_id for e in events if e.alert_id}
         created_at = int(self._wall_clock_ms())
         # Every alert belongs to its family's episode; of several in one family and window,

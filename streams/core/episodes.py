@@ -315,11 +315,11 @@ def event_record(event: EpisodeEvent, alert: MirrorAlert | None, created_at: int
         detail, actor = "hand", episode.resolved_by
     else:
         message = (
-            f"Team {episode.team_id}: back within its normal range — no "
-            f"{episode.kind.replace('_', ' ')} alert for {episode.quiet_windows} windows "
-            f"(the episode lasted {episode.alerts} alerted window"
-            f"{'s' if episode.alerts != 1 else ''}). This says the alerts stopped, not that "
-            "the cause is gone."
+            f"Team {episode.team_id}: no {episode.kind.replace('_', ' ')} alert for "
+            f"{episode.quiet_windows} tested windows (the episode lasted {episode.alerts} "
+            f"alerted window{'s' if episode.alerts != 1 else ''}): the team is back within its "
+            "normal range, or a lasting shift has become its new baseline. The alerts stopped; "
+            "that does not say the cause is gone."
         )
         detail, actor = "", None
     return MirrorAlert(
