@@ -33,21 +33,11 @@ from streams.tools.kafka_broker import free_port
 from streams.tools.plans import Effect
 from streams.tools.replay import replay
 from streams.tools.simulator import Simulator, TeamPlan
-from tests.integration.harness import REPO, PipelineEnv, WorkerProcess, create_topics, wait_until
+from tests.e2e.browser import ARTIFACTS, browser_or_skip, offline_browser
+from tests.integration.harness import PipelineEnv, WorkerProcess, create_topics, wait_until
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-ARTIFACTS = REPO / "test-artifacts"
 WINDOW_MS = 10_000
 SHOCK_FROM, SHOCK_UNTIL = 4, 6  # windows of the decline (the end is exclusive)
 OPENING_WINDOWS = SHOCK_FROM + 1  # the incident opens when the shock's first window closes
@@ -84,19 +74,6 @@ def _organisation_csv(path: Path) -> OrgChart:
         chart.update(info, plan.team_id)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return chart
-
-
-def _browser_or_skip() -> None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:  # pragma: no cover - a dev dependency
-        pytest.fail("the playwright package is missing: pip install -e '.[dev]'")
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing in CI; .ci/run installs it with apt-get")
-        pytest.skip(
-            f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)"
-        )
 
 
 def _get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
@@ -141,7 +118,7 @@ class OrgWorker:
 
 @pytest.fixture(scope="module")
 def org_worker(kafka_broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrgWorker]:
-    _browser_or_skip()
+    browser_or_skip()
     tmp = tmp_path_factory.mktemp("live-incidents")
     port = free_port()
     env = PipelineEnv(
@@ -183,33 +160,8 @@ def org_worker(kafka_broker, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 @pytest.fixture(scope="module")
 def browser_context(org_worker: OrgWorker, tmp_path_factory: pytest.TempPathFactory):
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),
-            executable_path=str(CHROMIUM),
-            args=CHROMIUM_ARGS,
-            headless=True,
-            viewport={"width": 1280, "height": 900},
-        )
-        # Offline on purpose: anything not served by the worker on loopback is refused.
-        external: list[str] = []
-
-        def only_loopback(route: Any) -> None:
-            if route.request.url.startswith(org_worker.base):
-                route.continue_()
-            else:
-                external.append(route.request.url)
-                route.abort()
-
-        context.route("**/*", only_loopback)
-        try:
-            yield context
-        finally:
-            context.close()
-        assert not external, f"the pages asked for assets outside the worker: {external}"
+    with offline_browser(org_worker.base, tmp_path_factory.mktemp("chromium-profile")) as context:
+        yield context
 
 
 def test_a_department_shock_is_one_live_incident_card_with_its_teams_and_page(

@@ -14,13 +14,11 @@ repository root.
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -30,21 +28,11 @@ from streams.runtime.publish import SignalPublisher
 from streams.runtime.topics import ensure_topics
 from streams.tools.kafka_broker import free_port
 from streams.tools.simulator import Simulator, TeamPlan
-from tests.integration.harness import REPO, PipelineEnv, WorkerProcess, wait_until
+from tests.e2e.browser import ARTIFACTS, browser_or_skip, offline_browser
+from tests.integration.harness import PipelineEnv, WorkerProcess, wait_until
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-ARTIFACTS = REPO / "test-artifacts"
 WINDOW_MS = 10_000
 ODD_TEAM = '<b>odd</b> & "co"'  # a team id that must come out as text, never as markup
 PLANS = [
@@ -55,19 +43,6 @@ PLANS = [
     TeamPlan(ODD_TEAM),
 ]
 ALERT_TIMEOUT_MS = 120_000
-
-
-def _browser_or_skip() -> None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:  # pragma: no cover - a dev dependency
-        pytest.fail("the playwright package is missing: pip install -e '.[dev]'")
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing in CI; .ci/run installs it with apt-get")
-        pytest.skip(
-            f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)"
-        )
 
 
 def _get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
@@ -135,7 +110,7 @@ class LiveWorker:
 
 @pytest.fixture(scope="module")
 def live_worker(kafka_broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveWorker]:
-    _browser_or_skip()
+    browser_or_skip()
     port = free_port()
     env = PipelineEnv(
         kafka_broker.bootstrap,
@@ -159,33 +134,8 @@ def live_worker(kafka_broker, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 @pytest.fixture(scope="module")
 def browser_context(live_worker: LiveWorker, tmp_path_factory: pytest.TempPathFactory):
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),  # a fresh user-data dir
-            executable_path=str(CHROMIUM),
-            args=CHROMIUM_ARGS,
-            headless=True,
-            viewport={"width": 1280, "height": 900},
-        )
-        # Offline on purpose: anything not served by the worker on loopback is refused.
-        external: list[str] = []
-
-        def only_loopback(route: Any) -> None:
-            if route.request.url.startswith(live_worker.base):
-                route.continue_()
-            else:
-                external.append(route.request.url)
-                route.abort()
-
-        context.route("**/*", only_loopback)
-        try:
-            yield context
-        finally:
-            context.close()
-        assert not external, f"the pages asked for assets outside the worker: {external}"
+    with offline_browser(live_worker.base, tmp_path_factory.mktemp("chromium-profile")) as context:
+        yield context
 
 
 def test_alert_fired_during_the_test_appears_without_reload(
