@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import faust
-from faust.types import TP, ConsumerT, EventT
+from faust.types import TP, ConsumerT
 
 from schemas.codec import SignalCodec, load_writer_schemas
 from sinks.base import Sink
@@ -32,6 +32,7 @@ from streams.core.unit_stage import Heartbeat, UnitInput, encode_input
 from streams.detectors import load_detectors
 from streams.errors import SinkStopped, SinkUnavailable
 from streams.runtime.emitted import EmittedAlerts
+from streams.runtime.intake import Fetch, SourceIntake
 from streams.runtime.kafka_read import read_ranges
 from streams.runtime.observability import PipelineMetrics, faust_highwater, register_metrics_page
 from streams.runtime.positions import check_delivery, with_gaps_filled
@@ -50,9 +51,6 @@ STOP_GRACE_SECONDS = 30.0  # a stopping worker waits this long for its batch to 
 # A partition silent this long while Faust's read offset is past the saved position had its
 # last records skipped by the consumer: they are read directly (see streams.runtime.positions).
 SKIPPED_TAIL_SECONDS = 10.0
-# Faust's committed offset of a partition behind the saved position this long: it is stuck
-# (see PipelineRunner._unstick_commits) and the worker commits the saved position itself.
-STUCK_COMMIT_SECONDS = 10.0
 
 
 class PipelineRunner:
@@ -119,9 +117,13 @@ class PipelineRunner:
         self._assignment_lock = asyncio.Lock()
         self._reported_resumes: set[tuple[TP, int]] = set()
         self._last_delivery: dict[tuple[str, int], float] = {}  # monotonic time per source TP
-        self._commit_seen: dict[TP, tuple[int, float]] = {}  # committed offset, seen since
         self._topic_of_side = {side: topic for topic, side in self.preparer.side_of_topic.items()}
         self._stop_requested = asyncio.Event()
+        # Source records arrive a fetch at a time (streams.runtime.intake); two batches' worth
+        # may wait, so the next one is in memory while one is processed.
+        self.intake = SourceIntake(
+            frozenset(self._topic_of_side.values()), capacity=2 * settings.batch_size
+        )
 
     def request_stop(self) -> None:
         """The worker is stopping: end any retry loop now (the batch stays unacknowledged)."""
@@ -129,29 +131,17 @@ class PipelineRunner:
         self.sink.request_stop()
 
     # -- entry points -----------------------------------------------------------------------
-    async def handle_events(self, events: Sequence[EventT]) -> None:
-        generation = self.app.consumer_generation_id
-        messages = [
-            RawMessage(
-                topic=e.message.topic,
-                partition=e.message.partition,
-                offset=e.message.offset,
-                key=e.message.key,
-                value=e.message.value,
-            )
-            for e in events
-            # Fetched before the latest rebalance: the partition has since been sought to
-            # where its saved state resumes, so these records come again (or go to their
+    async def handle_fetch(self, fetch: Fetch) -> None:
+        """Process one batch of source records handed over by the intake."""
+        if fetch.generation != self.app.consumer_generation_id:
+            # Fetched before the latest rebalance: the partitions have since been sought to
+            # where their saved state resumes, so these records come again (or go to their
             # new owner). Handling them now would run ahead of that position.
-            if e.message.generation_id == generation
-        ]
-        if len(messages) < len(events):
             log.info(
-                "%d records fetched before a rebalance left for re-reading",
-                len(events) - len(messages),
+                "%d records fetched before a rebalance left for re-reading", len(fetch.messages)
             )
-        if not messages:
             return
+        messages = fetch.messages
         log.debug("batch of %d events", len(messages))
         async with self._lock:
             # Records flowing means the assignment is settled; their partitions must have their
@@ -161,7 +151,7 @@ class PipelineRunner:
             )
             await self._process(await self._in_order(messages))
             # Counted from the end of the batch: a batch held up by back-pressure does not make
-            # the records Faust buffered meanwhile look skipped (see _skipped_tails).
+            # the records fetched meanwhile look skipped (see _skipped_tails).
             now = time.monotonic()
             for message in messages:
                 self._last_delivery[(message.topic, message.partition)] = now
@@ -173,7 +163,7 @@ class PipelineRunner:
             skipped = self._skipped_tails()
             if skipped:
                 await self._process(await self._read_skipped(skipped, []))
-            await self._unstick_commits()
+            await self._commit_positions()
             caught_up = await self._caught_up_partitions()
             prepared = self.preparer.prepare_tick(caught_up)
             # A partition that has never held a record says so once, or the unit stage would
@@ -269,42 +259,30 @@ class PipelineRunner:
                     self._last_delivery[(topic, partition)] = now
         return tails
 
-    async def _unstick_commits(self) -> None:
-        """Commit the saved positions where Faust's own commit is stuck behind them.
+    async def _commit_positions(self) -> None:
+        """Commit the saved positions the consumer group has not committed yet.
 
-        Faust commits only up to its first unacknowledged offset, and it never acknowledges a
-        record it dropped around a rebalance (streams.runtime.positions reads those itself): its
-        committed offset for that partition then stays put forever, and any lag monitor
-        reading the group reports a backlog that is not there. Committing a saved position is
-        always safe — everything before it is durable — so after ``STUCK_COMMIT_SECONDS``
-        without progress the worker commits it itself.
+        The intake hands records over without Faust's per-event acknowledgements, so Faust
+        never commits the source topics itself. Committing a saved position is always safe —
+        everything before it is durable (its clock is written last) — and the committed offset
+        serves lag monitoring and a partition's first start; a restarted worker resumes at
+        its saved positions anyway (streams.runtime.resume).
         """
         consumer = self.app.consumer
         committed = getattr(consumer, "_committed_offset", {})
-        now = time.monotonic()
-        stuck: dict[TP, int] = {}
+        behind: dict[TP, int] = {}
         for partition in self._loaded_partitions or ():
             for topic in self._topic_of_side.values():
                 tp = TP(topic, partition)
                 position = self._position_of(topic, partition)
-                current = committed.get(tp) or 0
-                if not position or current >= position:
-                    self._commit_seen.pop(tp, None)
-                    continue
-                seen, since = self._commit_seen.get(tp, (current, now))
-                if seen != current:
-                    seen, since = current, now
-                self._commit_seen[tp] = (seen, since)
-                if now - since >= STUCK_COMMIT_SECONDS:
-                    stuck[tp] = position
-        if stuck:
-            log.info(
-                "committing saved positions Faust's commit is stuck behind: %s",
-                ", ".join(f"{tp.topic}/{tp.partition}@{o}" for tp, o in sorted(stuck.items())),
+                if position and (committed.get(tp) or 0) < position:
+                    behind[tp] = position
+        if behind:
+            log.debug(
+                "committing saved positions %s",
+                ", ".join(f"{tp.topic}/{tp.partition}@{o}" for tp, o in sorted(behind.items())),
             )
-            await consumer._commit_offsets(stuck)  # type: ignore[attr-defined]
-            for tp in stuck:
-                self._commit_seen.pop(tp, None)
+            await consumer._commit_offsets(behind)  # type: ignore[attr-defined]
 
     def _assigned_partitions(self) -> frozenset[int]:
         actives = self.app.assignor.assigned_actives()
@@ -604,13 +582,13 @@ async def seek_on_consumer_thread(consumer: ConsumerT, positions: dict[TP, int])
 
 
 async def _durably(work: Awaitable[None], on_stop: Callable[[], None]) -> None:
-    """Run one batch to the end before Faust may acknowledge it.
+    """Run one batch to the end, even through a graceful stop.
 
-    A graceful stop cancels the agent mid-batch, and ``take_events`` acknowledges the batch in a
-    ``finally`` clause: so the batch is shielded from the cancellation and given time to become
-    durable first. If it cannot (or anything unexpected fails), the worker exits without
-    acknowledging it (see ``_stop_without_ack``). ``on_stop`` tells retry loops to give up at
-    once instead of running out the grace time while ClickHouse is down.
+    A graceful stop cancels the agent mid-batch: the batch is shielded from the cancellation
+    and given time to become durable, so the worker stops on a clean position instead of
+    leaving half a batch to redo. If it cannot (or anything unexpected fails), the worker exits
+    at once (see ``_stop_without_ack``). ``on_stop`` tells retry loops to give up at once
+    instead of running out the grace time while ClickHouse is down.
     """
     task = asyncio.ensure_future(work)
     try:
@@ -631,12 +609,12 @@ async def _durably(work: Awaitable[None], on_stop: Callable[[], None]) -> None:
 
 
 def _stop_without_ack(error: BaseException) -> None:
-    """An unexpected failure while making a batch durable must not let Faust acknowledge it.
+    """An unexpected failure while making a batch durable ends the worker.
 
-    ``take_events`` acknowledges a batch in a ``finally`` clause, even when our processing
-    raised; acknowledging would commit offsets whose outputs were never written. So the
-    worker exits at once, before that can happen: its supervisor restarts it and the batch is
-    read again (outputs are idempotent). Bad *input* never gets here — it goes to the dead
+    The engine's state in memory may hold half of the failed batch, and Faust would restart
+    the agent on that state. So the worker exits at once: its supervisor restarts it, the
+    state is read back from the changelog and the batch is read again from the saved
+    positions (outputs are idempotent). Bad *input* never gets here — it goes to the dead
     letters; this is for bugs, unrecoverable infrastructure errors, and a stop requested
     while ClickHouse was down (``SinkStopped``).
     """
@@ -654,7 +632,9 @@ def _stop_without_ack(error: BaseException) -> None:
 def register_pipeline(app: faust.App, settings: Settings, sink: Sink) -> PipelineRunner:
     """Declare the source topic, the state table, the agent and the idle timer on ``app``."""
     runner = PipelineRunner(app, settings, sink)
-    resume_at_saved_positions(app, runner.resume_positions, on_stopping=runner.request_stop)
+    resume_at_saved_positions(
+        app, runner.resume_positions, on_stopping=runner.request_stop, intake=runner.intake
+    )
     # The unit stage: unit windows, incidents and pages for the whole organisation (one
     # worker of the group runs it at a time; the others stand by).
     register_units(app, settings, sink, runner.metrics)
@@ -677,11 +657,15 @@ def register_pipeline(app: faust.App, settings: Settings, sink: Sink) -> Pipelin
 
     @app.agent(source, name="mirror")
     async def mirror(stream: faust.StreamT) -> None:
-        # take_events (not take): it hands over the events, so offsets can be acknowledged
-        # only once the whole batch is durable.
-        batches = stream.take_events(settings.batch_size, settings.batch_seconds)  # type: ignore[attr-defined]
-        async for events in batches:
-            await _durably(runner.handle_events(events), runner.request_stop)
+        # The agent subscribes the worker to its sources (Faust assigns them to it), but its
+        # records come from the intake a fetch at a time, never through the stream.
+        intake = runner.intake
+        while True:
+            fetch = await intake.take(settings.batch_size, settings.batch_seconds)
+            try:
+                await _durably(runner.handle_fetch(fetch), runner.request_stop)
+            finally:
+                intake.done()
 
     @app.timer(interval=min(1.0, settings.idle_close_seconds))
     async def close_idle_windows() -> None:

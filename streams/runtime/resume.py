@@ -21,24 +21,30 @@ The same consumer also says when the worker starts stopping. On shutdown Faust w
 batch in flight to be acknowledged before it stops the agents; a batch retrying a ClickHouse
 write during an outage would hold the worker there for good (SIGTERM ignored). The stop hook
 runs at that moment, so the pipeline ends its retrying and exits without acknowledging.
+
+Finally, the consumer hands the source topics' records to the pipeline a whole fetch at a time
+(streams.runtime.intake) instead of one event at a time through Faust's streams.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import faust
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import ConsumerT
+
+from streams.runtime.intake import SourceIntake, drain_in_fetches
 
 ResumeHook = Callable[[ConsumerT], Awaitable[None]]
 StopHook = Callable[[], None]
 
 
 class ResumingConsumer(aiokafka_driver.Consumer):
-    """Faust's Kafka consumer, with a hook after every seek to committed offsets and one when
-    the app starts waiting for in-flight batches on shutdown."""
+    """Faust's Kafka consumer, with a hook after every seek to committed offsets, one when
+    the app starts waiting for in-flight batches on shutdown, and source records handed over
+    by the fetch."""
 
     async def perform_seek(self) -> None:
         await super().perform_seek()
@@ -52,7 +58,18 @@ class ResumingConsumer(aiokafka_driver.Consumer):
         hook = getattr(self.transport, "stop_hook", None)
         if hook is not None and self.app.should_stop:
             hook()
+        intake = getattr(self.transport, "intake", None)
+        if intake is not None:
+            # The batch being processed is in flight, as Faust's own unacknowledged events are.
+            await intake.wait_idle()
         await super().wait_empty()
+
+    async def _drain_messages(self, fetcher: Any) -> None:
+        intake = getattr(self.transport, "intake", None)
+        if intake is None:
+            await super()._drain_messages(fetcher)
+        else:
+            await drain_in_fetches(self, fetcher, intake)
 
 
 class ResumingTransport(aiokafka_driver.Transport):
@@ -61,18 +78,24 @@ class ResumingTransport(aiokafka_driver.Transport):
     Consumer: ClassVar[type[ConsumerT]] = ResumingConsumer
     resume_hook: ResumeHook | None = None
     stop_hook: StopHook | None = None
+    intake: SourceIntake | None = None
 
 
 def resume_at_saved_positions(
-    app: faust.App, hook: ResumeHook, on_stopping: StopHook | None = None
+    app: faust.App,
+    hook: ResumeHook,
+    on_stopping: StopHook | None = None,
+    intake: SourceIntake | None = None,
 ) -> None:
     """Make ``app`` call ``hook(consumer)`` whenever Faust has sought its partitions to their
     committed offsets (each assignment, before records flow); the hook seeks them where the
     saved state resumes. ``on_stopping()`` is called when the app, stopping, starts waiting for
-    the batches in flight. Call before the worker starts, after the broker is configured."""
+    the batches in flight; ``intake`` receives the records of its topics a fetch at a time.
+    Call before the worker starts, after the broker is configured."""
     transport = ResumingTransport(app.conf.broker_consumer, app)
     transport.resume_hook = hook
     transport.stop_hook = on_stopping
+    transport.intake = intake
     app.transport = transport
 
 
