@@ -238,8 +238,14 @@ class WindowAggregate:
             self._remember(event_key)
         return self
 
-    def to_dict(self) -> dict[str, Any]:
+    def packed_keys(self) -> bytes | bytearray:
+        """Every event key seen, 8 bytes each in arrival order (the changelog's form; read
+        only: streams.core.state_log writes what was added since it last looked)."""
+        return self._packed_keys
+
+    def to_dict(self, *, with_keys: bool = True) -> dict[str, Any]:
         """JSON-safe, compact: a side with no records and all-zero histograms are left out.
+        ``with_keys`` False leaves out the event keys (written separately, by difference).
 
         ``{"v": 2, "customer": {"n": 120, "h": {"nps": [0, 1, ...], ...}},
         "employee": {"n": 8, "h": {...}, "r": [[respondent key, occurred_at, event key,
@@ -263,7 +269,7 @@ class WindowAggregate:
                 [respondent, occurred_at, event_key, list(scores)]
                 for respondent, (occurred_at, event_key, scores) in sorted(self.respondents.items())
             ]
-        if self._packed_keys:
+        if with_keys and self._packed_keys:
             data["ids"] = base64.b64encode(self._packed_keys).decode("ascii")
         return data
 

@@ -29,12 +29,15 @@ from streams.core.bounds import TimeBounds
 from streams.core.engine import ACTIONS_SIDE, EngineOutput, Inbound, MirrorEngine
 from streams.core.model import DeadLetter, DuplicateEvent, LateEvent, SinkBatch
 from streams.core.privacy import customer_row_for_storage
+from streams.core.state_log import (
+    CLOCK_KEY_PREFIX,
+    StateLog,
+    StateUpdate,
+    write_phase,
+)
 from streams.core.unit_stage import NO_PROGRESS, Heartbeat, LooseEvent, UnitInput
 from streams.core.windows import PartitionClock, TeamState, window_start_for
 from streams.errors import DecodeError
-
-TEAM_KEY_PREFIX = "team:"
-CLOCK_KEY_PREFIX = "partition:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +70,9 @@ class PreparedBatch:
     # made by hand, then each touched partition's heartbeat (which vouches for the parts).
     unit_inputs: list[UnitInput] = field(default_factory=list)
     dead_letter_records: list[OutboundRecord] = field(default_factory=list)
-    state_updates: list[tuple[int, str, dict[str, Any] | None]] = field(default_factory=list)
+    # The changelog records that bring the saved state up to date, in write-phase order
+    # (streams.core.state_log).
+    state_updates: list[StateUpdate] = field(default_factory=list)
     consumed: int = 0
 
 
@@ -147,6 +152,7 @@ class BatchPreparer:
         self.employee_topic = employee_topic
         self.hmac_secret = hmac_secret
         self.time_bounds = time_bounds
+        self.state_log = StateLog()
         # Topic names are settings; the codec knows the signals by their canonical names.
         self._signal_of_topic = {
             customer_topic: CUSTOMER_FEEDBACK_TOPIC,
@@ -293,18 +299,21 @@ class BatchPreparer:
             )
         prepared.state_updates.extend(self._state_updates(out))
 
-    def _state_updates(
-        self, out: EngineOutput[RawMessage]
-    ) -> Iterable[tuple[int, str, dict[str, Any] | None]]:
+    def _state_updates(self, out: EngineOutput[RawMessage]) -> list[StateUpdate]:
+        closed_teams = {window.team_id for window in out.closed}
+        updates: list[StateUpdate] = []
         for team_id in sorted(out.dirty_teams):
-            team = self.engine.teams[team_id]
-            yield team.partition, TEAM_KEY_PREFIX + team_id, team.to_dict()
-        for partition in sorted(out.dirty_partitions):
-            yield (
-                partition,
-                CLOCK_KEY_PREFIX + str(partition),
-                self.engine.clock(partition).to_dict(),
+            updates.extend(
+                self.state_log.team_updates(
+                    team_id, self.engine.teams[team_id], history_changed=team_id in closed_teams
+                )
             )
+        updates.extend(
+            (partition, CLOCK_KEY_PREFIX + str(partition), self.engine.clock(partition).to_dict())
+            for partition in sorted(out.dirty_partitions)
+        )
+        updates.sort(key=lambda update: write_phase(update[1], update[2]))  # stable
+        return updates
 
 
 def _signal(record: Signal | EpisodeAction) -> Signal:
@@ -321,18 +330,7 @@ def _side_of(record: Signal) -> str:
 def state_from_items(
     items: Iterable[tuple[str, dict[str, Any] | None]], partitions: set[int], now_wall_ms: float
 ) -> tuple[dict[str, TeamState], dict[int, PartitionClock]]:
-    """Rebuild the engine's state from changelog-backed table items, for the given partitions."""
-    teams: dict[str, TeamState] = {}
-    clocks: dict[int, PartitionClock] = {}
-    for key, value in items:
-        if value is None:
-            continue
-        if key.startswith(TEAM_KEY_PREFIX):
-            team = TeamState.from_dict(value)
-            if team.partition in partitions:
-                teams[key[len(TEAM_KEY_PREFIX) :]] = team
-        elif key.startswith(CLOCK_KEY_PREFIX):
-            partition = int(key[len(CLOCK_KEY_PREFIX) :])
-            if partition in partitions:
-                clocks[partition] = PartitionClock.from_dict(value, now_wall_ms)
-    return teams, clocks
+    """Rebuild the engine's state from changelog-backed table items, for the given partitions
+    (a fresh ``StateLog``; a worker restores through its preparer's, which then knows what of
+    the state is written)."""
+    return StateLog().restore(items, partitions, now_wall_ms)

@@ -160,24 +160,32 @@ class TeamState:
         for start in [s for s in self.closed_keys if s < before]:
             del self.closed_keys[start]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, whole: bool = True) -> dict[str, Any]:
+        """JSON-safe. ``whole`` False leaves out the history and every event key, which
+        streams.core.state_log writes apart, only when they change."""
         data: dict[str, Any] = {
             "partition": self.partition,
-            "open": {str(start): agg.to_dict() for start, agg in self.open_windows.items()},
+            "open": {
+                str(start): agg.to_dict(with_keys=whole) for start, agg in self.open_windows.items()
+            },
             "closed_through": self.closed_through,
-            "history": [team_window_to_dict(m) for m in self.history],
         }
+        if whole:
+            data["history"] = self.history_to_list()
         if self.applied:
             data["applied"] = dict(self.applied)
         if self.comments:
             data["comments"] = {str(start): texts for start, texts in self.comments.items()}
-        if self.closed_keys:
+        if whole and self.closed_keys:
             data["closed_keys"] = {
                 str(start): pack_keys(keys) for start, keys in self.closed_keys.items()
             }
         if self.episodes:
             data["episodes"] = {family: asdict(e) for family, e in self.episodes.items()}
         return data
+
+    def history_to_list(self) -> list[dict[str, Any]]:
+        return [team_window_to_dict(m) for m in self.history]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TeamState:

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -21,13 +22,8 @@ from sinks.base import Sink
 from streams.core.bounds import TimeBounds
 from streams.core.engine import EngineConfig, MirrorEngine
 from streams.core.model import DeadLetter
-from streams.core.pipeline import (
-    CLOCK_KEY_PREFIX,
-    BatchPreparer,
-    PreparedBatch,
-    RawMessage,
-    state_from_items,
-)
+from streams.core.pipeline import BatchPreparer, PreparedBatch, RawMessage
+from streams.core.state_log import CLOCK_KEY_PREFIX, write_phase
 from streams.core.unit_stage import Heartbeat, UnitInput, encode_input
 from streams.detectors import load_detectors
 from streams.errors import SinkStopped, SinkUnavailable
@@ -119,6 +115,9 @@ class PipelineRunner:
         self._last_delivery: dict[tuple[str, int], float] = {}  # monotonic time per source TP
         self._topic_of_side = {side: topic for topic, side in self.preparer.side_of_topic.items()}
         self._stop_requested = asyncio.Event()
+        self._broken = False  # a batch failed: see _exclusive
+        # partition → side → next offset, as saved on the changelog (what may be committed)
+        self._saved_positions: dict[int, dict[str, int]] = {}
         # Source records arrive a fetch at a time (streams.runtime.intake); two batches' worth
         # may wait, so the next one is in memory while one is processed.
         self.intake = SourceIntake(
@@ -143,7 +142,7 @@ class PipelineRunner:
             return
         messages = fetch.messages
         log.debug("batch of %d events", len(messages))
-        async with self._lock:
+        async with self._exclusive():
             # Records flowing means the assignment is settled; their partitions must have their
             # state loaded before a single one is processed.
             await self._sync_assignment(
@@ -157,8 +156,8 @@ class PipelineRunner:
                 self._last_delivery[(message.topic, message.partition)] = now
 
     async def handle_tick(self) -> None:
-        async with self._lock:
-            if not await self._sync_assignment():
+        async with self._exclusive():
+            if self._broken or not await self._sync_assignment():
                 return
             skipped = self._skipped_tails()
             if skipped:
@@ -186,6 +185,20 @@ class PipelineRunner:
             await self._make_durable(prepared)
 
     # -- internals --------------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def _exclusive(self) -> AsyncIterator[None]:
+        """One batch or tick at a time. A failure leaves the engine's memory ahead of what is
+        saved, and the worker is about to exit (``_stop_without_ack``): from then on the
+        pipeline does nothing, or a tick getting the lock first would save or commit that."""
+        async with self._lock:
+            if self._broken:
+                raise RuntimeError("the worker is exiting after a failed batch")
+            try:
+                yield
+            except BaseException:
+                self._broken = True
+                raise
+
     async def _process(self, messages: list[RawMessage]) -> None:
         if not messages:
             return
@@ -263,18 +276,20 @@ class PipelineRunner:
         """Commit the saved positions the consumer group has not committed yet.
 
         The intake hands records over without Faust's per-event acknowledgements, so Faust
-        never commits the source topics itself. Committing a saved position is always safe —
-        everything before it is durable (its clock is written last) — and the committed offset
-        serves lag monitoring and a partition's first start; a restarted worker resumes at
-        its saved positions anyway (streams.runtime.resume).
+        never commits the source topics itself. A position is committed only once its clock is
+        on the changelog, after everything before it is durable; never the engine's position
+        in memory, which runs ahead while a batch is being written. The committed offset
+        serves lag monitoring and a partition's first start; a restarted worker resumes at its
+        saved positions anyway (streams.runtime.resume).
         """
         consumer = self.app.consumer
         committed = getattr(consumer, "_committed_offset", {})
         behind: dict[TP, int] = {}
         for partition in self._loaded_partitions or ():
-            for topic in self._topic_of_side.values():
+            saved = self._saved_positions.get(partition, {})
+            for side, topic in self._topic_of_side.items():
                 tp = TP(topic, partition)
-                position = self._position_of(topic, partition)
+                position = saved.get(side)
                 if position and (committed.get(tp) or 0) < position:
                     behind[tp] = position
         if behind:
@@ -391,9 +406,15 @@ class PipelineRunner:
                 self.state.changelog_topic.get_topic_name(),
                 added,
             )
-            teams, clocks = state_from_items(latest.items(), set(added), time.time() * 1000)
+            state_log = self.preparer.state_log
+            state_log.forget(t for t, s in self.engine.teams.items() if s.partition not in kept)
+            teams, clocks = state_log.restore(latest.items(), set(added), time.time() * 1000)
             kept_teams = {t: s for t, s in self.engine.teams.items() if s.partition in kept}
             kept_clocks = {p: c for p, c in self.engine.clocks.items() if p in kept}
+            self._saved_positions = {
+                **{p: o for p, o in self._saved_positions.items() if p in kept},
+                **{p: dict(c.resume_offsets) for p, c in clocks.items()},
+            }
             self.engine.load({**kept_teams, **teams}, {**kept_clocks, **clocks})
             # A rebalance is this worker's own delay, not its sources going quiet: the kept
             # partitions start their idle count again, as restored ones do. Otherwise a
@@ -455,16 +476,21 @@ class PipelineRunner:
             outputs.append(await self._send_refused(letter))
         if outputs:
             await asyncio.gather(*outputs)
-        # Teams before clocks: a restored watermark must never be ahead of a restored team,
-        # or that team's re-read records would be taken for late ones.
-        for clocks in (False, True):
-            state: list[Awaitable[Any]] = []
-            for partition, key, value in prepared.state_updates:
-                if key.startswith(CLOCK_KEY_PREFIX) == clocks:
-                    self.state.data[key] = value
-                    state.append(self.state.send_changelog(partition, key, value))
-            if state:
-                await asyncio.gather(*state)
+        # In write phases (streams.core.state_log), each durable before the next: a head never
+        # names a key chunk that is not saved, and a restored watermark is never ahead of a
+        # restored team (whose re-read records would be taken for late ones).
+        for _phase, updates in itertools.groupby(
+            prepared.state_updates, key=lambda update: write_phase(update[1], update[2])
+        ):
+            await asyncio.gather(
+                *[
+                    self.state.send_changelog(partition, key, value)
+                    for partition, key, value in updates
+                ]
+            )
+        for partition, key, value in prepared.state_updates:
+            if key.startswith(CLOCK_KEY_PREFIX) and value is not None:
+                self._saved_positions[partition] = dict(value.get("resume_offsets") or {})
         self._account(prepared, refused)
 
     def _heartbeat_news(self, item: UnitInput) -> bool:

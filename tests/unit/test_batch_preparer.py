@@ -10,14 +10,13 @@ from schemas.records import CustomerFeedback, EmployeePulse
 from streams.core.bounds import TimeBounds
 from streams.core.engine import EngineConfig, MirrorEngine
 from streams.core.pipeline import (
-    CLOCK_KEY_PREFIX,
-    TEAM_KEY_PREFIX,
     BatchPreparer,
     RawMessage,
     batch_token,
     state_from_items,
 )
 from streams.core.privacy import rekey
+from streams.core.state_log import CLOCK_KEY_PREFIX, TEAM_KEY_PREFIX
 from streams.core.unit_stage import NO_PROGRESS, Heartbeat
 from streams.core.units import TeamWindowPart
 from streams.detectors import DetectionSettings, load_detectors
@@ -142,7 +141,12 @@ def test_state_updates_round_trip_through_the_changelog_form() -> None:
         ]
     )
     keys = {(partition, key) for partition, key, _ in prepared.state_updates}
-    assert keys == {(2, TEAM_KEY_PREFIX + "team"), (2, CLOCK_KEY_PREFIX + "2")}
+    assert keys == {
+        (2, "keys:team:0:0"),  # the window's event keys, first chunk
+        (2, "history:team"),  # written once for a team new to the log, then on each close
+        (2, TEAM_KEY_PREFIX + "team"),
+        (2, CLOCK_KEY_PREFIX + "2"),
+    }
     items = [(key, value) for _, key, value in prepared.state_updates]
     teams, clocks = state_from_items(items, {2}, now_wall_ms=0.0)
     assert teams["team"].open_windows[0].customer_n == 1
