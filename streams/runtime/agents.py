@@ -148,7 +148,7 @@ class PipelineRunner:
             await self._sync_assignment(
                 during_rebalance_too=True, with_partitions={m.partition for m in messages}
             )
-            await self._process(await self._in_order(messages))
+            await self._process(await self._in_order(messages), fetch.fetched_at)
             # Counted from the end of the batch: a batch held up by back-pressure does not make
             # the records fetched meanwhile look skipped (see _skipped_tails).
             now = time.monotonic()
@@ -164,6 +164,7 @@ class PipelineRunner:
                 await self._process(await self._read_skipped(skipped, []))
             await self._commit_positions()
             caught_up = await self._caught_up_partitions()
+            closed_at = time.monotonic()
             prepared = self.preparer.prepare_tick(caught_up)
             # A partition that has never held a record says so once, or the unit stage would
             # wait for it forever. Only once caught up: a partition whose backlog is still
@@ -175,14 +176,14 @@ class PipelineRunner:
             )
             if prepared.sink.is_empty() and not prepared.alert_records:
                 if any(self._heartbeat_news(item) for item in prepared.unit_inputs):
-                    await self._make_durable(prepared)
+                    await self._make_durable(prepared, None, closed_at)
                 return  # clocks that only moved in memory need no changelog write
             log.info(
                 "idle close: %d team-windows closed by the wall clock (caught-up partitions %s)",
                 len(prepared.sink.team_windows),
                 sorted(caught_up),
             )
-            await self._make_durable(prepared)
+            await self._make_durable(prepared, None, closed_at)
 
     # -- internals --------------------------------------------------------------------------
     @contextlib.asynccontextmanager
@@ -199,12 +200,13 @@ class PipelineRunner:
                 self._broken = True
                 raise
 
-    async def _process(self, messages: list[RawMessage]) -> None:
+    async def _process(self, messages: list[RawMessage], fetched_at: float | None = None) -> None:
         if not messages:
             return
         self.metrics.observe_messages(messages)
+        closed_at = time.monotonic()
         prepared = self.preparer.prepare(messages)
-        await self._make_durable(prepared)
+        await self._make_durable(prepared, fetched_at, closed_at)
 
     def _position_of(self, topic: str, partition: int) -> int | None:
         """The next offset of this source partition the saved state expects (None: no state
@@ -437,7 +439,12 @@ class PipelineRunner:
                 known,
             )
 
-    async def _make_durable(self, prepared: PreparedBatch) -> None:
+    async def _make_durable(
+        self,
+        prepared: PreparedBatch,
+        fetched_at: float | None = None,
+        closed_at: float | None = None,
+    ) -> None:
         """Write everything the batch produced; return only when all of it is durable.
 
         Order matters for crashes: the outputs (topics, ClickHouse) are durable *before* the
@@ -472,6 +479,9 @@ class PipelineRunner:
         refused: list[DeadLetter] = []
         if not prepared.sink.is_empty():
             refused = await self._write_sink(prepared)
+            self.metrics.observe_stored(
+                prepared, fetched_at, time.monotonic() if closed_at is None else closed_at
+            )
         for letter in refused:  # rows the store refused for good: stored as dead letters too
             outputs.append(await self._send_refused(letter))
         if outputs:

@@ -35,10 +35,12 @@ FETCH_TIMEOUT_SECONDS = 1.0
 
 @dataclass(frozen=True, slots=True)
 class Fetch:
-    """Records fetched together, under one consumer generation (rebalance count)."""
+    """Records fetched together, under one consumer generation (rebalance count);
+    ``fetched_at``: when (monotonic seconds), for the latency metrics."""
 
     generation: int
     messages: list[RawMessage]
+    fetched_at: float = 0.0
 
 
 class SourceIntake:
@@ -95,7 +97,7 @@ class SourceIntake:
         self._waiting -= len(messages)
         self._changed.set()
         self._idle.clear()
-        return Fetch(generation, messages)
+        return Fetch(generation, messages, first.fetched_at)
 
     def done(self) -> None:
         """The batch last taken is finished (durable, or abandoned)."""
@@ -128,6 +130,18 @@ async def drain_in_fetches(consumer: Any, fetcher: Any, intake: SourceIntake) ->
     partitions, read offsets kept for ``streams.runtime.agents``' skipped-tail check, and the
     hand-over interrupted by a rebalance (``suspend_flow``), whose records are read again.
     """
+    try:
+        await _drain(consumer, fetcher, intake)
+    except consumer.consumer_stopped_errors:
+        if not consumer.transport.app.should_stop:
+            raise
+        log.info("the broker stopped the consumer: shutting down")  # as Faust's own loop
+    except asyncio.CancelledError:
+        if not consumer.transport.app.should_stop:
+            raise
+
+
+async def _drain(consumer: Any, fetcher: Any, intake: SourceIntake) -> None:
     callback = consumer.callback
     read_offset = consumer._read_offset
     consumer_stopped = consumer._stopped.is_set
@@ -162,7 +176,7 @@ async def drain_in_fetches(consumer: Any, fetcher: Any, intake: SourceIntake) ->
             consumer.app.monitor.track_tp_end_offset(tp, consumer.highwater(tp))
         if not fetched:
             continue
-        put = intake.put(Fetch(generation, fetched))
+        put = intake.put(Fetch(generation, fetched, time.monotonic()))
         handed = await consumer.wait_first(put, consumer.suspend_flow.wait())
         if put not in handed.done:
             continue  # a rebalance or a stop came first: the records are read again

@@ -93,6 +93,21 @@ class PipelineMetrics:
             registry=r,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
+        latency_buckets = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2.5, 5, 10, 30)
+        self.close_to_store = Histogram(
+            "miroir_window_close_to_store_seconds",
+            "From a team-window's close (the batch or tick whose watermark passed its end was "
+            "taken) to its metrics and alert rows being visible in ClickHouse; one per window.",
+            registry=r,
+            buckets=latency_buckets,
+        )
+        self.fetch_to_store = Histogram(
+            "miroir_fetch_to_store_seconds",
+            "From a batch's records being fetched to its rows being visible in ClickHouse; one "
+            "per batch that wrote rows.",
+            registry=r,
+            buckets=latency_buckets,
+        )
         self.sink_failures = Counter(
             "miroir_sink_failures", "ClickHouse writes that failed and were retried.", registry=r
         )
@@ -144,6 +159,17 @@ class PipelineMetrics:
                 self.open_episodes.labels(severity).set(open_episodes.get(severity, 0))
         self.windows_closed.inc(len(sink.team_windows))
         self.windows_open.set(open_windows)
+
+    def observe_stored(
+        self, prepared: PreparedBatch, fetched_at: float | None, closed_at: float
+    ) -> None:
+        """A batch's rows are visible in ClickHouse now (monotonic times: ``fetched_at`` its
+        records' fetch, None for a tick; ``closed_at`` when its windows closed)."""
+        now = time.monotonic()
+        if fetched_at is not None:
+            self.fetch_to_store.observe(now - fetched_at)
+        for _ in prepared.sink.team_windows:
+            self.close_to_store.observe(now - closed_at)
 
     @contextmanager
     def timed_sink_write(self) -> Iterator[None]:
