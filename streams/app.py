@@ -38,6 +38,8 @@ def faust_config(settings: Settings) -> dict[str, Any]:
         "broker_commit_every": 10_000,
         "broker_commit_interval": 1.0,
         "stream_buffer_maxsize": max(4096, settings.batch_size * 2),
+        # A fetch is handed over whole (streams.runtime.intake): at most one batch per fetch.
+        "broker_max_poll_records": settings.batch_size,
         "producer_acks": -1,
         "broker_session_timeout": settings.session_timeout_seconds,
         "broker_heartbeat_interval": min(3.0, settings.session_timeout_seconds / 3),
