@@ -23,6 +23,7 @@ import os
 import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final, cast
 
@@ -76,6 +77,8 @@ CONFLUENT_MAGIC: Final = 0
 _CONFLUENT_HEADER: Final = struct.Struct(">BI")
 
 _INT_BOUNDS: Final = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
+# Identifier fields, in the order their length is checked; each signal has a subset.
+_IDENTIFIERS: Final = ("event_id", "team_id", "respondent_ref", "customer_ref")
 
 
 def load_schema(file_name: str) -> dict[str, Any]:
@@ -123,6 +126,7 @@ class _Signal:
         schema: dict[str, Any],
         score_ranges: Mapping[str, tuple[int, int]],
     ) -> None:
+        schema_field_names = {field["name"] for field in schema["fields"]}
         self.topic = topic
         self.record_type = record_type
         self.schema = schema
@@ -130,11 +134,16 @@ class _Signal:
         self.full_name = f"{schema['namespace']}.{schema['name']}"
         self.score_ranges = score_ranges
         _check_fields_match(schema, record_type)
+        # Decoded values in the record's field order, to build it with positional arguments:
+        # matching fifteen keywords costs more than reading the record did.
+        self.field_values = itemgetter(*(field.name for field in fields(record_type)))
+        self.identifiers = tuple(name for name in _IDENTIFIERS if name in schema_field_names)
+        self.has_tags = "tags" in schema_field_names
 
 
 def _check_fields_match(schema: Mapping[str, Any], record_type: type) -> None:
-    # The codec builds records with ``record_type(**values)``: a field added to the .avsc but
-    # not to records.py (or the reverse) must fail at import, not on the first message.
+    # The codec builds records from the schema's fields, in order: a field added to the .avsc
+    # but not to records.py (or the reverse) must fail at import, not on the first message.
     schema_fields = [field["name"] for field in schema["fields"]]
     record_fields = [field.name for field in fields(record_type)]
     if schema_fields != record_fields:
@@ -219,21 +228,22 @@ def _read_body(
 
 
 def _build_signal(signal: _Signal, values: dict[str, Any]) -> Signal:
-    """The typed record for decoded values, after the domain rules Avro cannot express."""
-    _check_identifiers(values)
+    """The typed record for decoded values (every field of the signal, by name), after the
+    domain rules Avro cannot express."""
+    _check_identifiers(signal, values)
     _check_comment(values["comment"])
     _check_scores(signal, values)
-    if "tags" in values:
+    if signal.has_tags:
         values["tags"] = tuple(values["tags"])
-    return signal.record_type(**values)
+    return signal.record_type(*signal.field_values(values))
 
 
-def _check_identifiers(values: Mapping[str, Any]) -> None:
+def _check_identifiers(signal: _Signal, values: Mapping[str, Any]) -> None:
     for name in ("event_id", "team_id"):
         if not values[name].strip():
             raise DecodeError(f"{name} is empty: every signal needs one", "invalid")
-    for name in ("event_id", "team_id", "respondent_ref", "customer_ref"):
-        value = values.get(name)
+    for name in signal.identifiers:
+        value = values[name]
         if value is not None and len(value) > MAX_IDENTIFIER_CHARS:
             raise DecodeError(
                 f"{name} is {len(value)} characters, over the {MAX_IDENTIFIER_CHARS} limit",

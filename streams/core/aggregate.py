@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import math
 from collections.abc import Mapping
+from operator import attrgetter
 from typing import Any, Final, Literal
 
 from schemas.records import (
@@ -53,6 +54,10 @@ AddOutcome = Literal["counted", "event", "respondent"]
 _CUSTOMER_FIELDS: Final = tuple((name, lo, hi) for name, (lo, hi) in CUSTOMER_SCORE_RANGES.items())
 _EMPLOYEE_FIELDS: Final = tuple((name, lo, hi) for name, (lo, hi) in EMPLOYEE_SCORE_RANGES.items())
 
+# The scores of one record in schema order, fetched in one call.
+_customer_scores: Final = attrgetter(*(name for name, _lo, _hi in _CUSTOMER_FIELDS))
+_employee_scores: Final = attrgetter(*(name for name, _lo, _hi in _EMPLOYEE_FIELDS))
+
 _Slots = tuple[tuple[str, int, int, list[int]], ...]
 Scores = tuple[int | None, ...]  # one record's scores in schema order
 # A respondent's counted pulse: (occurred_at, event key, scores).
@@ -67,9 +72,8 @@ def _slots(fields: tuple[tuple[str, int, int], ...], histograms: dict[str, list[
     return tuple((name, lo, hi, histograms[name]) for name, lo, hi in fields)
 
 
-def _scores_of(record: Signal, slots: _Slots) -> Scores:
-    """The record's scores in slot order; ValueError on a value outside its range."""
-    scores = tuple(getattr(record, name) for name, _lo, _hi, _bins in slots)
+def _checked(scores: Scores, slots: _Slots) -> Scores:
+    """``scores`` (a record's, in slot order); ValueError on a value outside its range."""
     for (name, lo, hi, _bins), value in zip(slots, scores, strict=True):
         if value is not None and not lo <= value <= hi:
             raise ValueError(f"score {name}={value!r} outside {lo}..{hi}")
@@ -171,7 +175,7 @@ class WindowAggregate:
             return "event"
         if is_customer:
             slots = self._customer_slots
-            scores = _scores_of(record, slots)
+            scores = _checked(_customer_scores(record), slots)
             _count(slots, scores, 1)
             value = composite(scores, self._customer_scoring)
             if value is not None:
@@ -181,7 +185,7 @@ class WindowAggregate:
             return "counted"
         assert isinstance(record, EmployeePulse)
         slots = self._employee_slots
-        answer = (record.occurred_at, event_key, _scores_of(record, slots))
+        answer = (record.occurred_at, event_key, _checked(_employee_scores(record), slots))
         self._remember(event_key)
         return self._count_respondent(keys.respondent(record), answer)
 

@@ -31,29 +31,32 @@ _RESPONDENT: Final = b"r\x1f"
 class IdentityKeys:
     """Keyed 64-bit hashes of event ids and respondents, for one secret."""
 
-    __slots__ = ("_key",)
+    __slots__ = ("_event", "_respondent")
 
     def __init__(self, secret: bytes) -> None:
         # BLAKE2b takes keys up to 64 bytes; a longer secret is hashed down, the way HMAC does.
-        self._key = secret if len(secret) <= _BLAKE2B_MAX_KEY else hashlib.blake2b(secret).digest()
+        key = secret if len(secret) <= _BLAKE2B_MAX_KEY else hashlib.blake2b(secret).digest()
+        # Keyed and prefixed once: hashing an identifier then starts from a copy of this state,
+        # which skips compressing the key block again for every event (the same digest as
+        # hashing prefix + identifier from scratch).
+        self._event = hashlib.blake2b(_EVENT, digest_size=KEY_BYTES, key=key)
+        self._respondent = hashlib.blake2b(_RESPONDENT, digest_size=KEY_BYTES, key=key)
 
-    def _hash(self, prefix: bytes, identifier: str) -> int:
-        digest = hashlib.blake2b(
-            prefix + identifier.encode("utf-8", "surrogatepass"),
-            digest_size=KEY_BYTES,
-            key=self._key,
-        ).digest()
-        return int.from_bytes(digest, "big")
+    @staticmethod
+    def _hash(prefixed: hashlib.blake2b, identifier: str) -> int:
+        state = prefixed.copy()
+        state.update(identifier.encode("utf-8", "surrogatepass"))
+        return int.from_bytes(state.digest(), "big")
 
     def event(self, event_id: str) -> int:
         """The key of an event: a re-sent record has the same one."""
-        return self._hash(_EVENT, event_id)
+        return self._hash(self._event, event_id)
 
     def respondent(self, pulse: EmployeePulse) -> int:
         """The key of the person behind a pulse: their reference, else the pulse itself."""
         if pulse.respondent_ref:
-            return self._hash(_RESPONDENT, pulse.respondent_ref)
-        return self._hash(_EVENT, pulse.event_id)
+            return self._hash(self._respondent, pulse.respondent_ref)
+        return self._hash(self._event, pulse.event_id)
 
 
 # Used where no secret is configured (unit tests, direct use of WindowAggregate): the keys

@@ -16,6 +16,7 @@ scaled NPS), so the published per-metric values and the index agree.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -108,8 +109,10 @@ def answer_points(name: str, value: int, low: int, high: int) -> float:
     return (value - low) / (high - low) * 100.0
 
 
-# (name, low, high, weight) of each component that counts in an index, in schema order.
-Scoring = tuple[tuple[str, int, int, float], ...]
+# (name, low, high, weight, points) of each component that counts in an index, in schema
+# order; ``points[value - low]`` is ``answer_points`` of each value in low..high, worked out
+# once rather than for every answer of every respondent.
+Scoring = tuple[tuple[str, int, int, float, tuple[float, ...]], ...]
 
 
 def scoring(
@@ -122,9 +125,20 @@ def scoring(
     order of ``ranges``, so a record's scores can be zipped against ``ranges``."""
     left_out = frozenset(excluded)
     return tuple(
-        (name, low, high, 0.0 if name in left_out else float(weights.get(name, 0.0)))
+        (
+            name,
+            low,
+            high,
+            0.0 if name in left_out else float(weights.get(name, 0.0)),
+            _points_table(name, low, high),
+        )
         for name, (low, high) in ranges.items()
     )
+
+
+@functools.cache
+def _points_table(name: str, low: int, high: int) -> tuple[float, ...]:
+    return tuple(answer_points(name, value, low, high) for value in range(low, high + 1))
 
 
 def composite(scores: Iterable[int | None], components: Scoring) -> float | None:
@@ -132,9 +146,15 @@ def composite(scores: Iterable[int | None], components: Scoring) -> float | None
     they answered (``scores`` in the order of ``components``); None when they answered none
     that counts."""
     total = weight_total = 0.0
-    for value, (name, low, high, weight) in zip(scores, components, strict=True):
+    for value, (name, low, high, weight, points) in zip(scores, components, strict=True):
         if value is not None and weight > 0:
-            total += weight * answer_points(name, value, low, high)
+            # Out of range only in state nobody validated: scored as it always was.
+            scored = (
+                points[value - low]
+                if low <= value <= high
+                else answer_points(name, value, low, high)
+            )
+            total += weight * scored
             weight_total += weight
     return total / weight_total if weight_total else None
 
