@@ -169,7 +169,16 @@ class BatchPreparer:
         prepared = PreparedBatch(sink=sink, consumed=len(messages))
         inbound: list[Inbound[RawMessage]] = []
         now_ms = int(time.time() * 1000)
+        # The highest offset of each partition's sides, in the order they first appear: what
+        # the clocks must absorb once the batch is processed (absorbing it alone leaves a
+        # clock as absorbing every offset of the batch in turn would).
+        highest: dict[tuple[int, str], int] = {}
         for message in messages:
+            side = self.side_of_topic.get(message.topic)
+            if side is not None:
+                position = (message.partition, side)
+                if message.offset > highest.get(position, message.offset - 1):
+                    highest[position] = message.offset
             if message.topic == self.actions_topic:
                 try:
                     action = decode_action(message.value)
@@ -192,11 +201,9 @@ class BatchPreparer:
         out = self.engine.process(inbound)
         # Every message of the batch is handled once its outputs and state are durable, dead
         # letters included: the clocks (written last) say where to resume after a restart.
-        for message in messages:
-            side = self.side_of_topic.get(message.topic)
-            if side is not None:
-                self.engine.clock(message.partition).absorb(side, message.offset)
-                out.dirty_partitions.add(message.partition)
+        for (partition, side), offset in highest.items():
+            self.engine.clock(partition).absorb(side, offset)
+            out.dirty_partitions.add(partition)
         self._collect(prepared, out)
         return prepared
 
