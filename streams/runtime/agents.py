@@ -152,8 +152,8 @@ class PipelineRunner:
             # Counted from the end of the batch: a batch held up by back-pressure does not make
             # the records fetched meanwhile look skipped (see _skipped_tails).
             now = time.monotonic()
-            for message in messages:
-                self._last_delivery[(message.topic, message.partition)] = now
+            for topic, partition in {(m.topic, m.partition) for m in messages}:
+                self._last_delivery[(topic, partition)] = now
 
     async def handle_tick(self) -> None:
         async with self._exclusive():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -126,12 +127,15 @@ class PipelineMetrics:
 
     # -- updates ---------------------------------------------------------------------------
     def observe_messages(self, messages: list[RawMessage]) -> None:
-        counts: dict[str, int] = {}
-        for message in messages:
-            counts[message.topic] = counts.get(message.topic, 0) + 1
+        counts = collections.Counter(message.topic for message in messages)
+        highest: dict[tuple[str, int], int] = {}
+        for message in messages:  # a partition's offsets may go back (gaps read again)
             key = (message.topic, message.partition)
-            if message.offset >= self._positions.get(key, -1):
-                self._positions[key] = message.offset
+            if message.offset > highest.get(key, -1):
+                highest[key] = message.offset
+        for key, offset in highest.items():
+            if offset >= self._positions.get(key, -1):
+                self._positions[key] = offset
         for topic, count in counts.items():
             self.consumed.labels(topic).inc(count)
 
