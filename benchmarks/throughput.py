@@ -225,8 +225,9 @@ class Row:
 
     name: str
     label: str
-    events: int | None = None
-    seconds: float | None = None  # first record to last
+    events: int | None = None  # records read
+    timed_events: int | None = None  # of those, the ones read in the timed span (None: all)
+    seconds: float | None = None  # the timed span: first record to last
     cpu_seconds: float | None = None  # over the same span
     peak_rss_mb: float | None = None
     total_seconds: float | None = None  # from spawn to the last record
@@ -234,16 +235,22 @@ class Row:
     details: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
+    def _timed(self) -> int | None:
+        return self.events if self.timed_events is None else self.timed_events
+
+    @property
     def rate(self) -> float | None:
-        if self.events is None or not self.seconds:
+        timed = self._timed
+        if timed is None or not self.seconds:
             return None
-        return self.events / self.seconds
+        return timed / self.seconds
 
     @property
     def cpu_us(self) -> float | None:
-        if self.cpu_seconds is None or not self.events:
+        timed = self._timed
+        if self.cpu_seconds is None or not timed:
             return None
-        return self.cpu_seconds / self.events * 1e6
+        return self.cpu_seconds / timed * 1e6
 
     def as_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -706,14 +713,38 @@ def worker_env(dataset: Dataset, app_id: str, store: Path, port: int) -> dict[st
 class _Worker:
     child: Child
     port: int
-    first: tuple[float, int, float] | None = None  # (time, count, cpu) at the first count
-    last: tuple[float, int, float] | None = None  # the latest reading
-    idle_rss_mb: float | None = None  # RSS at the last reading before any record was counted
+    events: int = 0  # at the latest reading
+    cpu: float = 0.0  # CPU seconds at the latest reading
+    answered_rss_mb: float | None = None  # RSS when /metrics first answered
+    idle_rss_mb: float | None = None  # RSS at its last reading before it counted a record
     samples: list[tuple[str, dict[str, str], float]] | None = None
+
+    def read(self, topics: Sequence[str]) -> None:
+        """One reading: /metrics (if it answers yet), CPU and RSS from /proc."""
+        if not self.child.alive():
+            raise RowFailed(
+                f"{self.child.name} exited with code {self.child.process.returncode}; log "
+                f"{self.child.log_path}:\n{self.child.log_tail()}"
+            )
+        self.cpu = proc_cpu_seconds(self.child.pid)
+        samples = scrape(self.port)
+        if samples is None:
+            return
+        self.samples = samples
+        self.events = consumed(samples, topics)
+        if self.answered_rss_mb is None:
+            self.answered_rss_mb = proc_memory_mb(self.child.pid)
+        if self.events == 0:
+            self.idle_rss_mb = proc_memory_mb(self.child.pid)
 
 
 def run_workers(name: str, dataset: Dataset, workdir: Path, timeout: float, count: int) -> Row:
-    """``count`` worker processes in one consumer group, read from their /metrics."""
+    """``count`` worker processes in one consumer group, read from their /metrics.
+
+    Every METRICS_POLL_S all workers are read in one round. The timed span runs from the first
+    round with a record counted to the round where the counts reach the dataset: its events are
+    those counted after the first round, its CPU what the workers spent between the two rounds.
+    """
     from streams.tools.kafka_broker import free_port
 
     row = Row(name, LABELS[name])
@@ -736,34 +767,21 @@ def run_workers(name: str, dataset: Dataset, workdir: Path, timeout: float, coun
         started = min(worker.child.started for worker in workers)
         deadline = started + timeout
         progress = Progress(name, dataset.events)
+        first: tuple[float, int, float] | None = None  # (time, events, CPU) of the first round
         last_change = (time.time(), 0)
         while True:
             time.sleep(METRICS_POLL_S)
             now = time.time()
             for worker in workers:
-                if not worker.child.alive():
-                    raise RowFailed(
-                        f"{worker.child.name} exited with code "
-                        f"{worker.child.process.returncode}; log {worker.child.log_path}:\n"
-                        f"{worker.child.log_tail()}"
-                    )
-                samples = scrape(worker.port)
-                if samples is None:
-                    continue
-                worker.samples = samples
-                at = time.time()
-                cpu = proc_cpu_seconds(worker.child.pid)
-                events = consumed(samples, dataset.topics)
-                if events == 0:
-                    worker.idle_rss_mb = proc_memory_mb(worker.child.pid)
-                elif worker.first is None:
-                    worker.first = (at, events, cpu)
-                worker.last = (at, events, cpu)
-            total = sum(worker.last[1] for worker in workers if worker.last is not None)
+                worker.read(dataset.topics)
+            total = sum(worker.events for worker in workers)
+            cpu = sum(worker.cpu for worker in workers)
+            if total and first is None:
+                first = (now, total, cpu)
             if total != last_change[1]:
                 last_change = (now, total)
-            if total:
-                progress.update(total, now)
+                if total:
+                    progress.update(total, now)
             if total >= dataset.events:
                 break
             if now > deadline:
@@ -777,31 +795,28 @@ def run_workers(name: str, dataset: Dataset, workdir: Path, timeout: float, coun
                     f"{STALL_TIMEOUT_S:.0f} s; "
                     + "; ".join(f"log {w.child.log_path}" for w in workers)
                 )
-        ended = time.time()
-        for worker in workers:
-            if worker.first is None and worker.last is not None and worker.last[1]:
-                worker.first = worker.last
-        firsts = [worker.first for worker in workers if worker.first is not None]
-        lasts = [worker.last for worker in workers if worker.last is not None and worker.first]
-        first_time = min(first[0] for first in firsts)
-        counted_before = sum(first[1] for first in firsts if first[0] == first_time)
-        row.events = dataset.events - counted_before
-        row.seconds = max(last[0] for last in lasts) - first_time
-        row.cpu_seconds = sum(last[2] - first[2] for first, last in zip(firsts, lasts, strict=True))
-        row.total_seconds = ended - started
+        assert first is not None
+        row.events = total
+        row.timed_events = total - first[1]
+        row.seconds = now - first[0]
+        row.cpu_seconds = cpu - first[2]
+        row.total_seconds = now - started
         row.peak_rss_mb = max(proc_memory_mb(w.child.pid, "VmHWM") for w in workers)
-        row.details["startup_seconds"] = first_time - started
-        row.details["events_counted_at_first_reading"] = counted_before
+        row.details["startup_seconds"] = first[0] - started
+        row.details["events_counted_at_first_reading"] = first[1]
+        if not row.timed_events:
+            row.details["note"] = (
+                "every record was counted by the first reading: too few to time "
+                "(a larger --teams/--windows)"
+            )
         # Durable: the group's committed offsets at the ends of the source partitions.
-        committed_after = _wait_committed(dataset, app_id, ended)
-        row.details["committed_seconds_after_last"] = committed_after
+        row.details["committed_seconds_after_last"] = _wait_committed(dataset, app_id, now)
         for worker in workers:
-            samples = scrape(worker.port)
-            if samples is not None:
-                worker.samples = samples
+            worker.samples = scrape(worker.port) or worker.samples
         row.details["workers"] = [
             {
-                "events": consumed(worker.samples or [], dataset.topics),
+                "events": worker.events,
+                "rss_when_metrics_answered_mb": worker.answered_rss_mb,
                 "idle_rss_mb": worker.idle_rss_mb,
                 "peak_rss_mb": proc_memory_mb(worker.child.pid, "VmHWM"),
                 "log": str(worker.child.log_path),
@@ -938,9 +953,12 @@ def format_notes(rows: Sequence[Row], memory: Row | None) -> str:
             f"{_seconds(details.get('committed_seconds_after_last'), 1)} after the last record"
         )
         lines.append(
-            f"  RSS: idle {_number(idle)} MB, peak {_number(row.peak_rss_mb)} MB "
-            f"(+{_number(grown)} MB while consuming; target ≤ {TARGET_WORKER_RSS_MB} MB)"
+            f"  RSS: idle {_number(idle)} MB (before its first record), peak "
+            f"{_number(row.peak_rss_mb)} MB (+{_number(grown)} MB while consuming; target "
+            f"≤ {TARGET_WORKER_RSS_MB} MB)"
         )
+        if details.get("note"):
+            lines.append(f"  note: {details['note']}")
         if name == "workers2" and details.get("workers"):
             shares = ", ".join(f"{w['events']:,}" for w in details["workers"])
             lines.append(f"  events per worker: {shares}")
@@ -1004,7 +1022,7 @@ def parse_rows(text: str | None, skip_quix: bool) -> list[str]:
     return [row for row in ROWS if row in rows and not (skip_quix and row == "quix")]
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -1033,7 +1051,7 @@ def main() -> int:
     )
     parser.add_argument("--quix-venv", type=Path, default=QUIX_VENV, help=f"(default {QUIX_VENV})")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, stores)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     rows = parse_rows(args.rows, args.skip_quix)
     signal.signal(signal.SIGTERM, _on_sigterm)
     workdir = Path(tempfile.mkdtemp(prefix="miroir-throughput-"))
