@@ -78,11 +78,20 @@ class PartitionClock:
         only the idle timer, which knows whether the partition is caught up, may declare a
         side idle).
         """
+        if not allow_idle:
+            # The path taken for every record read: both sides count, no idleness to weigh.
+            customer = self.max_event_time.get("customer")
+            employee = self.max_event_time.get("employee")
+            if customer is None or employee is None:
+                return self.watermark  # a side has not shown where it is yet
+            candidate = (customer if customer < employee else employee) - lateness_ms
+            if self.watermark is None or candidate > self.watermark:
+                self.watermark = candidate
+            return self.watermark
         active = [
             side
             for side in SIDES
-            if not allow_idle
-            or now_wall_ms - self.last_seen_wall_ms.get(side, self.created_wall_ms) <= idle_ms
+            if now_wall_ms - self.last_seen_wall_ms.get(side, self.created_wall_ms) <= idle_ms
         ]
         if active:
             progress = [self.max_event_time.get(side) for side in active]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 from streams.errors import ConfigError
@@ -9,6 +10,12 @@ from streams.runtime.topics import TopicSpec
 from streams.settings import Settings
 
 log = logging.getLogger("miroir.worker")
+
+# CPython collects generation 0 every 700 net allocations: a batch allocates a few objects per
+# record, so the collector ran every hundred records or so and re-scanned everything the batch
+# still held. Every 10,000 (ratios kept) costs a few MB and about 15 % of the batch path's CPU
+# (benchmarks/batch_path.py: 37 → 31 µs per event).
+GC_GENERATION0_THRESHOLD = 10_000
 
 
 def required_topics(settings: Settings) -> list[TopicSpec]:
@@ -33,6 +40,15 @@ def required_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.unit_inputs_topic, 1),
         TopicSpec(settings.unit_state_topic, 1, configs=compacted),
     ]
+
+
+def tune_garbage_collector() -> None:
+    """Fewer generation-0 collections, and the start-up objects (modules, the app) frozen out
+    of every collection: they live as long as the process."""
+    gc.collect()
+    gc.freeze()
+    _, generation1, generation2 = gc.get_threshold()
+    gc.set_threshold(GC_GENERATION0_THRESHOLD, generation1, generation2)
 
 
 def run_worker(settings: Settings) -> None:
@@ -62,6 +78,7 @@ def run_worker(settings: Settings) -> None:
     app = configure(settings, sink)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+    tune_garbage_collector()
     try:
         worker.execute_from_commandline()
     except SystemExit as e:
