@@ -48,6 +48,7 @@ never run in parallel.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import dataclasses
 import datetime as dt
@@ -191,8 +192,8 @@ class Child:
         return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
 
     def stop(self, grace: float = 20.0) -> None:
-        """SIGTERM, then SIGKILL after ``grace`` seconds. Safe to call twice."""
-        Child.running.discard(self)
+        """SIGTERM, then SIGKILL after ``grace`` seconds. Safe to call twice (an interrupted
+        stop leaves the child listed, for ``stop_all``)."""
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 self.process.terminate()
@@ -202,6 +203,7 @@ class Child:
                 with contextlib.suppress(ProcessLookupError):
                     self.process.kill()
                 self.process.wait()
+        Child.running.discard(self)
         if self.process.stdout is not None:
             self.process.stdout.close()
 
@@ -210,6 +212,9 @@ class Child:
         for child in list(cls.running):
             with contextlib.suppress(Exception):
                 child.stop(grace=5.0)
+
+
+atexit.register(Child.stop_all)  # a second Ctrl-C during clean-up must not orphan a child
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
@@ -633,7 +638,8 @@ def run_peer(
     group = f"{dataset.prefix}-{name}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MIROIR_")}
     env["PYTHONUNBUFFERED"] = "1"
-    say(f"{row.label}: starting ({group})")
+    row.details["load_average_before"] = os.getloadavg()[0]
+    say(f"{row.label}: starting ({group}; load average {os.getloadavg()[0]:.2f})")
     child = Child(
         name,
         peer_command(name, dataset, group, state_dir, python),
@@ -750,7 +756,8 @@ def run_workers(name: str, dataset: Dataset, workdir: Path, timeout: float, coun
     row = Row(name, LABELS[name])
     app_id = f"{dataset.prefix}-{name}"
     workers: list[_Worker] = []
-    say(f"{row.label}: starting ({app_id})")
+    row.details["load_average_before"] = os.getloadavg()[0]
+    say(f"{row.label}: starting ({app_id}; load average {os.getloadavg()[0]:.2f})")
     try:
         for index in range(count):
             store = workdir / f"{name}-{index + 1}"
@@ -997,7 +1004,7 @@ def format_notes(rows: Sequence[Row], memory: Row | None) -> str:
     )
     for row in [*rows, *([memory] if memory else [])]:
         if row.error is not None:
-            lines.append(f"FAILED {row.label}: {row.error}")
+            lines.append(f"FAILED {row.label}: {row.error.splitlines()[0]}")
     return "\n".join(lines)
 
 
@@ -1063,6 +1070,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "python": platform.python_version(),
+            "load_average_at_start": os.getloadavg()[0],
         },
         "options": {
             "teams": args.teams,
@@ -1085,7 +1093,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 memory.error = str(e)
     finally:
         Child.stop_all()
-        if not args.keep:
+        failed = any(row.error for row in results) or (memory is not None and memory.error)
+        if args.keep or failed:
+            say(f"kept {workdir} (logs{' of the failed rows' if failed else ''})")
+        else:
             shutil.rmtree(workdir, ignore_errors=True)
     report["seconds"] = round(time.time() - started, 1)
     report["rows"] = [row.as_json() for row in results]
@@ -1104,6 +1115,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if report.get("quix_version"):
             print(f"Quix Streams {report['quix_version']}")
+        loads = ", ".join(
+            f"{row.name} {row.details['load_average_before']:.1f}"
+            for row in results
+            if "load_average_before" in row.details
+        )
+        print(f"1-minute load average as each row started ({os.cpu_count()} CPUs): {loads}")
         print(format_table(results))
         print()
     print(format_notes(results, memory))
@@ -1111,7 +1128,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2, default=str) + "\n")
     say(f"results: {path} ({report['seconds']:.0f} s in all)")
-    failed = any(row.error for row in results) or (memory is not None and memory.error)
     return 1 if failed else 0
 
 
@@ -1169,4 +1185,8 @@ def run_quix(
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        say("interrupted: every process this run started has been stopped")
+        sys.exit(130)
