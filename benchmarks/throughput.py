@@ -33,7 +33,9 @@ non-zero reading); CPU µs per event is the process's CPU time (all threads) ove
 peak RSS is the kernel's high-water mark (VmHWM) of the consumer process. For the worker it also
 reports the time from start to the last record, its RSS before any record was counted (idle),
 the p50/p99 of ``miroir_window_close_to_store_seconds`` and ``miroir_fetch_to_store_seconds``
-estimated from their buckets, and when the group's committed offsets reached the end.
+estimated from their buckets, and when the group's committed offsets reached the end. Above the
+table: how many cores other processes used while each row ran (the machine's busy time minus
+the row's processes, the benchmark and its broker), since a shared machine skews the figures.
 
 The broker is a real Apache Kafka 4.1 (KRaft) started for the run (jars cached in
 ~/.cache/miroir, Java 17) with Kafka's default group.initial.rebalance.delay.ms of 3 s, so two
@@ -110,6 +112,7 @@ START_TIMEOUT_S = 180.0  # from spawn to the first record
 STALL_TIMEOUT_S = 90.0  # no progress at all for this long once records flow
 COMMITTED_TIMEOUT_S = 30.0  # after the last record, for the worker's committed offsets
 LATENCY_METRICS = ("miroir_window_close_to_store_seconds", "miroir_fetch_to_store_seconds")
+BROKER_PID: int | None = None  # the broker this run started (its CPU is not "other load")
 
 
 class RowFailed(Exception):
@@ -137,6 +140,41 @@ def proc_memory_mb(pid: int, field: str = "VmRSS") -> float:
             if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def system_busy_seconds() -> float:
+    """CPU seconds every core has spent busy since boot (``/proc/stat``)."""
+    with open("/proc/stat") as stat:
+        fields = [int(value) for value in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+class OtherLoad:
+    """How busy the rest of the machine was while a row ran: system-wide busy CPU minus what the
+    measured processes, the benchmark itself and the broker it started (``BROKER_PID``) used,
+    as cores on average (a shared machine: anything else running skews the row)."""
+
+    def __init__(self) -> None:
+        self.started = time.time()
+        self.busy = system_busy_seconds()
+        self.ours = self._ours()
+
+    @staticmethod
+    def _ours() -> float:
+        times = os.times()
+        own = times.user + times.system
+        if BROKER_PID is not None:
+            with contextlib.suppress(OSError):
+                own += proc_cpu_seconds(BROKER_PID)
+        return own
+
+    def cores(self, measured_cpu_seconds: float) -> float:
+        """Cores used by everything else since the start; ``measured_cpu_seconds``: the CPU of
+        the measured processes over the same time."""
+        busy = system_busy_seconds() - self.busy
+        ours = self._ours() - self.ours
+        return max(0.0, busy - ours - measured_cpu_seconds) / max(time.time() - self.started, 1e-9)
 
 
 class Child:
@@ -454,7 +492,13 @@ def kafka(workdir: Path) -> Iterator[tuple[str, str]]:
             f"ready in {broker.startup_seconds:.1f} s"
         )
         say(f"broker: {description}")
-        yield broker.bootstrap, description
+        global BROKER_PID
+        process = getattr(broker, "_process", None)
+        BROKER_PID = process.pid if process is not None else None
+        try:
+            yield broker.bootstrap, description
+        finally:
+            BROKER_PID = None
 
 
 def scenario_for(teams: int, windows: int) -> Any:
@@ -638,8 +682,8 @@ def run_peer(
     group = f"{dataset.prefix}-{name}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MIROIR_")}
     env["PYTHONUNBUFFERED"] = "1"
-    row.details["load_average_before"] = os.getloadavg()[0]
-    say(f"{row.label}: starting ({group}; load average {os.getloadavg()[0]:.2f})")
+    say(f"{row.label}: starting ({group})")
+    load = OtherLoad()
     child = Child(
         name,
         peer_command(name, dataset, group, state_dir, python),
@@ -682,6 +726,7 @@ def run_peer(
                     f"{child.log_path}:\n{child.log_tail()}"
                 )
         row.peak_rss_mb = proc_memory_mb(child.pid, "VmHWM")
+        row.details["other_load_cores"] = load.cores(proc_cpu_seconds(child.pid))
     finally:
         child.stop(grace=10.0)
     row.events = int(done["events"])
@@ -756,8 +801,8 @@ def run_workers(name: str, dataset: Dataset, workdir: Path, timeout: float, coun
     row = Row(name, LABELS[name])
     app_id = f"{dataset.prefix}-{name}"
     workers: list[_Worker] = []
-    row.details["load_average_before"] = os.getloadavg()[0]
-    say(f"{row.label}: starting ({app_id}; load average {os.getloadavg()[0]:.2f})")
+    load = OtherLoad()
+    say(f"{row.label}: starting ({app_id})")
     try:
         for index in range(count):
             store = workdir / f"{name}-{index + 1}"
@@ -809,6 +854,7 @@ def run_workers(name: str, dataset: Dataset, workdir: Path, timeout: float, coun
         row.cpu_seconds = cpu - first[2]
         row.total_seconds = now - started
         row.peak_rss_mb = max(proc_memory_mb(w.child.pid, "VmHWM") for w in workers)
+        row.details["other_load_cores"] = load.cores(sum(w.cpu for w in workers))
         row.details["startup_seconds"] = first[0] - started
         row.details["events_counted_at_first_reading"] = first[1]
         if not row.timed_events:
@@ -1070,7 +1116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "python": platform.python_version(),
-            "load_average_at_start": os.getloadavg()[0],
+            "load_average_at_start": os.getloadavg(),
         },
         "options": {
             "teams": args.teams,
@@ -1116,11 +1162,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if report.get("quix_version"):
             print(f"Quix Streams {report['quix_version']}")
         loads = ", ".join(
-            f"{row.name} {row.details['load_average_before']:.1f}"
+            f"{row.name} {row.details['other_load_cores']:.2f}"
             for row in results
-            if "load_average_before" in row.details
+            if "other_load_cores" in row.details
         )
-        print(f"1-minute load average as each row started ({os.cpu_count()} CPUs): {loads}")
+        print(f"other processes' CPU while each row ran, in cores of {os.cpu_count()}: {loads}")
         print(format_table(results))
         print()
     print(format_notes(results, memory))
@@ -1164,7 +1210,8 @@ def run_broker_rows(
                         f"{row.label}: {_number(row.events)} events in "
                         f"{_seconds(row.seconds, 1)}: {_number(row.rate)} events/s, "
                         f"{_number(row.cpu_us, 1)} µs CPU each, peak RSS "
-                        f"{_number(row.peak_rss_mb)} MB"
+                        f"{_number(row.peak_rss_mb)} MB; other processes used "
+                        f"{row.details.get('other_load_cores', 0):.2f} cores meanwhile"
                     )
                 results.append(row)
         finally:
