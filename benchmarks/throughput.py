@@ -453,6 +453,8 @@ def scrape(port: int) -> list[tuple[str, dict[str, str], float]] | None:
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
+    """What was produced, once, for every row to read."""
+
     bootstrap: str
     prefix: str
     customer_topic: str
@@ -477,6 +479,7 @@ def kafka(workdir: Path) -> Iterator[tuple[str, str]]:
     from streams.runtime.broker_probe import wait_for_broker
     from streams.tools.kafka_broker import ApacheKafkaBroker
 
+    global BROKER_PID
     external = os.environ.get("MIROIR_KAFKA_BOOTSTRAP")
     if external:
         wait_for_broker(external, timeout=30)
@@ -492,7 +495,6 @@ def kafka(workdir: Path) -> Iterator[tuple[str, str]]:
             f"ready in {broker.startup_seconds:.1f} s"
         )
         say(f"broker: {description}")
-        global BROKER_PID
         process = getattr(broker, "_process", None)
         BROKER_PID = process.pid if process is not None else None
         try:
@@ -502,13 +504,33 @@ def kafka(workdir: Path) -> Iterator[tuple[str, str]]:
 
 
 def scenario_for(teams: int, windows: int) -> Any:
-    """The generated company, its weeks moved back if they would reach past last week."""
-    from streams.tools.realistic import FIRST_EFFECT_WINDOW, MIN_EFFECT_WEEKS, realistic_scenario
+    """The generated company (planted effects only when the run is long enough for them; fewer
+    department shocks when the default number does not fit the weeks), its weeks moved back if
+    they would reach past last week."""
+    from streams.tools.realistic import (
+        FIRST_EFFECT_WINDOW,
+        MIN_EFFECT_WEEKS,
+        default_shocks,
+        realistic_scenario,
+    )
 
     planted = windows >= FIRST_EFFECT_WINDOW + MIN_EFFECT_WEEKS
-    scenario = realistic_scenario(
-        SEED, teams=teams, windows=windows, effect_share=0.3 if planted else 0.0
-    )
+    department_shocks, company_shocks = default_shocks(teams, windows)
+    while True:
+        try:
+            scenario = realistic_scenario(
+                SEED,
+                teams=teams,
+                windows=windows,
+                effect_share=0.3 if planted else 0.0,
+                department_shocks=department_shocks,
+                company_shocks=company_shocks,
+            )
+            break
+        except ValueError as e:
+            if "shocks do not fit" not in str(e) or not department_shocks:
+                raise
+            department_shocks -= 1
     now_ms = int(time.time() * 1000)
     latest_start = now_ms - now_ms % WEEK_MS - (windows + 1) * WEEK_MS
     if scenario.start_ms > latest_start:
