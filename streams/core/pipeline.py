@@ -307,14 +307,9 @@ class BatchPreparer:
         prepared.state_updates.extend(self._state_updates(out))
 
     def _state_updates(self, out: EngineOutput[RawMessage]) -> list[StateUpdate]:
-        closed_teams = {window.team_id for window in out.closed}
         updates: list[StateUpdate] = []
         for team_id in sorted(out.dirty_teams):
-            updates.extend(
-                self.state_log.team_updates(
-                    team_id, self.engine.teams[team_id], history_changed=team_id in closed_teams
-                )
-            )
+            updates.extend(self.state_log.team_updates(team_id, self.engine.teams[team_id]))
         updates.extend(
             (partition, CLOCK_KEY_PREFIX + str(partition), self.engine.clock(partition).to_dict())
             for partition in sorted(out.dirty_partitions)

@@ -6,14 +6,16 @@ each time one record arrived (about 1.3 KB per event on the throughput benchmark
 docs/performance.md). Each team is therefore kept as several records of one compacted topic:
 
     team:{id}               the head: everything except the history and the event keys
-    history:{id}            the closed-window history, written only when a window closes
+    history:{id}:{start}    one closed window of the history, written once when it closes;
+                            forgotten (a tombstone) when the history no longer keeps it
     keys:{id}:{start}:{n}   the n-th chunk of window ``start``'s event keys, in arrival order,
                             written once; forgotten (a tombstone) with the window's keys
     partition:{p}           the partition clock (streams.core.windows.PartitionClock)
 
 The head says how many key chunks each window has (``kc``); chunks past that count were written
-by a batch whose head never made it (a crash) and are ignored, then overwritten. History
-entries newer than the head's ``closed_through`` are dropped on reading for the same reason.
+by a batch whose head never made it (a crash) and are ignored, then overwritten. For the same
+reason history entries newer than the head's ``closed_through`` are dropped on reading, and only
+the newest ``hn`` (the head's history length) are kept.
 Writes go in three phases, each durable before the next (``write_phase``): chunks and history,
 then heads, then clocks and tombstones. So a head never names a chunk that is not there, and a
 clock never vouches for a team that is not saved.
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.core.aggregate import KEY_BYTES, pack_keys
+from streams.core.metrics import team_window_to_dict
 from streams.core.windows import PartitionClock, TeamState
 
 TEAM_KEY_PREFIX = "team:"
@@ -66,11 +69,11 @@ class StateLog:
     that bring the changelog up to date."""
 
     _keys: dict[str, dict[int, _Written]] = field(default_factory=dict)  # team → window start
-    _history_saved: set[str] = field(default_factory=set)
+    # team → window starts of its history entries on the changelog (absent: not known, so all
+    # are written)
+    _history: dict[str, set[int]] = field(default_factory=dict)
 
-    def team_updates(
-        self, team_id: str, team: TeamState, *, history_changed: bool
-    ) -> list[StateUpdate]:
+    def team_updates(self, team_id: str, team: TeamState) -> list[StateUpdate]:
         """The records of a dirty team, in write-phase order."""
         partition = team.partition
         updates: list[StateUpdate] = []
@@ -99,16 +102,20 @@ class StateLog:
                 done.packed = None  # closed: its keys are all written now
                 if start in team.closed_keys:
                     closed_chunks[str(start)] = done.chunks
-        if history_changed or team_id not in self._history_saved:
-            updates.append(
-                (
-                    partition,
-                    HISTORY_KEY_PREFIX + team_id,
-                    {"history": team.history_to_list()},
+        saved = self._history.setdefault(team_id, set())
+        kept = {entry.window_start for entry in team.history}
+        for entry in team.history:
+            if entry.window_start not in saved:
+                updates.append(
+                    (
+                        partition,
+                        f"{HISTORY_KEY_PREFIX}{team_id}:{entry.window_start}",
+                        team_window_to_dict(entry),
+                    )
                 )
-            )
-            self._history_saved.add(team_id)
+                saved.add(entry.window_start)
         head = team.to_dict(whole=False)
+        head["hn"] = len(team.history)
         for start, stored in head["open"].items():
             stored["kc"] = key_chunks[start]
         if closed_chunks:
@@ -120,13 +127,16 @@ class StateLog:
                 (partition, f"{KEYS_KEY_PREFIX}{team_id}:{start}:{n}", None)
                 for n in range(written.pop(start).chunks)
             )
+        for start in sorted(saved - kept):  # windows the history no longer keeps
+            updates.append((partition, f"{HISTORY_KEY_PREFIX}{team_id}:{start}", None))
+            saved.discard(start)
         return updates
 
     def forget(self, team_ids: Iterable[str]) -> None:
         """Teams this worker no longer holds (their partitions went elsewhere)."""
         for team_id in team_ids:
             self._keys.pop(team_id, None)
-            self._history_saved.discard(team_id)
+            self._history.pop(team_id, None)
 
     def restore(
         self,
@@ -137,7 +147,7 @@ class StateLog:
         """Rebuild teams and clocks of ``partitions`` from the newest value of every changelog
         key, and remember what of them is written."""
         heads: dict[str, Mapping[str, Any]] = {}
-        histories: dict[str, list[Any]] = {}
+        histories: dict[str, dict[int, Any]] = {}
         chunks: dict[tuple[str, int], dict[int, bytes]] = {}
         clocks: dict[int, PartitionClock] = {}
         for key, value in items:
@@ -146,7 +156,8 @@ class StateLog:
             if key.startswith(TEAM_KEY_PREFIX):
                 heads[key[len(TEAM_KEY_PREFIX) :]] = value
             elif key.startswith(HISTORY_KEY_PREFIX):
-                histories[key[len(HISTORY_KEY_PREFIX) :]] = list(value.get("history") or [])
+                team_id, start = key[len(HISTORY_KEY_PREFIX) :].rsplit(":", 1)
+                histories.setdefault(team_id, {})[int(start)] = value
             elif key.startswith(KEYS_KEY_PREFIX):
                 team_id, start, n = key[len(KEYS_KEY_PREFIX) :].rsplit(":", 2)
                 chunks.setdefault((team_id, int(start)), {})[int(n)] = base64.b64decode(value["k"])
@@ -165,7 +176,7 @@ class StateLog:
         self,
         team_id: str,
         head: Mapping[str, Any],
-        history: list[Any] | None,
+        history: Mapping[int, Any] | None,
         chunks: Mapping[tuple[str, int], Mapping[int, bytes]],
     ) -> TeamState:
         full = dict(head)
@@ -195,14 +206,18 @@ class StateLog:
                 start: pack_keys(_keys_of(joined(int(start), int(count))))
                 for start, count in closed.items()
             }
-        if history is not None:
+        if "history" not in full:  # else: an older head, with its history inline
             through = head.get("closed_through")
-            full["history"] = [
-                entry for entry in history if through is not None and entry["window_end"] <= through
+            entries = [
+                entry
+                for _, entry in sorted((history or {}).items())
+                if through is not None and entry["window_end"] <= through
             ]
-            self._history_saved.add(team_id)
-        elif "history" not in full:
-            full["history"] = []
+            length = int(head.get("hn", len(entries)))
+            full.pop("hn", None)
+            full["history"] = entries[max(0, len(entries) - length) :] if length else []
+            # Entries left over by a crash are on the changelog too: written, to be forgotten.
+            self._history[team_id] = set(history or {})
         self._keys[team_id] = written
         return TeamState.from_dict(full)
 

@@ -143,7 +143,6 @@ def test_state_updates_round_trip_through_the_changelog_form() -> None:
     keys = {(partition, key) for partition, key, _ in prepared.state_updates}
     assert keys == {
         (2, "keys:team:0:0"),  # the window's event keys, first chunk
-        (2, "history:team"),  # written once for a team new to the log, then on each close
         (2, TEAM_KEY_PREFIX + "team"),
         (2, CLOCK_KEY_PREFIX + "2"),
     }

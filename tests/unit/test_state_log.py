@@ -166,3 +166,35 @@ def test_a_team_saved_whole_by_an_older_version_reads_and_is_then_written_by_dif
         applied(changelog, prepared.state_updates)
         assert restored(changelog) == live(second)
     assert all("history" not in v for k, v in changelog.items() if k.startswith(TEAM_KEY_PREFIX))
+
+
+def test_a_history_longer_than_kept_is_trimmed_on_the_changelog_too() -> None:
+    """Each closed window is one record; those the history stops keeping are tombstoned, and
+    a crash before the tombstones still restores exactly the history kept."""
+    plans = [TeamPlan(f"h{i}", customers=12, employees=6) for i in range(2)]
+    records: list[RawMessage] = []
+    offsets: dict[tuple[str, int], int] = {}
+    for event in Simulator(plans, WINDOW_MS, 1_700_000_000_000, seed=5).stream(24):
+        topic = "customer" if isinstance(event, CustomerFeedback) else "employee"
+        partition = partition_for(event.team_id, PARTITIONS)
+        offset = offsets.get((topic, partition), 0)
+        offsets[(topic, partition)] = offset + 1
+        records.append(RawMessage(topic, partition, offset, event.team_id.encode(), encode(event)))
+    p = preparer()
+    changelog: dict[str, Any] = {}
+    trimmed = False
+    for start in range(0, len(records), 40):
+        before = live(p)
+        prepared = p.prepare(records[start : start + 40])
+        tombstones = [u for u in prepared.state_updates if u[2] is None]
+        if any(key.startswith(HISTORY_KEY_PREFIX) for _, key, _ in tombstones):
+            trimmed = True
+            cut = dict(changelog)  # a crash after the heads, before the tombstones
+            applied(cut, [u for u in prepared.state_updates if write_phase(u[1], u[2]) < 2])
+            assert restored(cut)["teams"] == live(p)["teams"]
+            assert restored(cut)["clocks"] == before["clocks"]
+        applied(changelog, prepared.state_updates)
+        assert restored(changelog) == live(p)
+    assert trimmed
+    kept = [key for key in changelog if key.startswith(HISTORY_KEY_PREFIX)]
+    assert len(kept) == sum(len(team.history) for team in p.engine.teams.values())
