@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -61,6 +62,7 @@ log = logging.getLogger("miroir.units")
 
 STATE_KEY: Final = b"units"
 MAX_RECORDS: Final = 5_000
+UNIT_STATE_SAVE_SECONDS: Final = 1.0  # see UnitRunner._handle
 MAX_SINK_BACKOFF_SECONDS: Final = 30.0
 
 
@@ -82,6 +84,7 @@ class UnitRunner:
         self.config = UnitStageConfig.from_settings(settings)
         self.detectors = load_detectors(settings.detectors)
         self.stage: UnitStage | None = None  # set when the input partition is assigned
+        self._saved_at = 0.0  # monotonic time the state was last written
         self.org: OrgReader | None = None
         self.tp = TopicPartition(settings.unit_inputs_topic, 0)
         # What is already on the output topics: a batch replayed after a crash publishes only
@@ -191,9 +194,16 @@ class UnitRunner:
         )
         rejected = self.org.take_rejected()
         await self._make_durable(producer, out, f"units:{first}-{last}", rejected)
-        state = json.dumps(self.stage.state.to_dict(), separators=(",", ":")).encode()
-        await producer.send_and_wait(self.settings.unit_state_topic, state, key=STATE_KEY)
-        await consumer.commit({tp: last + 1})
+        # The state is written whole, so not after every batch while a backlog is read: at
+        # most once a UNIT_STATE_SAVE_SECONDS, and whenever the stage has caught up. Inputs
+        # handled since the last save are read again after a crash; their outputs are
+        # idempotent (deterministic ids, replacing tables, published alerts remembered).
+        now = time.monotonic()
+        if len(records) < MAX_RECORDS or now - self._saved_at >= UNIT_STATE_SAVE_SECONDS:
+            state = json.dumps(self.stage.state.to_dict(), separators=(",", ":")).encode()
+            await producer.send_and_wait(self.settings.unit_state_topic, state, key=STATE_KEY)
+            await consumer.commit({tp: last + 1})
+            self._saved_at = now
         self._account(out)
 
     async def _make_durable(
