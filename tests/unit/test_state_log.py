@@ -28,11 +28,14 @@ WINDOW_MS = 7 * 86_400_000
 PARTITIONS = 4
 
 
-def messages(teams: int = 6, windows: int = 5) -> list[RawMessage]:
-    plans = [TeamPlan(f"t{i}", customers=60, employees=8) for i in range(teams)]
+def messages(
+    teams: int = 6, windows: int = 5, plans: list[TeamPlan] | None = None, seed: int = 11
+) -> list[RawMessage]:
+    if plans is None:
+        plans = [TeamPlan(f"t{i}", customers=60, employees=8) for i in range(teams)]
     out: list[RawMessage] = []
     offsets: dict[tuple[str, int], int] = {}
-    for event in Simulator(plans, WINDOW_MS, 1_700_000_000_000, seed=11).stream(windows):
+    for event in Simulator(plans, WINDOW_MS, 1_700_000_000_000, seed=seed).stream(windows):
         topic = "customer" if isinstance(event, CustomerFeedback) else "employee"
         partition = partition_for(event.team_id, PARTITIONS)
         offset = offsets.get((topic, partition), 0)
@@ -172,14 +175,7 @@ def test_a_history_longer_than_kept_is_trimmed_on_the_changelog_too() -> None:
     """Each closed window is one record; those the history stops keeping are tombstoned, and
     a crash before the tombstones still restores exactly the history kept."""
     plans = [TeamPlan(f"h{i}", customers=12, employees=6) for i in range(2)]
-    records: list[RawMessage] = []
-    offsets: dict[tuple[str, int], int] = {}
-    for event in Simulator(plans, WINDOW_MS, 1_700_000_000_000, seed=5).stream(24):
-        topic = "customer" if isinstance(event, CustomerFeedback) else "employee"
-        partition = partition_for(event.team_id, PARTITIONS)
-        offset = offsets.get((topic, partition), 0)
-        offsets[(topic, partition)] = offset + 1
-        records.append(RawMessage(topic, partition, offset, event.team_id.encode(), encode(event)))
+    records = messages(windows=24, plans=plans, seed=5)
     p = preparer()
     changelog: dict[str, Any] = {}
     trimmed = False
