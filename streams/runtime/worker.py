@@ -7,6 +7,7 @@ import logging
 
 from streams.errors import ConfigError
 from streams.runtime.topics import TopicSpec
+from streams.runtime.units import STATE_MAX_BYTES
 from streams.settings import Settings
 
 log = logging.getLogger("miroir.worker")
@@ -38,7 +39,11 @@ def required_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic_teams, 1, configs=compacted, any_partitions=True),
         # The unit stage sees the whole organisation: one partition, one owner at a time.
         TopicSpec(settings.unit_inputs_topic, 1),
-        TopicSpec(settings.unit_state_topic, 1, configs=compacted),
+        TopicSpec(
+            settings.unit_state_topic,
+            1,
+            configs={**compacted, "max.message.bytes": str(STATE_MAX_BYTES)},
+        ),
     ]
 
 
