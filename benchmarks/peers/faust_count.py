@@ -12,10 +12,8 @@ store, no web server). Reports on stdout (``report.py``); runs until stopped.
 
 from __future__ import annotations
 
-import logging
-
 import faust
-from report import Counter, arguments, topics
+from report import Counter, arguments, run_faust_worker, topics
 
 
 def main() -> None:
@@ -39,11 +37,7 @@ def main() -> None:
         async for _ in stream:
             counter.add()
 
-    worker = faust.Worker(app, loglevel="warning", quiet=True, redirect_stdouts=False)
-    # As the Miroir worker does: Faust leaves the root logger at DEBUG, and aiokafka would build
-    # a log record per message for nothing.
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
-    worker.execute_from_commandline()
+    run_faust_worker(app)
 
 
 if __name__ == "__main__":

@@ -14,11 +14,10 @@ Reports on stdout (``report.py``); runs until stopped.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import faust
-from report import WEEK_MS, Counter, arguments, decoder, load_schema, topics
+from report import WEEK_MS, Counter, arguments, decoder, load_schema, run_faust_worker, topics
 
 
 def main() -> None:
@@ -53,11 +52,7 @@ def main() -> None:
             windows[key] = (count + 1, total + (record[scores[topic]] or 0))
             counter.add()
 
-    worker = faust.Worker(app, loglevel="warning", quiet=True, redirect_stdouts=False)
-    # As the Miroir worker does: Faust leaves the root logger at DEBUG, and aiokafka would build
-    # a log record per message for nothing.
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
-    worker.execute_from_commandline()
+    run_faust_worker(app)
 
 
 if __name__ == "__main__":

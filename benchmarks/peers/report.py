@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import logging
 import sys
 import time
 from collections.abc import Callable
@@ -124,3 +125,15 @@ class Counter:
             self._next_report = time.monotonic() + PROGRESS_SECONDS
             emit("progress", events=self.count, time=time.time())
         return False
+
+
+def run_faust_worker(app: Any) -> None:
+    """Run a Faust peer's worker until it stops (Faust is imported here: the Quix peer, in its
+    own virtualenv, shares this module without Faust)."""
+    import faust
+
+    worker = faust.Worker(app, loglevel="warning", quiet=True, redirect_stdouts=False)
+    # As the Miroir worker does: Faust leaves the root logger at DEBUG, and aiokafka would build
+    # a log record per message for nothing.
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    worker.execute_from_commandline()
