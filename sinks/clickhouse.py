@@ -81,6 +81,7 @@ from sinks.base import Sink
 from streams.core.episodes import Episode
 from streams.core.incidents import Incident
 from streams.core.model import (
+    BackfillRun,
     DeadLetter,
     DuplicateEvent,
     EmployeeComment,
@@ -111,6 +112,7 @@ __all__ = [
     "MIGRATIONS",
     "PARTITION_COLUMNS",
     "READ_ONLY_KEYWORDS",
+    "RUN_TABLES",
     "TABLES",
     "ClickHouseSink",
     "table_ddl",
@@ -137,6 +139,21 @@ TABLES: Final = (
     "episodes",
     "unit_window_metrics",
     "incidents",
+    "backfill_runs",
+)
+
+# Tables whose rows the engine produces: a backfill run can write them, so they carry its
+# run_id ("" for the live worker).
+RUN_TABLES: Final = (
+    "mirror_alerts",
+    "team_window_metrics",
+    "episodes",
+    "unit_window_metrics",
+    "incidents",
+)
+_RUN_ID_COLUMN: Final = (
+    "LowCardinality(String) DEFAULT '' COMMENT 'The miroir backfill run that wrote the row "
+    "(see backfill_runs); empty for the live worker'"
 )
 
 # Columns added after a table was first released: (table, column, type and comment), applied
@@ -153,6 +170,7 @@ MIGRATIONS: Final = (
         "LowCardinality(String) DEFAULT 'alert' COMMENT 'What the alert did to its episode: "
         "opened, updated or escalated (alert: written before episodes)'",
     ),
+    *((table, "run_id", _RUN_ID_COLUMN) for table in RUN_TABLES),
 )
 
 # The DateTime64 column each table is partitioned by (PARTITION BY toYYYYMM(column)).
@@ -167,6 +185,7 @@ PARTITION_COLUMNS: Final[Mapping[str, str]] = {
     "episodes": "opened_window_start",
     "unit_window_metrics": "window_start",
     "incidents": "opened_window_start",
+    "backfill_runs": "started_at",
 }
 
 # Months one insert may touch: half ClickHouse's default max_partitions_per_insert_block (100),
@@ -415,6 +434,8 @@ class ClickHouseSink(Sink):
                 rows = rows_of(batch)
                 if rows:
                     columns = to_columns(rows, version)
+                    if table in RUN_TABLES:
+                        columns["run_id"] = [batch.run_id] * len(rows)
                     refused += self._write_table(client, table, columns, f"{token}:{table}")
             if refused:
                 self._store_refused(client, refused, version, f"{token}:dead_letters:refused")
@@ -502,7 +523,8 @@ class ClickHouseSink(Sink):
         fail the same way, so it is a migration to run, not a batch to retry."""
         problems = []
         for table, _rows_of, to_columns in _WRITERS:
-            missing = [name for name in to_columns([], 0) if name not in types.get(table, {})]
+            wanted = [*to_columns([], 0), *(["run_id"] if table in RUN_TABLES else [])]
+            missing = [name for name in wanted if name not in types.get(table, {})]
             if missing:
                 problems.append(f"{self.database}.{table} lacks {', '.join(missing)}")
         if problems:
@@ -1098,6 +1120,24 @@ def _duplicate_event_columns(events: Sequence[DuplicateEvent], version: int) -> 
     return {**_late_event_columns(events, version), "kind": [e.kind for e in events]}
 
 
+def _backfill_run_columns(runs: Sequence[BackfillRun], version: int) -> Columns:
+    return {
+        "run_id": [r.run_id for r in runs],
+        "state": [r.state for r in runs],
+        "started_at": [r.started_at for r in runs],
+        "finished_at": [r.finished_at for r in runs],
+        "from_time": [r.from_ms for r in runs],
+        "to_time": [r.to_ms for r in runs],
+        "source": [r.source for r in runs],
+        "detectors": [list(r.detectors) for r in runs],
+        "events": [r.events for r in runs],
+        "alerts": [r.alerts for r in runs],
+        "windows": [r.windows for r in runs],
+        "note": [r.note for r in runs],
+        "version": [version] * len(runs),
+    }
+
+
 # What write() inserts, in order: table, its rows in a batch, and their columns. Also the
 # columns open() checks each table has.
 _WRITERS: Final[
@@ -1113,4 +1153,5 @@ _WRITERS: Final[
     ("episodes", lambda batch: batch.episodes, _episode_columns),
     ("unit_window_metrics", lambda batch: batch.unit_windows, _unit_window_columns),
     ("incidents", lambda batch: batch.incidents, _incident_columns),
+    ("backfill_runs", lambda batch: batch.backfill_runs, _backfill_run_columns),
 )

@@ -19,7 +19,8 @@ CREATE TABLE IF NOT EXISTS {database}.episodes
     acknowledged_at         Nullable(DateTime64(3, 'UTC')) COMMENT 'When it was acknowledged (UTC)',
     resolved_by             Nullable(String)           COMMENT 'Who resolved it by hand; NULL when open or when Miroir resolved it after quiet windows',
     note                    Nullable(String)           COMMENT 'The latest note given by hand',
-    revision                UInt32                     COMMENT 'Events the episode went through: the highest revision is its current state'
+    revision                UInt32                     COMMENT 'Events the episode went through: the highest revision is its current state',
+    run_id LowCardinality(String) DEFAULT '' COMMENT 'The miroir backfill run that wrote the row (see backfill_runs); empty for the live worker'
 )
 ENGINE = ReplacingMergeTree(revision)
 PARTITION BY toYYYYMM(opened_window_start)

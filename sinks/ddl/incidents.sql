@@ -12,7 +12,8 @@ CREATE TABLE IF NOT EXISTS {database}.incidents
     teams               Array(String)              COMMENT 'Affected teams (their episodes link here and are not paged on their own)',
     episode_ids         Array(String)              COMMENT 'The linked team episodes (see the episodes table)',
     unit_teams          UInt32                     COMMENT 'Teams of the unit reporting in the opening window',
-    revision            UInt32                     COMMENT 'Events the incident went through: the highest is its current state'
+    revision            UInt32                     COMMENT 'Events the incident went through: the highest is its current state',
+    run_id LowCardinality(String) DEFAULT '' COMMENT 'The miroir backfill run that wrote the row (see backfill_runs); empty for the live worker'
 )
 ENGINE = ReplacingMergeTree(revision)
 PARTITION BY toYYYYMM(opened_window_start)

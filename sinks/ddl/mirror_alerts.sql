@@ -25,7 +25,8 @@ CREATE TABLE IF NOT EXISTS {database}.mirror_alerts
     evidence          Map(String, Float64)       COMMENT 'Extra named figures the detector reports (thresholds, gaps, streak lengths ...)',
     episode_id        Nullable(String)           COMMENT 'The team episode this alert opened, updated or escalated (see the episodes table); NULL for rows written before episodes',
     event             LowCardinality(String) DEFAULT 'alert' COMMENT 'What the alert did to its episode: opened, updated or escalated (alert: written before episodes)',
-    version           UInt64                     COMMENT 'Row version (write time, epoch ms): the latest write of an alert_id wins'
+    version           UInt64                     COMMENT 'Row version (write time, epoch ms): the latest write of an alert_id wins',
+    run_id LowCardinality(String) DEFAULT '' COMMENT 'The miroir backfill run that wrote the row (see backfill_runs); empty for the live worker'
 )
 ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(window_start)

@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS {database}.team_window_metrics
     index_version               LowCardinality(String) COMMENT 'Version of the index definition (components and weights)',
     late_events                 UInt32               COMMENT 'Always 0 here: late arrivals are counted in the late_events table',
     alert_kinds                 Array(LowCardinality(String)) COMMENT 'Alert kinds raised on this window (empty when none)',
-    version                     UInt64               COMMENT 'Row version (write time, epoch ms): the latest write of a team-window wins'
+    version                     UInt64               COMMENT 'Row version (write time, epoch ms): the latest write of a team-window wins',
+    run_id LowCardinality(String) DEFAULT '' COMMENT 'The miroir backfill run that wrote the row (see backfill_runs); empty for the live worker'
 )
 ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(window_start)

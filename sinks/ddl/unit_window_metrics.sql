@@ -15,7 +15,8 @@ CREATE TABLE IF NOT EXISTS {database}.unit_window_metrics
     employee_index      Nullable(Float64)          COMMENT 'Employee index E, 0-100; NULL when suppressed',
     employee_index_se   Nullable(Float64)          COMMENT 'Standard error of E; NULL when suppressed',
     alert_kinds         Array(LowCardinality(String)) COMMENT 'Kinds the detectors raised on the unit''s own pooled window',
-    version             UInt64                     COMMENT 'Row version (write time, epoch ms)'
+    version             UInt64                     COMMENT 'Row version (write time, epoch ms)',
+    run_id LowCardinality(String) DEFAULT '' COMMENT 'The miroir backfill run that wrote the row (see backfill_runs); empty for the live worker'
 )
 ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(window_start)

@@ -133,6 +133,25 @@ class EmployeeComment:
     comment: str
 
 
+@dataclass(frozen=True, slots=True)
+class BackfillRun:
+    """One ``miroir backfill`` run, as recorded in the ``backfill_runs`` table (one row per
+    run, its latest state winning): what it read, with which detectors, and what it wrote."""
+
+    run_id: str
+    state: str  # "running" | "done" | "failed" | "stopped"
+    started_at: int  # epoch ms, wall clock
+    finished_at: int | None  # epoch ms; None while running
+    from_ms: int  # event time the run read from (inclusive)
+    to_ms: int | None  # event time it read up to (exclusive); None: the end of the topics
+    source: str  # "kafka:<topic>,<topic>" or "file:<path>"
+    detectors: tuple[str, ...]
+    events: int = 0
+    alerts: int = 0
+    windows: int = 0
+    note: str = ""  # the error of a failed run, in plain words
+
+
 @dataclass(slots=True)
 class SinkBatch:
     """Everything one processed batch produced, written to the sinks as one unit.
@@ -142,6 +161,9 @@ class SinkBatch:
     """
 
     token: str = ""
+    # The backfill run that produced the batch's alerts, windows, episodes and incidents (their
+    # run_id column); "" for the live worker.
+    run_id: str = ""
     alerts: list[MirrorAlert] = field(default_factory=list)
     team_windows: list[TeamWindowMetrics] = field(default_factory=list)
     customer_feedback: list[tuple[CustomerFeedback, bool]] = field(
@@ -154,10 +176,12 @@ class SinkBatch:
     episodes: list[Episode] = field(default_factory=list)  # as their events left them
     unit_windows: list[UnitWindow] = field(default_factory=list)
     incidents: list[Incident] = field(default_factory=list)  # as their events left them
+    backfill_runs: list[BackfillRun] = field(default_factory=list)
 
     def is_empty(self) -> bool:
         return not (
-            self.unit_windows
+            self.backfill_runs
+            or self.unit_windows
             or self.incidents
             or self.episodes
             or self.employee_comments

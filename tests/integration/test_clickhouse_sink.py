@@ -29,6 +29,7 @@ from sinks.clickhouse import MAX_PARTITIONS_PER_INSERT, PARTITION_COLUMNS, TABLE
 from streams.core.episodes import Episode
 from streams.core.incidents import Incident
 from streams.core.model import (
+    BackfillRun,
     DeadLetter,
     DuplicateEvent,
     EmployeeComment,
@@ -214,6 +215,21 @@ def _full_batch(token: str = "customer-feedback:0:0-99") -> SinkBatch:
                 3,
             )
         ],
+        backfill_runs=[
+            BackfillRun(
+                "run-1",
+                "done",
+                WINDOW_END + 5_000,
+                WINDOW_END + 9_000,
+                WINDOW_START,
+                None,
+                "kafka:customer-feedback,employee-pulse",
+                ("mirror",),
+                events=3,
+                alerts=1,
+                windows=1,
+            )
+        ],
     )
 
 
@@ -324,6 +340,7 @@ def test_rewriting_the_same_batch_token_is_deduplicated(sink: ClickHouseSink) ->
         "episodes": 1,
         "unit_window_metrics": 1,
         "incidents": 1,
+        "backfill_runs": 1,
     }
 
     # The token decides, not the data: other rows under a written token are dropped (the
