@@ -67,9 +67,8 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 from pathlib import Path
-from typing import Any, Final, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import clickhouse_connect
@@ -78,6 +77,14 @@ from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
 from schemas.records import EMPLOYEE_SCORES, CustomerFeedback, MirrorAlert
 from sinks.base import Sink
+from sinks.schema import (
+    RETAINED_TABLES,
+    TABLES,
+    identifier,
+    retention_statement,
+    schema_statements,
+    table_ddl,
+)
 from streams.core.episodes import Episode
 from streams.core.incidents import Incident
 from streams.core.model import (
@@ -86,9 +93,11 @@ from streams.core.model import (
     DuplicateEvent,
     EmployeeComment,
     LateEvent,
+    SideMetrics,
     SinkBatch,
     TeamWindowMetrics,
 )
+from streams.core.org import UNIT_SEPARATOR, OrgChart, TeamInfo
 from streams.core.units import UnitWindow
 from streams.errors import (
     ConfigError,
@@ -97,6 +106,9 @@ from streams.errors import (
     SinkUnavailable,
     StoreLockedError,
 )
+
+if TYPE_CHECKING:
+    from streams.settings import Settings
 
 try:  # POSIX only; without it the lock is reported from chDB's error alone
     import fcntl
@@ -127,26 +139,13 @@ DEFAULT_RETRY_BACKOFF_MAX: Final = 10.0  # cap on one wait, and on the retry hin
 DEFAULT_CONNECT_TIMEOUT: Final = 10.0  # seconds, HTTP only
 DEFAULT_SEND_RECEIVE_TIMEOUT: Final = 300.0  # seconds, HTTP only
 
-# Creation order; each has its DDL in sinks/ddl/<table>.sql with a {database} placeholder.
-TABLES: Final = (
-    "mirror_alerts",
-    "team_window_metrics",
-    "customer_feedback",
-    "dead_letters",
-    "late_events",
-    "duplicate_events",
-    "employee_comments",
-    "episodes",
-    "unit_window_metrics",
-    "incidents",
-    "backfill_runs",
-)
 
 # Tables whose rows the engine produces: a backfill run can write them, so they carry its
 # run_id ("" for the live worker).
 RUN_TABLES: Final = (
     "mirror_alerts",
     "team_window_metrics",
+    "customer_tag_metrics",
     "episodes",
     "unit_window_metrics",
     "incidents",
@@ -173,7 +172,8 @@ MIGRATIONS: Final = (
     *((table, "run_id", _RUN_ID_COLUMN) for table in RUN_TABLES),
 )
 
-# The DateTime64 column each table is partitioned by (PARTITION BY toYYYYMM(column)).
+# The DateTime64 column each table is partitioned by (PARTITION BY toYYYYMM(column)); "" for
+# a table without partitions.
 PARTITION_COLUMNS: Final[Mapping[str, str]] = {
     "mirror_alerts": "window_start",
     "team_window_metrics": "window_start",
@@ -186,6 +186,8 @@ PARTITION_COLUMNS: Final[Mapping[str, str]] = {
     "unit_window_metrics": "window_start",
     "incidents": "opened_window_start",
     "backfill_runs": "started_at",
+    "customer_tag_metrics": "window_start",
+    "teams": "",  # not partitioned
 }
 
 # Months one insert may touch: half ClickHouse's default max_partitions_per_insert_block (100),
@@ -249,7 +251,6 @@ TABLE_ERROR_CODES: Final = frozenset(
     }
 )
 _HTTP_5XX = re.compile(r"HTTP status 5\d\d")
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LEADING_NOISE = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/|\()*", re.DOTALL)
 _STATUS_PID = re.compile(r"^PID:\s*(\d+)", re.MULTILINE)
 
@@ -278,14 +279,6 @@ T = TypeVar("T")
 Columns = dict[str, list[Any]]
 Failure = Literal["transient", "rows", "fatal"]
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def table_ddl(table: str, database: str = DEFAULT_DATABASE) -> str:
-    """The ``CREATE TABLE IF NOT EXISTS`` statement of one Miroir table in ``database``."""
-    if table not in TABLES:
-        raise ConfigError(f"Unknown table {table!r}; Miroir's tables are {', '.join(TABLES)}")
-    text = resources.files("sinks").joinpath("ddl", f"{table}.sql").read_text(encoding="utf-8")
-    return text.replace("{database}", _identifier(database, "database"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,13 +322,20 @@ class ClickHouseSink(Sink):
         send_receive_timeout: float = DEFAULT_SEND_RECEIVE_TIMEOUT,
         sleep: Callable[[float], None] | None = None,
         fault_file: Path | None = None,
+        cluster: str | None = None,
+        retention_days: int | None = None,
     ) -> None:
         if insert_retries < 0:
             raise ConfigError(f"insert_retries must be >= 0, got {insert_retries}")
         if retry_backoff < 0 or retry_backoff_max < retry_backoff:
             raise ConfigError("retry_backoff must be >= 0 and <= retry_backoff_max")
         self.dsn = dsn
-        self.database = _identifier(database, "database")
+        self.database = identifier(database, "database")
+        # A ClickHouse cluster to create the tables on (sinks.cluster); None: one node.
+        self.cluster = None if cluster is None else identifier(cluster, "cluster")
+        if retention_days is not None and retention_days < 1:
+            raise ConfigError(f"retention_days must be >= 1 or None, got {retention_days}")
+        self.retention_days = retention_days  # TTL of the raw tables (sinks.schema)
         self.insert_retries = insert_retries
         self.read_only = read_only
         self.retry_backoff = retry_backoff
@@ -353,6 +353,18 @@ class ClickHouseSink(Sink):
         self._client: Client | None = None
         self._column_types: dict[str, dict[str, str]] = {}
         self._lock = threading.RLock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, read_only: bool = False) -> ClickHouseSink:
+        """The sink the settings describe (DSN, database, cluster, retention, fault file)."""
+        return cls(
+            settings.clickhouse_dsn,
+            database=settings.clickhouse_database,
+            read_only=read_only,
+            fault_file=settings.clickhouse_fault_file,
+            cluster=settings.clickhouse_cluster,
+            retention_days=settings.raw_retention_days,
+        )
 
     def __repr__(self) -> str:  # never shows credentials
         where = str(self._target.store_path) if self._target.embedded else "server"
@@ -378,23 +390,12 @@ class ClickHouseSink(Sink):
             client = self._connect()
             try:
                 if not self.read_only:
-                    self._retrying(
-                        "create database",
-                        lambda: client.command(f"CREATE DATABASE IF NOT EXISTS {self.database}"),
-                    )
-                    for table in TABLES:
-                        ddl = table_ddl(table, self.database)
+                    statements = schema_statements(self.database, MIGRATIONS, cluster=self.cluster)
+                    for statement in statements:
                         self._retrying(
-                            f"create table {table}", functools.partial(client.command, ddl)
+                            statement.label, functools.partial(client.command, statement.sql)
                         )
-                    for table, column, definition in MIGRATIONS:
-                        alter = (
-                            f"ALTER TABLE {self.database}.{table} "
-                            f"ADD COLUMN IF NOT EXISTS {column} {definition}"
-                        )
-                        self._retrying(
-                            f"add {table}.{column}", functools.partial(client.command, alter)
-                        )
+                    self._apply_retention(client)
                     self._column_types = self._describe(client)
                     self._check_columns(self._column_types)
                 elif self.embedded:
@@ -502,6 +503,30 @@ class ClickHouseSink(Sink):
                 ),
             )
         return _open_store(target.store_path, target.client_dsn)
+
+    def _apply_retention(self, client: Client) -> None:
+        """Bring the raw tables' TTL to ``retention_days`` (idempotent: an unchanged setting
+        runs nothing, since changing a TTL rewrites the table's parts)."""
+        local = "_local" if self.cluster else ""
+        result = self._retrying(
+            "read the retention",
+            lambda: client.query(
+                "SELECT name, create_table_query FROM system.tables "
+                "WHERE database = {db:String} AND name IN {names:Array(String)}",
+                parameters={"db": self.database, "names": [t + local for t in RETAINED_TABLES]},
+            ),
+        )
+        created = {name.removesuffix(local): query for name, query in result.result_rows}
+        for table in RETAINED_TABLES:
+            for statement in retention_statement(
+                self.database,
+                table,
+                self.retention_days,
+                created.get(table, ""),
+                cluster=self.cluster,
+            ):
+                logger.info("ClickHouse: %s", statement.label)
+                self._retrying(statement.label, functools.partial(client.command, statement.sql))
 
     def _describe(self, client: Client) -> dict[str, dict[str, str]]:
         """Column types of every table, fetched once so inserts skip a DESCRIBE each."""
@@ -679,12 +704,6 @@ class _Refused(SinkError):
 
 
 # -- DSN and store --------------------------------------------------------------------------
-def _identifier(name: str, what: str) -> str:
-    if not _IDENTIFIER.match(name):
-        raise ConfigError(f"Invalid ClickHouse {what} name {name!r}: use letters, digits and _")
-    return name
-
-
 def _parse_dsn(dsn: str) -> _Target:
     scheme, sep, rest = dsn.partition(":")
     scheme = scheme.lower()
@@ -846,7 +865,10 @@ def _split_by_month(
 ) -> list[tuple[str, Columns]]:
     """``columns`` as (token, columns) chunks of at most ``MAX_PARTITIONS_PER_INSERT``
     consecutive months each, oldest first: one chunk under ``token`` itself when it is within
-    the limit, else one under ``{token}:m{first_month}-{last_month}`` per chunk."""
+    the limit, else one under ``{token}:m{first_month}-{last_month}`` per chunk. A table
+    without partitions (no ``partition_column``) is one chunk."""
+    if not partition_column:
+        return [(token, columns)]
     months = [_utc_month(value) for value in columns[partition_column]]
     distinct = sorted(set(months))
     if len(distinct) <= MAX_PARTITIONS_PER_INSERT:
@@ -1138,6 +1160,42 @@ def _backfill_run_columns(runs: Sequence[BackfillRun], version: int) -> Columns:
     }
 
 
+def _tag_rows(batch: SinkBatch) -> list[tuple[TeamWindowMetrics, str, SideMetrics]]:
+    return [(w, tag, side) for w in batch.team_windows for tag, side in w.customer_tags]
+
+
+def _customer_tag_columns(
+    rows: Sequence[tuple[TeamWindowMetrics, str, SideMetrics]], version: int
+) -> Columns:
+    columns: Columns = {
+        "team_id": [w.team_id for w, _tag, _side in rows],
+        "window_start": [w.window_start for w, _tag, _side in rows],
+        "window_end": [w.window_end for w, _tag, _side in rows],
+        "tag": [tag for _w, tag, _side in rows],
+        "customer_n": [side.n for _w, _tag, side in rows],
+        "customer_index": [side.index for _w, _tag, side in rows],
+        "customer_index_se": [side.index_se for _w, _tag, side in rows],
+    }
+    for name in _CUSTOMER_RAW_COLUMNS:
+        columns[name] = [side.raw.get(name) for _w, _tag, side in rows]
+    columns["index_version"] = [w.index_version for w, _tag, _side in rows]
+    columns["version"] = [version] * len(rows)
+    return columns
+
+
+def _team_columns(rows: Sequence[tuple[str, TeamInfo | None]], version: int) -> Columns:
+    placed = [(team_id, info or OrgChart().place(team_id)) for team_id, info in rows]
+    return {
+        "team_id": [team_id for team_id, _info in placed],
+        "display_name": [info.display_name for _id, info in placed],
+        "unit_id": [UNIT_SEPARATOR.join(info.path) for _id, info in placed],
+        "unit_path": [list(info.path) for _id, info in placed],
+        "levels": [[info.level(d) for d in range(len(info.path))] for _id, info in placed],
+        "removed": [int(info is None) for _id, info in rows],
+        "version": [version] * len(rows),
+    }
+
+
 # What write() inserts, in order: table, its rows in a batch, and their columns. Also the
 # columns open() checks each table has.
 _WRITERS: Final[
@@ -1154,4 +1212,6 @@ _WRITERS: Final[
     ("unit_window_metrics", lambda batch: batch.unit_windows, _unit_window_columns),
     ("incidents", lambda batch: batch.incidents, _incident_columns),
     ("backfill_runs", lambda batch: batch.backfill_runs, _backfill_run_columns),
+    ("customer_tag_metrics", _tag_rows, _customer_tag_columns),
+    ("teams", lambda batch: batch.teams, _team_columns),
 )

@@ -771,9 +771,7 @@ def _reader(settings: Any) -> Iterator[ClickHouseSink]:
     from sinks.clickhouse import ClickHouseSink
     from streams.errors import ConfigError, SinkError
 
-    sink = ClickHouseSink(
-        settings.clickhouse_dsn, database=settings.clickhouse_database, read_only=True
-    )
+    sink = ClickHouseSink.from_settings(settings, read_only=True)
     store = sink.store_path
     if store is not None and not (store / "metadata").is_dir():
         # No chDB store here (a store always has its metadata directory): say so, and never

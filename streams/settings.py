@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
@@ -79,6 +80,19 @@ class Settings(BaseSettings):
         "for a server.",
     )
     clickhouse_database: str = Field("miroir", description="ClickHouse database of the tables.")
+    clickhouse_cluster: str | None = Field(
+        None,
+        description="A ClickHouse cluster name (remote_servers): the tables are created ON "
+        "CLUSTER as Replicated*MergeTree <table>_local plus Distributed tables of the usual "
+        "names (docs/clickhouse-cluster.md). Unset: single-node tables.",
+    )
+    raw_retention_days: int | None = Field(
+        None,
+        ge=1,
+        description="Days raw rows are kept: customer_feedback (by occurred_at), dead_letters "
+        "(by seen_at) and employee_comments (by window_start) get a ClickHouse TTL; the "
+        "aggregates are kept. The GDPR lever (docs/bi.md). Unset: kept until deleted.",
+    )
     clickhouse_fault_file: Path | None = Field(
         None,
         description="Testing aid: while this file exists, every ClickHouse insert fails "
@@ -311,6 +325,15 @@ class Settings(BaseSettings):
         if value < K_ANONYMITY_FLOOR:
             raise ValueError(
                 f"must be at least {K_ANONYMITY_FLOOR} (the privacy floor), got {value}"
+            )
+        return value
+
+    @field_validator("clickhouse_cluster")
+    @classmethod
+    def _cluster_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", value):
+            raise ValueError(
+                "must be a cluster name: letters, digits and _, not starting with a digit"
             )
         return value
 

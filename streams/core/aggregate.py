@@ -37,6 +37,7 @@ from schemas.records import (
 )
 from streams.core.identity import KEY_BYTES, UNKEYED, IdentityKeys
 from streams.core.index import DEFAULT_INDEX_CONFIG, IndexConfig, Moments, composite, scoring
+from streams.core.tags import WindowTags
 
 STATE_FORMAT_VERSION: Final = 3
 # Version 1 (before de-duplication) had no keys and no respondents: its counts load as they
@@ -128,6 +129,7 @@ class WindowAggregate:
         "respondents",
         "customer_composites",
         "customer_untracked",
+        "customer_tags",
         "index_version",
         "_customer_scoring",
         "_customer_slots",
@@ -148,6 +150,7 @@ class WindowAggregate:
         # customer records they miss (state written before composites were kept).
         self.customer_composites = Moments()
         self.customer_untracked = 0
+        self.customer_tags = WindowTags()  # the customer records again, by tag
         self.index_version = index_config.version
         self._customer_scoring = scoring(CUSTOMER_SCORE_RANGES, index_config.customer_weights)
         # Pre-bound (field, low, high, bins) so add() allocates little per call.
@@ -161,10 +164,11 @@ class WindowAggregate:
         """Count one record once. Raises ValueError (and changes nothing) on an out-of-range
         score; returns what was done with it (see ``AddOutcome``). ``event_key``: the
         record's ``keys.event(record.event_id)`` when the caller has it already."""
+        customer: CustomerFeedback | None
         if isinstance(record, CustomerFeedback):
-            is_customer = True
+            customer = record
         elif isinstance(record, EmployeePulse):
-            is_customer = False
+            customer = None
         else:
             raise TypeError(
                 f"expected CustomerFeedback or EmployeePulse, got {type(record).__name__}"
@@ -173,13 +177,15 @@ class WindowAggregate:
             event_key = keys.event(record.event_id)
         if event_key in self.event_keys:
             return "event"
-        if is_customer:
+        if customer is not None:
             slots = self._customer_slots
-            scores = _checked(_customer_scores(record), slots)
+            scores = _checked(_customer_scores(customer), slots)
             _count(slots, scores, 1)
             value = composite(scores, self._customer_scoring)
             if value is not None:
                 self.customer_composites.add(value)
+            if customer.tags:
+                self.customer_tags.add(customer.tags, scores, value)
             self._remember(event_key)
             self.customer_n += 1
             return "counted"
@@ -227,6 +233,7 @@ class WindowAggregate:
         for name, bins in self.customer_histograms.items():
             for i, count in enumerate(other.customer_histograms[name]):
                 bins[i] += count
+        self.customer_tags.merge(other.customer_tags)
         # Employee counts other than its respondents' (state written before de-duplication).
         legacy = other.employee_n - len(other.respondents)
         if legacy:
@@ -268,6 +275,8 @@ class WindowAggregate:
             data["customer"]["iv"] = self.index_version
             if self.customer_untracked:
                 data["customer"]["u"] = self.customer_untracked
+            if self.customer_tags:
+                data["customer"]["t"] = self.customer_tags.to_dict()
         if self.respondents:
             data["employee"]["r"] = [
                 [respondent, occurred_at, event_key, list(scores)]
@@ -315,6 +324,8 @@ class WindowAggregate:
             if side == "customer":
                 aggregate.customer_n = n
                 _load_customer_composites(aggregate, part)
+                if "t" in part:
+                    aggregate.customer_tags = WindowTags.from_dict(part["t"])
             else:
                 aggregate.employee_n = n
                 aggregate.respondents = _respondents_from(part.get("r", []))
@@ -340,6 +351,7 @@ class WindowAggregate:
             and self.event_keys == other.event_keys
             and self.respondents == other.respondents
             and self.customer_untracked == other.customer_untracked
+            and self.customer_tags == other.customer_tags
             and self.customer_composites.n == other.customer_composites.n
             # Sums of floats added in another order differ in the last bits.
             and math.isclose(self.customer_composites.total, other.customer_composites.total)

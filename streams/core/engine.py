@@ -444,7 +444,10 @@ class MirrorEngine(Generic[Ref]):
             # Detectors read this back: a window that raised a change alert is not "quiet"
             # and stays out of the team's baseline (see streams.detectors.base.baseline).
             metrics = dataclasses.replace(metrics, alert_kinds=tuple(a.kind for a in alerts))
-        history.append(metrics)
+        # Baselines never look at tags: the history keeps the window without them.
+        history.append(
+            dataclasses.replace(metrics, customer_tags=()) if metrics.customer_tags else metrics
+        )
         keep = max(self.config.history_windows, self.config.detection.history_windows + 1)
         del history[:-keep]
         team.closed_through = max(end, team.closed_through or end)

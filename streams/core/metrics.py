@@ -49,6 +49,7 @@ from streams.core.index import (
     scoring,
 )
 from streams.core.model import SideMetrics, TeamWindowMetrics
+from streams.core.tags import WindowTags
 
 K_ANONYMITY_FLOOR: Final = 3
 DEFAULT_K_ANONYMITY: Final = 5
@@ -286,6 +287,31 @@ def compute_team_window(
         employee_suppressed=suppressed,
         index_version=index_config.version,
         late_events=late_events,
+        customer_tags=tag_metrics(
+            agg.customer_tags, index_config.customer_weights, with_composites=tracked
+        ),
+    )
+
+
+def tag_metrics(
+    tags: WindowTags, weights: Mapping[str, float], *, with_composites: bool
+) -> tuple[tuple[str, SideMetrics], ...]:
+    """Each tag's customer metrics, by tag name, with the window's own estimators
+    (``compute_side`` on the tag's histograms and composite moments). ``with_composites``
+    False (state under another index definition) falls back to the component formula, as
+    the window's own row does."""
+    return tuple(
+        (
+            tag,
+            compute_side(
+                tally.n,
+                tally.histograms,
+                CUSTOMER_SCORE_RANGES,
+                weights,
+                composites=tally.composites if with_composites else None,
+            ),
+        )
+        for tag, tally in sorted(tags.tallies.items())
     )
 
 
@@ -370,6 +396,7 @@ __all__ = [
     "check_k_anonymity",
     "compute_side",
     "compute_team_window",
+    "tag_metrics",
     "employee_composites",
     "team_window_from_dict",
     "team_window_to_dict",

@@ -10,6 +10,7 @@ from streams.core.episodes import Episode
 
 if TYPE_CHECKING:  # both import this module: a runtime import would be a cycle
     from streams.core.incidents import Incident
+    from streams.core.org import TeamInfo
     from streams.core.units import UnitWindow
 
 
@@ -55,6 +56,9 @@ class TeamWindowMetrics:
     index_version: str
     late_events: int = 0
     alert_kinds: tuple[str, ...] = ()  # kinds the detectors raised on this window (at close)
+    # The customer side cut by tag (streams.core.tags): (tag, its metrics), by tag name. Not
+    # kept in a team's history: baselines never look at tags.
+    customer_tags: tuple[tuple[str, SideMetrics], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,10 +181,14 @@ class SinkBatch:
     unit_windows: list[UnitWindow] = field(default_factory=list)
     incidents: list[Incident] = field(default_factory=list)  # as their events left them
     backfill_runs: list[BackfillRun] = field(default_factory=list)
+    # The organisation as read from the teams topic: (team_id, its TeamInfo, or None once
+    # the team was removed).
+    teams: list[tuple[str, TeamInfo | None]] = field(default_factory=list)
 
     def is_empty(self) -> bool:
         return not (
-            self.backfill_runs
+            self.teams
+            or self.backfill_runs
             or self.unit_windows
             or self.incidents
             or self.episodes

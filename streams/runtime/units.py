@@ -40,6 +40,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from schemas.codec import encode_alert
 from sinks.base import Sink
 from streams.core.model import DeadLetter, SinkBatch
+from streams.core.org import OrgChart, TeamInfo
 from streams.core.pipeline import RawMessage, dead_letter_record
 from streams.core.unit_stage import (
     UnitOutput,
@@ -113,6 +114,9 @@ class UnitRunner:
             settings.pages_topic: EmittedAlerts(bootstrap, settings.pages_topic, partitions),
         }
         self.counters = {"windows": 0, "incidents": 0, "pages": 0, "skipped": 0}
+        # The organisation as last written to the teams table; None: nothing written since
+        # this stage (re)started, so the whole chart is written once.
+        self._written_teams: dict[str, TeamInfo] | None = None
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Run until ``stop`` (or cancellation); a failure is logged and the stage restarts
@@ -121,6 +125,7 @@ class UnitRunner:
 
     async def _run_once(self, stop: asyncio.Event) -> None:
         settings = self.settings
+        self._written_teams = None
         bootstrap = (settings.kafka_bootstrap or "").split(",")
         session_ms = int(settings.session_timeout_seconds * 1000)
         consumer = AIOKafkaConsumer(
@@ -207,6 +212,7 @@ class UnitRunner:
                 log.error("unit stage: input at offset %d skipped: %s", record.offset, e)
         loop = asyncio.get_running_loop()
         chart = await loop.run_in_executor(None, self.org.refresh)
+        await self._write_teams(chart)
         out = self.stage.process(inputs, chart)
         first, last = records[0].offset, records[-1].offset
         log.debug(
@@ -225,6 +231,20 @@ class UnitRunner:
             await consumer.commit({tp: last + 1})
             self._saved_at = now
         self._account(out)
+
+    async def _write_teams(self, chart: OrgChart) -> None:
+        """Write the teams that changed since the last write to the teams table (BI tools name
+        teams and units from it). A batch of its own without a token: the rows replace each
+        other by version, and a team changed back to an earlier state must still be written."""
+        written = self._written_teams or {}
+        changes: list[tuple[str, TeamInfo | None]] = [
+            (team_id, info) for team_id, info in chart.teams.items() if written.get(team_id) != info
+        ]
+        if self._written_teams is not None:
+            changes += [(team_id, None) for team_id in written if team_id not in chart.teams]
+        if changes:
+            await self._write_sink(SinkBatch(teams=sorted(changes, key=lambda c: c[0])))
+        self._written_teams = dict(chart.teams)
 
     async def _make_durable(
         self,

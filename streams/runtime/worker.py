@@ -70,11 +70,7 @@ def run_worker(settings: Settings) -> None:
     wait_for_broker(settings.kafka_bootstrap, timeout=30.0)
     if settings.create_topics:
         ensure_topics(settings.kafka_bootstrap, required_topics(settings))
-    sink = ClickHouseSink(
-        settings.clickhouse_dsn,
-        database=settings.clickhouse_database,
-        fault_file=settings.clickhouse_fault_file,
-    )
+    sink = ClickHouseSink.from_settings(settings)
     sink.open()  # fails fast (StoreLockedError) when another process owns the embedded store
     import faust
 

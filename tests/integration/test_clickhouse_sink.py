@@ -26,6 +26,7 @@ import pytest
 
 from schemas.records import CustomerFeedback, MirrorAlert
 from sinks.clickhouse import MAX_PARTITIONS_PER_INSERT, PARTITION_COLUMNS, TABLES, ClickHouseSink
+from sinks.schema import VIEWS
 from streams.core.episodes import Episode
 from streams.core.incidents import Incident
 from streams.core.model import (
@@ -38,6 +39,7 @@ from streams.core.model import (
     SinkBatch,
     TeamWindowMetrics,
 )
+from streams.core.org import TeamInfo
 from streams.core.units import UnitWindow
 from streams.errors import ConfigError, SinkError, SinkStopped, SinkUnavailable, StoreLockedError
 
@@ -102,6 +104,9 @@ def _team_window(team_id: str, employee: SideMetrics | None, suppressed: bool) -
         employee_suppressed=suppressed,
         index_version="idx-v1",
         late_events=3,
+        customer_tags=(
+            ("billing", SideMetrics(n=4, index=55.0, index_se=9.0, raw={"nps": -25.0})),
+        ),
     )
 
 
@@ -215,6 +220,7 @@ def _full_batch(token: str = "customer-feedback:0:0-99") -> SinkBatch:
                 3,
             )
         ],
+        teams=[("team-a", TeamInfo("team-a", "Support Paris", ("acme", "emea", "paris")))],
         backfill_runs=[
             BackfillRun(
                 "run-1",
@@ -247,14 +253,20 @@ def test_open_creates_every_table_and_is_idempotent(sink_factory: SinkFactory) -
     second.open()  # IF NOT EXISTS: reopening an existing store changes nothing
     _, rows = second.query(
         "SELECT name, engine, comment FROM system.tables WHERE database = currentDatabase() "
-        "ORDER BY name"
+        "AND engine != 'View' ORDER BY name"
     )
     assert sorted(name for name, _, _ in rows) == sorted(TABLES)
+    _, views = second.query(
+        "SELECT name FROM system.tables WHERE database = currentDatabase() AND engine = 'View'"
+    )
+    assert sorted(name for (name,) in views) == sorted(VIEWS)
     _, keys = second.query(
-        "SELECT name, partition_key FROM system.tables WHERE database = currentDatabase()"
+        "SELECT name, partition_key FROM system.tables WHERE database = currentDatabase() "
+        "AND engine != 'View'"
     )
     assert dict(keys) == {
-        table: f"toYYYYMM({column})" for table, column in PARTITION_COLUMNS.items()
+        table: f"toYYYYMM({column})" if column else ""
+        for table, column in PARTITION_COLUMNS.items()
     }
     engines = {name: engine for name, engine, _ in rows}
     assert engines["late_events"] == "ReplacingMergeTree"
@@ -341,6 +353,8 @@ def test_rewriting_the_same_batch_token_is_deduplicated(sink: ClickHouseSink) ->
         "unit_window_metrics": 1,
         "incidents": 1,
         "backfill_runs": 1,
+        "customer_tag_metrics": 1,
+        "teams": 1,
     }
 
     # The token decides, not the data: other rows under a written token are dropped (the

@@ -1,0 +1,61 @@
+-- Alerts, current state (replays and re-emissions collapsed), named and in plain time.
+CREATE OR REPLACE VIEW {database}.v_alerts
+(
+    alert_id          String             COMMENT 'Deterministic alert id (team, window, kind, detector version)',
+    team_id           String             COMMENT 'Team the alert is about',
+    team_name         String             COMMENT 'Display name of the team (its id when the teams topic does not name it)',
+    unit_id           String             COMMENT 'The team''s unit path (unassigned when the teams topic does not place it)',
+    window_start      DateTime('UTC')    COMMENT 'Start of the window the alert is about (UTC)',
+    window_end        DateTime('UTC')    COMMENT 'End of the window, exclusive (UTC)',
+    kind              String             COMMENT 'mirror_decline | mirror_rise | inner_warning | outer_warning | symmetry_gap | a custom kind',
+    severity          String             COMMENT 'critical | warning | info',
+    dimension         Nullable(String)   COMMENT 'Mirrored pair that moved on both sides (trust, recognition/listened, ...); NULL when none',
+    message           String             COMMENT 'One plain sentence with the evidence (never a claim of causality)',
+    customer_n        UInt32             COMMENT 'Customer responses in the window',
+    customer_index    Nullable(Float64)  COMMENT 'Customer index C of the window, 0-100',
+    customer_baseline Nullable(Float64)  COMMENT 'The team''s usual C (baseline of its quiet windows)',
+    customer_delta    Nullable(Float64)  COMMENT 'C minus its baseline, index points',
+    customer_z        Nullable(Float64)  COMMENT 'z of the customer change (docs/statistics.md)',
+    employee_n        Nullable(UInt32)   COMMENT 'Employee respondents; NULL when under k (suppressed)',
+    employee_index    Nullable(Float64)  COMMENT 'Employee index E of the window, 0-100; NULL when suppressed',
+    employee_baseline Nullable(Float64)  COMMENT 'The team''s usual E',
+    employee_delta    Nullable(Float64)  COMMENT 'E minus its baseline, index points',
+    employee_z        Nullable(Float64)  COMMENT 'z of the employee change',
+    episode_id        Nullable(String)   COMMENT 'The team episode the alert belongs to (v_open_episodes, episodes)',
+    event             String             COMMENT 'What the alert did to its episode: opened | updated | escalated',
+    detector          String             COMMENT 'Detector plug-in that raised it',
+    detector_version  String             COMMENT 'Version of the detector logic',
+    created_at        DateTime('UTC')    COMMENT 'Wall-clock time the alert was produced (UTC)',
+    run_id            String             COMMENT 'The miroir backfill run that wrote it; empty for the live worker'
+)
+COMMENT 'Mirror-effect alerts, one row per alert in its current state (FINAL applied), with team and unit names. Start here for alert counts and lists.'
+AS SELECT
+    a.alert_id AS alert_id,
+    a.team_id AS team_id,
+    if(t.team_id = '', a.team_id, t.display_name) AS team_name,
+    if(t.team_id = '', 'unassigned', t.unit_id) AS unit_id,
+    toDateTime(a.window_start, 'UTC') AS window_start,
+    toDateTime(a.window_end, 'UTC') AS window_end,
+    CAST(a.kind, 'String') AS kind,
+    CAST(a.severity, 'String') AS severity,
+    CAST(a.dimension, 'Nullable(String)') AS dimension,
+    a.message AS message,
+    a.customer_n AS customer_n,
+    a.customer_index AS customer_index,
+    a.customer_baseline AS customer_baseline,
+    a.customer_delta AS customer_delta,
+    a.customer_z AS customer_z,
+    a.employee_n AS employee_n,
+    a.employee_index AS employee_index,
+    a.employee_baseline AS employee_baseline,
+    a.employee_delta AS employee_delta,
+    a.employee_z AS employee_z,
+    a.episode_id AS episode_id,
+    CAST(a.event, 'String') AS event,
+    CAST(a.detector, 'String') AS detector,
+    CAST(a.detector_version, 'String') AS detector_version,
+    toDateTime(a.created_at, 'UTC') AS created_at,
+    CAST(a.run_id, 'String') AS run_id
+FROM {database}.mirror_alerts AS a FINAL
+LEFT JOIN (SELECT team_id, display_name, unit_id FROM {database}.teams FINAL WHERE removed = 0) AS t
+    ON t.team_id = a.team_id
