@@ -30,6 +30,7 @@ from schemas.records import (
     EmployeePulse,
     Signal,
 )
+from streams.tools.feedback_tags import draw_tags
 from streams.tools.plans import (
     DEFAULT_DRIFT_RHO,
     DIMENSIONS,
@@ -59,6 +60,7 @@ __all__ = [
 ]
 
 DEFAULT_ALLOWED_LATENESS_MS: Final = 3_600_000  # matches MIROIR_ALLOWED_LATENESS_SECONDS
+_TAG_SEED: Final = 0x7A6753  # the tag generator's seed is the run's, xor this
 
 
 def _score(rng: random.Random, low: int, high: int, level: float, noise: float) -> int:
@@ -109,6 +111,8 @@ class Simulator:
         self.late_fraction = late_fraction
         self.allowed_lateness_ms = allowed_lateness_ms
         self.rng = random.Random(seed)
+        # Tags draw on their own generator: adding them changed no answer, time or id.
+        self.tag_rng = random.Random(seed ^ _TAG_SEED)
         # Separate generators: respondent counts, delivery order and lateness never change the
         # draws of the answers themselves.
         self._count_rng = random.Random(f"miroir-counts-{seed}")
@@ -267,12 +271,15 @@ class Simulator:
         self, plan: TeamPlan, start: int, level: float, item: str | None, extra: float
     ) -> CustomerFeedback:
         scores = self._scores(CUSTOMER_SCORE_RANGES, plan, level, item, extra)
+        event_id, occurred_at = self._id(), self._when(start)
+        channel = self.rng.choice(CHANNELS)
         return CustomerFeedback(
-            event_id=self._id(),
-            occurred_at=self._when(start),
+            event_id=event_id,
+            occurred_at=occurred_at,
             team_id=plan.team_id,
-            channel=self.rng.choice(CHANNELS),
+            channel=channel,
             source="simulator",
             customer_ref=f"cust-{self.rng.randrange(1_000_000)}",
+            tags=draw_tags(self.tag_rng, channel, scores),
             **scores,  # type: ignore[arg-type]  # names come from the score tables
         )

@@ -17,226 +17,31 @@ import sys
 import textwrap
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from schemas.records import CustomerFeedback, MirrorAlert
+from schemas.records import CustomerFeedback
 from sinks.clickhouse import MAX_PARTITIONS_PER_INSERT, PARTITION_COLUMNS, TABLES, ClickHouseSink
 from sinks.schema import VIEWS
-from streams.core.episodes import Episode
-from streams.core.incidents import Incident
 from streams.core.model import (
-    BackfillRun,
     DeadLetter,
     DuplicateEvent,
-    EmployeeComment,
     LateEvent,
-    SideMetrics,
     SinkBatch,
-    TeamWindowMetrics,
 )
-from streams.core.org import TeamInfo
-from streams.core.units import UnitWindow
 from streams.errors import ConfigError, SinkError, SinkStopped, SinkUnavailable, StoreLockedError
+from tests.integration.conftest import SinkFactory
+from tests.integration.sample_rows import (
+    WINDOW_END,
+    WINDOW_START,
+    employee,
+    full_batch,
+    team_window,
+)
 
 pytestmark = pytest.mark.integration
-
-WINDOW_START = 1_767_225_600_000  # 2026-01-01T00:00:00Z
-WINDOW_END = WINDOW_START + 86_400_000
-SinkFactory = Callable[..., ClickHouseSink]
-
-
-@pytest.fixture(scope="module")
-def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("chdb") / "store"
-
-
-@pytest.fixture
-def sink_factory(store_path: Path) -> Iterator[SinkFactory]:
-    """Sinks on the module's store, in a database unique to the test; all closed afterwards."""
-    database = f"miroir_test_{uuid.uuid4().hex[:12]}"
-    sinks: list[ClickHouseSink] = []
-
-    def make(**options: object) -> ClickHouseSink:
-        options.setdefault("database", database)
-        sink = ClickHouseSink(f"chdb://{store_path}", **options)  # type: ignore[arg-type]
-        sinks.append(sink)
-        return sink
-
-    yield make
-    for sink in sinks:
-        sink.close()
-
-
-@pytest.fixture
-def sink(sink_factory: SinkFactory) -> Iterator[ClickHouseSink]:
-    with sink_factory() as opened:
-        yield opened
-
-
-def _employee(n: int = 12) -> SideMetrics:
-    return SideMetrics(
-        n=n,
-        index=61.5,
-        index_se=3.25,
-        components={"enps": 55.0, "trust": 70.0},
-        raw={"enps": 10.0, "enps_se": 8.5, "trust_mean": 3.8, "workload_mean": 2.9},
-    )
-
-
-def _team_window(team_id: str, employee: SideMetrics | None, suppressed: bool) -> TeamWindowMetrics:
-    return TeamWindowMetrics(
-        team_id=team_id,
-        window_start=WINDOW_START,
-        window_end=WINDOW_END,
-        customer=SideMetrics(
-            n=40,
-            index=72.0,
-            index_se=2.5,
-            components={"nps": 66.0, "csat": 80.0},
-            raw={"nps": 32.0, "nps_se": 11.0, "csat": 80.0, "trust_mean": 4.1},
-        ),
-        employee=employee,
-        employee_suppressed=suppressed,
-        index_version="idx-v1",
-        late_events=3,
-        customer_tags=(
-            ("billing", SideMetrics(n=4, index=55.0, index_se=9.0, raw={"nps": -25.0})),
-        ),
-    )
-
-
-def _full_batch(token: str = "customer-feedback:0:0-99") -> SinkBatch:
-    alert = MirrorAlert(
-        alert_id="a-1",
-        team_id="team-a",
-        window_start=WINDOW_START,
-        window_end=WINDOW_END,
-        kind="mirror_decline",
-        severity="critical",
-        detector="mirror",
-        detector_version="1",
-        message="Trust fell on both sides of team-a this window.",
-        created_at=WINDOW_END + 1_000,
-        dimension="trust",
-        customer_n=40,
-        employee_n=12,
-        customer_index=58.0,
-        employee_index=49.5,
-        customer_delta=-9.0,
-        employee_delta=-11.25,
-        customer_z=-3.1,
-        employee_z=-2.7,
-        evidence={"min_effect": 5.0, "z_crit": 2.0},
-    )
-    feedback = CustomerFeedback(
-        event_id="evt-1",
-        occurred_at=WINDOW_START + 1_234,
-        team_id="team-a",
-        channel="chat",
-        source="survey-x",
-        customer_ref="c-hmac-1",
-        tags=("billing", "sustainability"),
-        language="fr",
-        comment="Très aimable",
-        nps=9,
-        ces=6,
-        trust=4,
-    )
-    late_feedback = CustomerFeedback(
-        event_id="evt-2",
-        occurred_at=WINDOW_START - 5_000,
-        team_id="team-a",
-        channel="phone",
-        source="survey-x",
-        csat=2,
-    )
-    payload = b"\x00\xff\xfe not avro \x80"
-    return SinkBatch(
-        token=token,
-        alerts=[alert],
-        team_windows=[_team_window("team-a", _employee(), suppressed=False)],
-        customer_feedback=[(feedback, False), (late_feedback, True)],
-        employee_comments=[EmployeeComment("team-a", WINDOW_START, WINDOW_END, "On s'entraide.")],
-        dead_letters=[
-            DeadLetter(
-                topic="customer-feedback",
-                partition=2,
-                offset=41,
-                reason="not an Avro body",
-                payload=payload,
-                payload_sha256=hashlib.sha256(payload).hexdigest(),
-                key=b"team-a",
-                seen_at=WINDOW_END + 5,
-                error_kind="undecodable",
-            )
-        ],
-        late_events=[
-            LateEvent("team-a", WINDOW_START - 86_400_000, "customer", "customer-feedback", 2, 40)
-        ],
-        duplicate_events=[
-            DuplicateEvent("team-a", WINDOW_START, "customer", "event", "customer-feedback", 2, 42)
-        ],
-        episodes=[
-            Episode(
-                episode_id="ep-1",
-                team_id="team-a",
-                family="fall",
-                kind="mirror_decline",
-                severity="critical",
-                opened_window_start=WINDOW_START,
-                last_alert_window_start=WINDOW_START,
-                alerts=1,
-                peak_customer_delta=-9.0,
-                last_window_end=WINDOW_END,
-                detector_version="1",
-                revision=1,
-            )
-        ],
-        unit_windows=[
-            UnitWindow(
-                "acme",
-                "company",
-                _team_window("acme", _employee(), suppressed=False),
-                ("team-a",),
-                ("team-a",),
-            )
-        ],
-        incidents=[
-            Incident(
-                "inc-1",
-                "acme",
-                "company",
-                "fall",
-                "critical",
-                WINDOW_START,
-                WINDOW_END,
-                ("team-a", "team-b", "team-c"),
-                ("ep-1", "ep-2", "ep-3"),
-                3,
-            )
-        ],
-        teams=[("team-a", TeamInfo("team-a", "Support Paris", ("acme", "emea", "paris")))],
-        backfill_runs=[
-            BackfillRun(
-                "run-1",
-                "done",
-                WINDOW_END + 5_000,
-                WINDOW_END + 9_000,
-                WINDOW_START,
-                None,
-                "kafka:customer-feedback,employee-pulse",
-                ("mirror",),
-                events=3,
-                alerts=1,
-                windows=1,
-            )
-        ],
-    )
 
 
 def _counts(sink: ClickHouseSink) -> dict[str, int]:
@@ -279,7 +84,7 @@ def test_open_creates_every_table_and_is_idempotent(sink_factory: SinkFactory) -
 
 
 def test_written_batch_lands_with_its_values(sink: ClickHouseSink) -> None:
-    sink.write(_full_batch())
+    sink.write(full_batch())
 
     columns, rows = sink.query(
         "SELECT team_id, window_start, kind, severity, dimension, employee_n, employee_delta, "
@@ -338,7 +143,7 @@ def test_written_batch_lands_with_its_values(sink: ClickHouseSink) -> None:
 
 
 def test_rewriting_the_same_batch_token_is_deduplicated(sink: ClickHouseSink) -> None:
-    batch = _full_batch(token="customer-feedback:0:100-199")
+    batch = full_batch(token="customer-feedback:0:100-199")
     sink.write(batch)
     sink.write(batch)
     assert _counts(sink) == {
@@ -387,11 +192,11 @@ def test_suppressed_employee_side_stores_only_nulls(sink: ClickHouseSink) -> Non
         SinkBatch(
             token="suppressed",
             team_windows=[
-                _team_window("team-none", None, suppressed=True),
+                team_window("team-none", None, suppressed=True),
                 # Flag set: even a present employee side must not be stored.
-                _team_window("team-flagged", _employee(), suppressed=True),
+                team_window("team-flagged", employee(), suppressed=True),
                 # Under the k-anonymity floor but not flagged upstream: stored as suppressed.
-                _team_window("team-tiny", _employee(n=2), suppressed=False),
+                team_window("team-tiny", employee(n=2), suppressed=False),
             ],
         )
     )
@@ -406,7 +211,7 @@ def test_suppressed_employee_side_stores_only_nulls(sink: ClickHouseSink) -> Non
 
 
 def test_dead_letter_keeps_the_original_bytes(sink: ClickHouseSink) -> None:
-    batch = _full_batch()
+    batch = full_batch()
     pulse_digest = hashlib.sha256(b"personal").hexdigest()
     batch.dead_letters.append(
         DeadLetter(
@@ -436,7 +241,7 @@ def test_dead_letter_keeps_the_original_bytes(sink: ClickHouseSink) -> None:
 
 
 def test_read_only_sink_refuses_writes(sink: ClickHouseSink, sink_factory: SinkFactory) -> None:
-    sink.write(_full_batch())
+    sink.write(full_batch())
     with sink_factory(read_only=True) as reader:
         assert reader.query("SELECT count() FROM mirror_alerts")[1] == [(1,)]
         assert reader.query("  -- latest first\n(SELECT 1 AS one)")[1] == [(1,)]
@@ -452,9 +257,9 @@ def test_read_only_sink_refuses_writes(sink: ClickHouseSink, sink_factory: SinkF
             with pytest.raises(SinkError, match="Read-only query refused"):
                 reader.query(statement)
         with pytest.raises(SinkError, match="read-only"):
-            reader.write(_full_batch(token="other"))
+            reader.write(full_batch(token="other"))
     # The writer's own handle is unaffected by the reader's read-only setting.
-    sink.write(SinkBatch(token="after-reader", late_events=_full_batch().late_events))
+    sink.write(SinkBatch(token="after-reader", late_events=full_batch().late_events))
     assert _counts(sink)["late_events"] == 2
 
 
@@ -663,7 +468,7 @@ def test_a_stop_request_ends_the_retries_of_a_write_at_once(
 
     def write() -> None:
         try:
-            stopping.write(_full_batch(token="customer-feedback:0:500-599"))
+            stopping.write(full_batch(token="customer-feedback:0:500-599"))
             outcome.append(None)
         except BaseException as e:  # noqa: BLE001 - handed to the test thread
             outcome.append(e)
@@ -686,13 +491,13 @@ def test_a_stop_request_ends_the_retries_of_a_write_at_once(
     assert isinstance(error, SinkStopped)
     assert "must not be acknowledged" in str(error)
     with pytest.raises(SinkStopped):  # a stopped sink tries once and never retries
-        stopping.write(_full_batch(token="customer-feedback:0:600-699"))
+        stopping.write(full_batch(token="customer-feedback:0:600-699"))
 
     fault.unlink()
     with sink_factory() as reader:
         assert set(_counts(reader).values()) == {0}
     # A stop never cuts a working write short: a graceful stop finishes its batch.
-    assert stopping.write(_full_batch(token="customer-feedback:0:700-799")) == []
+    assert stopping.write(full_batch(token="customer-feedback:0:700-799")) == []
     with sink_factory() as reader:
         assert _counts(reader)["customer_feedback"] > 0
 
@@ -747,6 +552,6 @@ def test_open_migrates_a_store_written_before_episodes(sink_factory: SinkFactory
         first.query("ALTER TABLE mirror_alerts DROP COLUMN episode_id")
         first.query("ALTER TABLE mirror_alerts DROP COLUMN event")
     with sink_factory() as second:  # ADD COLUMN IF NOT EXISTS, then the column check passes
-        second.write(_full_batch(token="after-the-migration"))
+        second.write(full_batch(token="after-the-migration"))
         _, rows = second.query("SELECT alert_id, episode_id, event FROM mirror_alerts FINAL")
     assert rows == [("a-1", None, "alert")]
