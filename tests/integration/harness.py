@@ -292,6 +292,35 @@ def clean_episodes(
     return records, episodes
 
 
+TagRow = tuple[str, int, str, int, float | None]
+
+
+def clean_tags(events: list[Any], **settings: Any) -> list[TagRow]:
+    """The per-tag customer rows of a clean run: (team, start, tag, n, C to 6 places)."""
+    result = _clean_replay(events, None, **settings)
+    return sorted(
+        (m.team_id, m.window_start, tag, side.n, _rounded(side.index))
+        for m in result.windows
+        for tag, side in m.customer_tags
+    )
+
+
+def stored_tags(env: PipelineEnv) -> list[TagRow]:
+    """Every per-tag row in ClickHouse, in ``clean_tags``' form (the worker must have stopped)."""
+    rows = env.query(
+        "SELECT team_id, toUnixTimestamp64Milli(window_start) AS start, tag, customer_n, "
+        "customer_index FROM customer_tag_metrics FINAL"
+    )
+    return sorted(
+        (r["team_id"], r["start"], r["tag"], r["customer_n"], _rounded(r["customer_index"]))
+        for r in rows
+    )
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
 def _clean_replay(events: list[Any], org: Any = None, **settings: Any) -> Any:
     from schemas.codec import record_to_json, topic_of
     from streams.settings import load_settings

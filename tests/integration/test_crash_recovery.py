@@ -25,12 +25,14 @@ from tests.integration.harness import (
     all_windows_closed,
     clean_episodes,
     clean_run,
+    clean_tags,
     clean_units,
     create_topics,
     read_alerts,
     read_topic,
     source_partitions,
     stored_episodes,
+    stored_tags,
     stored_units,
     stored_windows,
     uncommitted_records,
@@ -140,6 +142,10 @@ def test_ten_kill_minus_nine_restarts_lose_nothing_and_duplicate_nothing(
         stored = crash_env.query("SELECT alert_id FROM mirror_alerts FINAL")
         assert sorted(r["alert_id"] for r in stored) == sorted(expected_alerts)
         assert stored_windows(crash_env) == expected_windows  # no event lost or counted twice
+        # The per-tag rows, like the windows they come from.
+        expected_tags = clean_tags(events)
+        assert expected_tags, "the simulated feedback must carry tags to make this meaningful"
+        assert stored_tags(crash_env) == expected_tags
         # Episodes, like alerts: the same ones, each in the same final state, as a clean run.
         assert expected_episodes, "the scenario must open episodes to make this meaningful"
         assert stored_episodes(crash_env) == expected_episodes
@@ -286,6 +292,8 @@ def test_workers_joining_and_leaving_mid_stream_lose_nothing_and_duplicate_nothi
         # A window closed by both workers (one re-did the other's unsaved work) must agree.
         windows = set(stored_windows(crash_env)) | set(stored_windows(second_env))
         assert sorted(windows) == expected_windows
+        tags = set(stored_tags(crash_env)) | set(stored_tags(second_env))
+        assert sorted(tags) == clean_tags(events)
         # An episode moved between workers with its team: its newest row is the clean one.
         episodes = stored_episodes(second_env)
         for episode_id, row in stored_episodes(crash_env).items():
