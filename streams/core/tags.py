@@ -67,9 +67,10 @@ class TagTally:
         self.composites.merge(other.composites)
 
     def to_list(self) -> list[Any]:
-        """``[n, {field: bins} (non-zero only), moments]``."""
-        nonzero = {name: list(bins) for name, bins in self.histograms.items() if any(bins)}
-        return [self.n, nonzero, self.composites.to_list()]
+        """``[n, [bins per score in schema order, 0 for an unanswered score], moments]``:
+        positional, because this is rewritten with every batch that touches the window."""
+        bins = [list(b) if any(b) else 0 for b in self.histograms.values()]
+        return [self.n, bins, self.composites.to_list()]
 
     @classmethod
     def from_list(cls, stored: object) -> TagTally:
@@ -77,13 +78,16 @@ class TagTally:
         if not (isinstance(stored, list) and len(stored) == 3):
             raise ValueError("window state: a tag tally must be [n, histograms, moments]")
         n, histograms, moments = stored
-        if not isinstance(n, int) or n < 0 or not isinstance(histograms, Mapping):
+        if not isinstance(n, int) or n < 0 or not isinstance(histograms, list):
             raise ValueError("window state: a tag tally needs a count and histograms")
+        if len(histograms) != len(_FIELDS):
+            raise ValueError(f"window state: a tag tally needs {len(_FIELDS)} histograms")
         tally = cls()
         tally.n = n
-        for name, bins in histograms.items():
-            target = tally.histograms.get(name)
-            if target is None or not (
+        for (name, target), bins in zip(tally.histograms.items(), histograms, strict=True):
+            if bins == 0:
+                continue
+            if not (
                 isinstance(bins, list)
                 and len(bins) == len(target)
                 and all(isinstance(c, int) and 0 <= c <= n for c in bins)

@@ -117,11 +117,12 @@ def test_tags_survive_the_changelog_and_merge() -> None:
 @pytest.mark.parametrize(
     "stored",
     [
-        {"billing": [1, {"nps": [0] * 10}, [1, 100.0, 10000.0]]},  # wrong bin count
-        {"billing": [1, {"nps": [0] * 10 + [2]}, [1, 100.0, 10000.0]]},  # bin above n
-        {"billing": [1, {}, [2, 1.0, 1.0]]},  # more composites than records
-        {"": [0, {}, [0, 0.0, 0.0]]},
-        {f"t{i}": [0, {}, [0, 0.0, 0.0]] for i in range(MAX_TAGS_PER_WINDOW + 1)},
+        {"billing": [1, [[0] * 10, 0, 0, 0, 0, 0], [1, 100.0, 10000.0]]},  # wrong bin count
+        {"billing": [1, [[0] * 10 + [2], 0, 0, 0, 0, 0], [1, 100.0, 10000.0]]},  # bin above n
+        {"billing": [1, [0] * 5, [0, 0.0, 0.0]]},  # a histogram missing
+        {"billing": [1, [0] * 6, [2, 1.0, 1.0]]},  # more composites than records
+        {"": [0, [0] * 6, [0, 0.0, 0.0]]},
+        {f"t{i}": [0, [0] * 6, [0, 0.0, 0.0]] for i in range(MAX_TAGS_PER_WINDOW + 1)},
     ],
 )
 def test_untrustworthy_tag_state_is_refused(stored: dict[str, Any]) -> None:
