@@ -137,7 +137,8 @@ def run_demo(duration: float, teams: int, colour: bool) -> int:
             say(f"demo: {line}")
     say(
         "demo: explore the stored results with: miroir alerts (open episodes first), or "
-        'miroir query "SELECT team_id, kind, state, alerts FROM episodes FINAL"'
+        'miroir query "SELECT team_name, kind, severity, alerts FROM v_open_episodes"; '
+        "the analyst views are listed in docs/bi.md"
     )
     return 0
 
