@@ -49,7 +49,10 @@ TABLES: Final = (
 )
 
 # The analyst views (sinks/ddl/views/<view>.sql), in creation order: current state (FINAL), plain
-# DateTime columns, team and unit names, a COMMENT on every view and column.
+# DateTime columns, team and unit names, a COMMENT on every view and column. Their joins are
+# GLOBAL: on a cluster the small right side (teams, late counts) is computed once by the node
+# that got the query and shipped to the shards, where a plain JOIN of two Distributed tables is
+# refused (distributed_product_mode = deny); on one node GLOBAL changes nothing.
 VIEWS: Final = (
     "v_teams",
     "v_alerts",

@@ -57,5 +57,5 @@ AS SELECT
     toDateTime(a.created_at, 'UTC') AS created_at,
     CAST(a.run_id, 'String') AS run_id
 FROM {database}.mirror_alerts AS a FINAL
-LEFT JOIN (SELECT team_id, display_name, unit_id FROM {database}.teams FINAL WHERE removed = 0) AS t
+GLOBAL LEFT JOIN (SELECT team_id, display_name, unit_id FROM {database}.teams FINAL WHERE removed = 0) AS t
     ON t.team_id = a.team_id

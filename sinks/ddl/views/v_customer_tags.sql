@@ -39,5 +39,5 @@ AS SELECT
     g.courtesy_mean AS courtesy_mean,
     CAST(g.run_id, 'String') AS run_id
 FROM {database}.customer_tag_metrics AS g FINAL
-LEFT JOIN (SELECT team_id, display_name, unit_id FROM {database}.teams FINAL WHERE removed = 0) AS t
+GLOBAL LEFT JOIN (SELECT team_id, display_name, unit_id FROM {database}.teams FINAL WHERE removed = 0) AS t
     ON t.team_id = g.team_id

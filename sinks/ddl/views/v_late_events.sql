@@ -17,6 +17,6 @@ AS SELECT
     CAST(l.side, 'String') AS side,
     sum(l.events) AS events
 FROM {database}.late_events AS l FINAL
-LEFT JOIN (SELECT team_id, display_name, unit_id FROM {database}.teams FINAL WHERE removed = 0) AS t
+GLOBAL LEFT JOIN (SELECT team_id, display_name, unit_id FROM {database}.teams FINAL WHERE removed = 0) AS t
     ON t.team_id = l.team_id
 GROUP BY l.team_id, team_name, unit_id, l.window_start, l.side

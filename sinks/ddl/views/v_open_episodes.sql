@@ -43,6 +43,6 @@ AS SELECT
     e.note AS note,
     CAST(e.run_id, 'String') AS run_id
 FROM {database}.episodes AS e FINAL
-LEFT JOIN (SELECT team_id, display_name, unit_id FROM {database}.teams FINAL WHERE removed = 0) AS t
+GLOBAL LEFT JOIN (SELECT team_id, display_name, unit_id FROM {database}.teams FINAL WHERE removed = 0) AS t
     ON t.team_id = e.team_id
 WHERE e.state = 'open'

@@ -65,13 +65,13 @@ AS SELECT
     CAST(w.index_version, 'String') AS index_version,
     CAST(w.run_id, 'String') AS run_id
 FROM {database}.team_window_metrics AS w FINAL
-LEFT JOIN (SELECT team_id, display_name, unit_id FROM {database}.teams FINAL WHERE removed = 0) AS t
+GLOBAL LEFT JOIN (SELECT team_id, display_name, unit_id FROM {database}.teams FINAL WHERE removed = 0) AS t
     ON t.team_id = w.team_id
-LEFT JOIN (
+GLOBAL LEFT JOIN (
     SELECT team_id, window_start, sum(events) AS late
     FROM {database}.late_events FINAL GROUP BY team_id, window_start
 ) AS l ON l.team_id = w.team_id AND l.window_start = w.window_start
-LEFT JOIN (
+GLOBAL LEFT JOIN (
     SELECT team_id, window_start, sum(events) AS duplicates
     FROM {database}.duplicate_events FINAL GROUP BY team_id, window_start
 ) AS d ON d.team_id = w.team_id AND d.window_start = w.window_start
