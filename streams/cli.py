@@ -1,4 +1,4 @@
-"""The ``miroir`` command: demo, worker, simulate, alerts, ack, query."""
+"""The ``miroir`` command: demo, worker, simulate, replay, backfill, alerts, ack, query."""
 
 from __future__ import annotations
 
@@ -112,6 +112,74 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--no-colour", action="store_true", help="plain output")
     _add_detection_overrides(replay)
+
+    backfill = sub.add_parser(
+        "backfill",
+        help="run detection over history on the source topics (or a file) from a time, at full "
+        "speed; with --to-store, write alerts and windows to ClickHouse under a run id "
+        "(docs/backfill.md)",
+    )
+    backfill.add_argument(
+        "--from",
+        dest="from_time",
+        required=True,
+        metavar="TIME",
+        help="event time to start at: a date (2026-01-01) or ISO 8601 time, UTC unless it has "
+        "an offset; aligned down to the start of its window",
+    )
+    backfill.add_argument(
+        "--to",
+        dest="to_time",
+        default=None,
+        metavar="TIME",
+        help="event time to stop at (exclusive): the windows ending by then are closed and "
+        "written. Default: the end of the topics; windows still open there are left to the "
+        "live worker",
+    )
+    backfill.add_argument(
+        "--file",
+        default=None,
+        metavar="EVENTS",
+        help="read a JSON lines file (as `miroir replay --events`) instead of the topics",
+    )
+    backfill.add_argument(
+        "--org",
+        default=None,
+        metavar="TEAMS_CSV",
+        help="with --file: the organisation (a `miroir teams load` CSV); from Kafka the teams "
+        "topic is read",
+    )
+    backfill.add_argument(
+        "--to-store",
+        action="store_true",
+        help="write alerts, team-windows, episodes, unit windows and incidents to ClickHouse "
+        "(MIROIR_CLICKHOUSE_*); without it nothing is written",
+    )
+    backfill.add_argument(
+        "--publish",
+        action="store_true",
+        help="also send the alert records to the live alerts topic (MIROIR_TOPIC_ALERTS); "
+        "never done without it",
+    )
+    backfill.add_argument(
+        "--run-id",
+        default=None,
+        metavar="ID",
+        help="the run id stamped on the rows (default: derived from the source, the range, "
+        "the detectors and the settings, so a rerun replaces its own rows)",
+    )
+    backfill.add_argument(
+        "--json", action="store_true", help="without --to-store: alerts as JSON lines"
+    )
+    backfill.add_argument("--no-colour", action="store_true", help="plain output")
+    backfill.add_argument(
+        "--progress-every",
+        type=_positive(float),
+        default=10.0,
+        metavar="SECONDS",
+        help="when stderr is not a terminal: a progress line this often (default 10)",
+    )
+    _add_detection_overrides(backfill)
 
     evaluate = sub.add_parser(
         "evaluate",
@@ -493,6 +561,23 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from streams.tools.backfill import BackfillOptions, run_backfill
+
+    options = BackfillOptions(
+        from_text=args.from_time,
+        to_text=args.to_time,
+        file=args.file,
+        org=args.org,
+        to_store=args.to_store,
+        publish=args.publish,
+        run_id=args.run_id,
+        json=args.json,
+        progress_every=args.progress_every,
+    )
+    return run_backfill(_settings(args), options, colour=_colour(args))
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from streams.errors import ConfigError
     from streams.tools.evaluate import read_organisation, read_truth_file
@@ -847,6 +932,7 @@ COMMANDS = {
     "worker": cmd_worker,
     "simulate": cmd_simulate,
     "replay": cmd_replay,
+    "backfill": cmd_backfill,
     "evaluate": cmd_evaluate,
     "thresholds": cmd_thresholds,
     "alerts": cmd_alerts,

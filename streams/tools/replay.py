@@ -113,8 +113,7 @@ def replay(
     for number, (topic, value) in enumerate(events, start=1):
         result.events = number
         try:
-            record = record_from_json(topic, value)
-            _check_size(record)
+            record = decode_event(topic, value)
             bounds.check(record.occurred_at, now_ms)
         except DecodeError as e:
             result.invalid.append((number, e.reason))
@@ -157,6 +156,15 @@ def _feed_units(
         result._positions += 1
         numbered.append((result._positions, item))
     result.absorb_units(units.process(numbered, result.chart))
+
+
+def decode_event(topic: str, value: dict[str, object]) -> Signal:
+    """The record of one event of a file, checked as the worker's codec checks a message (its
+    fields, then the size limit of one encoded record); DecodeError otherwise. Shared with
+    ``miroir backfill --file``."""
+    record = record_from_json(topic, value)
+    _check_size(record)
+    return record
 
 
 def _check_size(record: Signal) -> None:
