@@ -1,76 +1,70 @@
 """Backfill: the live worker's detection over history — the source topics (or a file) from an
 event time on — at full speed, written to ClickHouse under a run id (docs/backfill.md).
 
-What it reads. The customer and employee topics from the offsets ``--from`` gives
-(``offsets_for_times``: a record's Kafka timestamp is when it was produced, never before it
-occurred, so no event of the range lies before them) up to the ends the topics had when the run
-started. Partitions are assigned directly, without a consumer group: nothing is committed, no
-group is joined or left behind, so the live worker's group and offsets cannot be disturbed, and
-a rerun reads exactly the same range again. The client id is ``{app_id}-backfill-{run_id}``, for
-the broker's logs and quotas. Records are merged in a deterministic order (Kafka timestamp, then
-topic, partition, offset — offset order within each partition, and the two topics of a
-partition interleaved roughly as the live worker received them), so the same history always
-gives the same batches. With ``--file``, the events of a JSON lines file in file order, each
-assigned to the partition Kafka's partitioner would give its team (as ``miroir replay`` does).
+What it reads: ``streams.tools.history`` — the topics from the offsets of ``--from`` to the ends
+they had at the start, partitions assigned directly (no consumer group: nothing joined or
+committed, so the live worker's group is never disturbed; client id
+``{app_id}-backfill-{run_id}``), merged in an order that depends only on the data; or a file.
 
-What it computes. The worker's own path: the codec, the time bounds, the engine
-(``streams.core.engine``) with its windows, watermarks, detectors and episodes, then the unit
-stage (``streams.core.unit_stage``) over the organisation on the teams topic (or ``--org``).
-Events dated before ``--from`` (aligned down to a window start, so the first window is whole)
-are skipped. There is no wall clock: windows close when their partition's watermark passes
-them, exactly as in the worker. At the end of the input each partition's watermark moves to
-where the worker's idle rule puts a caught-up partition (its latest event time minus the allowed
-lateness), so the backfill closes the windows the live worker has closed, and leaves open the
-ones it still holds open (they have no complete data yet). With ``--to`` (aligned down too),
-each partition is read until its watermark passes it, and the windows ending at or before it
-are closed and written; nothing after it is.
+What it computes: the worker's own path — the codec, the time bounds, the engine
+(``streams.core.engine``: windows, watermarks, detectors, episodes), then the unit stage
+(``streams.core.unit_stage``) over the organisation on the teams topic (or ``--org``). Events
+dated before ``--from`` (aligned down to a window start, so the first window is whole) are
+skipped. There is no wall clock: a window closes when its partition's watermark passes it,
+exactly as in the worker. At the end of the input each partition's watermark moves to where the
+worker's idle rule puts a caught-up partition (its latest event time minus the allowed
+lateness), so the backfill closes the windows the live worker has closed and leaves open those
+it still holds open, which have no complete data yet (``miroir replay`` closes them: a file has
+nothing after it). With ``--to`` (aligned down too) each partition is read until its watermark
+passes it; the windows ending by then are closed and written, nothing after them.
 
-What it writes. Only with ``--to-store``: the engine's and the unit stage's rows (alerts,
+What it writes, only with ``--to-store``: the engine's and the unit stage's rows (alerts,
 team-window metrics and their per-tag rows, episodes, unit windows, incidents) with the run id
 in their ``run_id`` column, the organisation to ``teams``, and the run's state in
 ``backfill_runs`` (running, then done, failed or stopped, with its counts). Raw rows (customer
 feedback, late and duplicate events, dead letters) are the live worker's: records that cannot be
-decoded are counted and reported, never sent to the dead-letter topic. Every insert is
-deduplicated by a token ``backfill:{run_id}:{seq}:{digest of its rows}``: a rerun of the same
-range writes nothing new, and a batch whose rows changed (more history, other code) is a new
-token. The run id is derived from the source, the range, the detectors and the detection
-settings, unless ``--run-id`` gives one. Only with ``--publish``: the alerts topic's records
-(episode events, incident events) go to the live alerts topic, skipping those already there.
+used are counted and reported, never sent to the dead-letter topic. Inserts are deduplicated by
+``backfill:{run_id}:{seq}:{digest of the rows}``, written every ``FLUSH_ROWS`` rows (a count,
+never a time), so a rerun of the same history writes nothing twice, and a batch whose rows
+changed is a new token. A stopped run drops what it had not written yet: its batches are a
+prefix of a whole run's. The run id is derived from the source, the range, the detectors and
+the detection settings, unless ``--run-id`` gives one. Only with ``--publish`` do the alerts
+topic's records (episode and incident events) go to the live alerts topic, skipping those
+already there.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import heapq
 import json
 import re
 import signal
 import sys
 import threading
 import time
-from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any, Final, Protocol, TextIO
+from typing import Any, Final, TextIO
 
 from schemas.codec import SignalCodec, encode_alert, load_writer_schemas
-from schemas.records import CUSTOMER_FEEDBACK_TOPIC, EMPLOYEE_PULSE_TOPIC, MirrorAlert, Signal
+from schemas.records import CUSTOMER_FEEDBACK_TOPIC, EMPLOYEE_PULSE_TOPIC, MirrorAlert
 from streams.core.bounds import TimeBounds
 from streams.core.engine import EngineConfig, EngineOutput, Inbound, MirrorEngine
 from streams.core.episodes import Episode
 from streams.core.incidents import Incident
 from streams.core.model import BackfillRun, SinkBatch, TeamWindowMetrics
 from streams.core.org import OrgChart
-from streams.core.partitioning import partition_for
 from streams.core.unit_stage import (
     NO_PROGRESS,
     Heartbeat,
     LooseEvent,
     UnitInput,
+    UnitOutput,
     UnitStage,
     UnitStageConfig,
 )
@@ -78,6 +72,7 @@ from streams.core.units import UnitWindow
 from streams.detectors import Detector, load_detectors
 from streams.errors import BrokerError, ConfigError, DecodeError
 from streams.settings import Settings
+from streams.tools.history import FileHistory, History, KafkaHistory, SourceItem
 from streams.tools.progress import progress_line
 
 __all__ = [
@@ -98,9 +93,8 @@ DEFAULT_BROKER_WAIT_SECONDS: Final = 10.0
 DEFAULT_PROGRESS_EVERY: Final = 10.0  # seconds between plain progress lines (no terminal)
 TTY_REDRAW_SECONDS: Final = 0.2  # at most this often the bar is redrawn on a terminal
 BAR_WIDTH: Final = 24
+PROGRESS_ITEMS: Final = 1_000  # records between two looks at the progress clock
 FLUSH_ROWS: Final = 10_000  # rows waiting before they are written: a count, so runs agree
-MAX_BUFFERED: Final = 20_000  # records held per topic-partition while merging
-NO_RECORDS_TIMEOUT: Final = 60.0  # seconds without a record while some are still due
 EXIT_STOPPED: Final = {signal.SIGINT: 130, signal.SIGTERM: 143}
 RUN_ID_PATTERN: Final = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 _ISO_HELP: Final = (
@@ -334,264 +328,6 @@ class ProgressReporter:
             )
 
 
-# -- sources: decoded items in a deterministic order ------------------------------------------
-@dataclass(frozen=True, slots=True)
-class SourceItem:
-    """One source record: its partition number, where it came from (for messages), and its
-    record — or why it could not be used."""
-
-    partition: int
-    ref: str
-    record: Signal | DecodeError
-
-
-class History(Protocol):
-    """What the run reads from: ``items`` in a deterministic order; ``read`` counts them."""
-
-    partitions: int
-    total: int  # records expected (an upper bound; 0 when unknown)
-    read: int
-    description: str
-
-    def items(self, stop: threading.Event) -> Iterator[SourceItem]: ...
-
-    def stop_partition(self, partition: int) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class FileHistory:
-    """The events of a JSON lines file (``miroir replay``'s format), in file order."""
-
-    def __init__(self, path: str, partitions: int) -> None:
-        from streams.tools.evaluate import read_events
-
-        self.path = path
-        self.partitions = partitions
-        # A pipe or a FIFO is not counted ahead: that would consume it.
-        self.total = _count_lines(path) if Path(path).is_file() else 0
-        self.read = 0
-        self.skipped_after_to = 0  # records of partitions already past --to
-        self.description = f"{path} ({partitions} partitions, as MIROIR_TOPIC_PARTITIONS says)"
-        self._events = read_events(path)  # ConfigError for a missing file, at the first item
-        self._stopped: set[int] = set()
-
-    def items(self, stop: threading.Event) -> Iterator[SourceItem]:
-        from streams.tools.replay import decode_event
-
-        for topic, value in self._events:
-            if stop.is_set():
-                return
-            self.read += 1
-            ref = f"event {self.read}"
-            try:
-                record = decode_event(topic, value)
-            except DecodeError as e:
-                yield SourceItem(0, ref, e)
-                continue
-            partition = partition_for(record.team_id, self.partitions)
-            if partition in self._stopped:
-                self.skipped_after_to += 1
-            else:
-                yield SourceItem(partition, ref, record)
-
-    def stop_partition(self, partition: int) -> None:
-        self._stopped.add(partition)
-
-    def close(self) -> None:
-        close = getattr(self._events, "close", None)
-        if close is not None:
-            close()
-
-
-class KafkaHistory:
-    """The source topics from the offsets of an event time to the ends they had at the start,
-    merged by (Kafka timestamp, topic, partition, offset): see the module doc."""
-
-    def __init__(
-        self,
-        bootstrap: str,
-        topics: Sequence[tuple[str, str]],  # (topic, its signal: customer-feedback | ...)
-        from_ms: int,
-        client_id: str,
-        codec: SignalCodec,
-        warn: Callable[[str], None],
-    ) -> None:
-        from kafka import KafkaConsumer, TopicPartition
-        from kafka.errors import KafkaError
-
-        self.codec = codec
-        self._signal_of = dict(topics)
-        self.read = 0
-        try:
-            self._consumer = KafkaConsumer(
-                bootstrap_servers=bootstrap.split(","),
-                client_id=client_id,
-                group_id=None,  # no group: nothing joined, nothing committed
-                enable_auto_commit=False,
-                isolation_level="read_committed",
-                auto_offset_reset="earliest",
-                max_poll_records=5_000,
-            )
-        except KafkaError as e:
-            raise BrokerError(f"cannot read from the Kafka broker at {bootstrap}: {e}") from e
-        try:
-            existing = self._consumer.topics()
-            counts = {}
-            for topic, _ in topics:
-                if topic not in existing:
-                    raise ConfigError(
-                        f"topic {topic!r} does not exist on the broker at {bootstrap}: check "
-                        "MIROIR_TOPIC_CUSTOMER / MIROIR_TOPIC_EMPLOYEE"
-                    )
-                counts[topic] = len(self._consumer.partitions_for_topic(topic) or ())
-            if len(set(counts.values())) != 1:
-                raise ConfigError(
-                    f"the source topics are not co-partitioned ({counts}): the worker could not "
-                    "have read them either"
-                )
-            self.partitions = next(iter(counts.values()))
-            self._tps = [
-                TopicPartition(topic, p) for topic, _ in topics for p in range(self.partitions)
-            ]
-            consumer = self._consumer
-            consumer.assign(self._tps)
-            self._ends: dict[Any, int] = consumer.end_offsets(self._tps)
-            beginnings = consumer.beginning_offsets(self._tps)
-            found = consumer.offsets_for_times(dict.fromkeys(self._tps, from_ms))
-            self._starts: dict[Any, int] = {}
-            for tp in self._tps:
-                at = found.get(tp)
-                start = self._ends[tp] if at is None else at.offset
-                self._starts[tp] = start
-                consumer.seek(tp, start)
-                if start == beginnings[tp] and 0 < start < self._ends[tp]:
-                    warn(
-                        f"{tp.topic}/{tp.partition}: records before offset {start} are gone "
-                        "(retention); the history from --from may start later there"
-                    )
-        except KafkaError as e:
-            self._consumer.close()
-            raise BrokerError(f"reading the source topics' offsets failed: {e}") from e
-        except BaseException:
-            self._consumer.close()
-            raise
-        self.total = sum(self._ends[tp] - self._starts[tp] for tp in self._tps)
-        self.description = (
-            f"{', '.join(t for t, _ in topics)} ({self.partitions} partitions, "
-            f"{self.total:,} records from the offsets of --from to the ends)"
-        )
-        self._order = {tp: index for index, tp in enumerate(self._tps)}
-        self._active = {tp for tp in self._tps if self._starts[tp] < self._ends[tp]}
-        self._buffers: dict[Any, deque[Any]] = {tp: deque() for tp in self._tps}
-        self._paused: set[Any] = set()
-
-    def items(self, stop: threading.Event) -> Iterator[SourceItem]:
-        for record in self._merged(stop):
-            self.read += 1
-            signal_topic = self._signal_of[record.topic]
-            ref = f"{record.topic}/{record.partition}@{record.offset}"
-            try:
-                decoded: Signal | DecodeError = self.codec.decode(signal_topic, record.value)
-            except DecodeError as e:
-                decoded = e
-            yield SourceItem(record.partition, ref, decoded)
-
-    def stop_partition(self, partition: int) -> None:
-        """Read nothing more of this partition number (both topics): its watermark passed --to.
-        What it still had to read no longer counts in ``total``."""
-        for tp in [tp for tp in self._active if tp.partition == partition]:
-            self._active.discard(tp)
-            remaining = self._ends[tp] - self._consumer.position(tp) + len(self._buffers[tp])
-            self.total -= max(remaining, 0)
-            self._buffers[tp].clear()
-            self._consumer.pause(tp)
-
-    def close(self) -> None:
-        self._consumer.close()
-
-    def _key(self, tp: Any) -> tuple[int, int, int]:
-        head = self._buffers[tp][0]
-        return (head.timestamp, self._order[tp], head.offset)
-
-    def _merged(self, stop: threading.Event) -> Iterator[Any]:
-        """A k-way merge: a record is released only when every partition still being read has
-        one waiting, so the order never depends on fetch timing."""
-        consumer, buffers, active = self._consumer, self._buffers, self._active
-        waiting = set(active)  # active, with nothing buffered
-        heap: list[tuple[int, int, int]] = []
-        while active:
-            if stop.is_set():
-                return
-            if waiting:
-                for tp in self._fetch(waiting, stop):
-                    heapq.heappush(heap, self._key(tp))
-                continue
-            _, index, _ = heapq.heappop(heap)
-            tp = self._tps[index]
-            if tp not in active:
-                continue  # stopped meanwhile (--to)
-            buffer = buffers[tp]
-            yield buffer.popleft()
-            if tp not in active:
-                continue
-            if buffer:
-                heapq.heappush(heap, self._key(tp))
-            elif consumer.position(tp) >= self._ends[tp]:
-                active.discard(tp)
-            else:
-                waiting.add(tp)
-            if tp in self._paused and len(buffer) < MAX_BUFFERED // 2:
-                consumer.resume(tp)
-                self._paused.discard(tp)
-
-    def _fetch(self, waiting: set[Any], stop: threading.Event) -> list[Any]:
-        """Poll until some waiting partition has records or has reached its end; return those
-        that now have records (their heads go on the heap)."""
-        consumer, buffers = self._consumer, self._buffers
-        for tp in waiting & self._paused:
-            consumer.resume(tp)
-            self._paused.discard(tp)
-        deadline = time.monotonic() + NO_RECORDS_TIMEOUT
-        while not stop.is_set():
-            filled = []
-            for tp, records in consumer.poll(timeout_ms=200).items():
-                if tp not in self._active:
-                    continue
-                end = self._ends[tp]
-                buffer = buffers[tp]
-                buffer.extend(r for r in records if r.offset < end)
-                if buffer and tp in waiting:
-                    waiting.discard(tp)
-                    filled.append(tp)
-                if len(buffer) >= MAX_BUFFERED and tp not in waiting:
-                    consumer.pause(tp)
-                    self._paused.add(tp)
-            for tp in list(waiting):
-                if consumer.position(tp) >= self._ends[tp]:  # nothing left (gaps, markers)
-                    waiting.discard(tp)
-                    self._active.discard(tp)
-            if filled or not waiting:
-                return filled
-            if time.monotonic() > deadline:
-                names = ", ".join(f"{tp.topic}/{tp.partition}" for tp in sorted(waiting))
-                raise BrokerError(
-                    f"no records from {names} for {NO_RECORDS_TIMEOUT:.0f} s, though they "
-                    "have some left to read: is the broker still up?"
-                )
-        return []
-
-
-def _count_lines(path: str) -> int:
-    """Lines of a file (an upper bound of its events); 0 when it cannot be read (reading it
-    then reports why)."""
-    try:
-        with open(path, "rb") as lines:
-            return sum(chunk.count(b"\n") for chunk in iter(lambda: lines.read(1 << 20), b""))
-    except OSError:
-        return 0
-
-
 # -- the run: the worker's engine and unit stage ----------------------------------------------
 @dataclass(slots=True)
 class Outputs:
@@ -660,6 +396,7 @@ class Counts:
     incidents: set[str] = field(default_factory=set)
     written_alerts: int = 0
     written_windows: int = 0
+    refused_rows: int = 0  # rows ClickHouse refused for good (stored in dead_letters)
 
 
 class BackfillRunner:
@@ -711,6 +448,13 @@ class BackfillRunner:
             return False
         self._batch.append(Inbound(item.partition, record, item.ref))
         return len(self._batch) >= self.batch_size
+
+    def announce_empty(self, partitions: Iterable[int]) -> None:
+        """Partitions with nothing to read say so at once (as the worker's idle timer does for
+        a caught-up partition without records), so the unit stage does not wait for them."""
+        inputs = [(self._next_position(), Heartbeat(p, None)) for p in sorted(partitions)]
+        if inputs:
+            self._absorb_units(self.units.process(inputs, self.chart))
 
     def process(self) -> list[int]:
         """Run the batch through the engine and the unit stage; return the partitions whose
@@ -794,11 +538,15 @@ class BackfillRunner:
             if to_ms is not None and watermark > to_ms:
                 watermark = to_ms
             inputs.append(Heartbeat(partition, watermark))
-        numbered = []
-        for item in inputs:
-            self._unit_position += 1
-            numbered.append((self._unit_position, item))
-        unit_out = self.units.process(numbered, self.chart)
+        numbered = [(self._next_position(), item) for item in inputs]
+        self._absorb_units(self.units.process(numbered, self.chart))
+
+    def _next_position(self) -> int:
+        self._unit_position += 1
+        return self._unit_position
+
+    def _absorb_units(self, unit_out: UnitOutput) -> None:
+        outputs, counts = self.outputs, self.counts
         outputs.unit_windows += unit_out.windows
         outputs.incidents += unit_out.incidents
         outputs.records += unit_out.records
@@ -861,7 +609,8 @@ class RunStore:
             incidents=outputs.incidents,
         )
         self._sequence += 1
-        self.sink.write(batch)
+        # Rows the store refused for good are stored as dead letters by the sink itself.
+        self.run.counts.refused_rows += len(self.sink.write(batch))
         self.run.counts.written_alerts += len(outputs.alerts)
         self.run.counts.written_windows += len(outputs.team_windows)
 
@@ -1061,13 +810,16 @@ def _run(
                 printed.extend(outputs.alerts)
 
         try:
-            for item in history.items(stop.event):
+            run.announce_empty(history.empty_partitions())
+            for count, item in enumerate(history.items(stop.event), start=1):
                 if run.add(item):
                     for partition in run.process():
                         history.stop_partition(partition)
-                    progress.update(history.read, history.total)
                     if run.outputs.rows() >= FLUSH_ROWS:
                         flush(run.outputs.take())
+                    progress.update(history.read, history.total)
+                elif count % PROGRESS_ITEMS == 0:  # records skipped or refused count too
+                    progress.update(history.read, history.total)
             if not stop.event.is_set():
                 run.settle()
                 flush(run.outputs.take())
@@ -1089,7 +841,10 @@ def _run(
             _summary(run, plan, history, say, store is not None, publisher, stopped=name)
             return EXIT_STOPPED.get(signal.Signals(number), 130)
         if store is not None:
-            store.record("done")
+            refused = run.counts.refused_rows
+            store.record(
+                "done", f"{refused} rows refused by the store (dead_letters)" if refused else ""
+            )
         _summary(run, plan, history, say, store is not None, publisher)
         if store is not None:
             print(plan.run_id, file=out)
@@ -1153,7 +908,7 @@ def _summary(
         say(f"invalid records by kind ({by_kind}); not sent to the dead letters:")
         for example in counts.invalid_examples:
             say(f"  {example}")
-    skipped = getattr(history, "skipped_after_to", 0)
+    skipped = history.skipped_after_to
     if skipped:
         say(f"{skipped:,} events of partitions already past --to were not needed")
     if not stopped and plan.to_ms is None:
@@ -1170,6 +925,11 @@ def _summary(
             f"{counts.written_windows:,} team-windows, {len(counts.episodes):,} episodes, "
             f"{counts.unit_windows:,} unit windows, {len(counts.incidents):,} incidents"
         )
+        if counts.refused_rows:
+            say(
+                f"{counts.refused_rows:,} rows were refused by ClickHouse: see the dead_letters "
+                "table (error_kind 'store')"
+            )
     elif not stopped:
         say("nothing written (add --to-store to write to ClickHouse)")
     if publisher is not None:

@@ -365,6 +365,27 @@ def test_the_run_row_says_done_with_its_counts(live: LiveRun, backfilled) -> Non
     assert f"{live.events:,} events" in summary and "done: wrote" in summary
 
 
+def test_to_writes_the_live_windows_and_alerts_up_to_it_and_nothing_after(live: LiveRun) -> None:
+    env = live.backfill_env("until")
+    until = live.start_ms + 20 * DAY_MS + 6 * 3_600_000  # not a window boundary: aligned down
+    to_text = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(until / 1000))
+    result = env.run_cli("backfill", "--from", live.start_text, "--to", to_text, "--to-store")
+    assert result.returncode == 0, result.stderr
+    assert "--to aligned down" in result.stderr
+    end = live.start_ms + 20 * DAY_MS
+    ours = stored(env)
+    theirs = live.store
+    assert ours["alerts"] == {a for a in theirs["alerts"] if a[4] <= end}
+    assert any(a[4] <= end for a in theirs["alerts"]) and any(a[4] > end for a in theirs["alerts"])
+    assert ours["windows"].keys() == {k for k in theirs["windows"] if k[2] <= end}
+    assert len(ours["windows"]) == 12 * 20
+    assert ours["units"] == {u for u in theirs["units"] if u[1] + DAY_MS <= end}
+    (row,) = env.query(
+        "SELECT state, toUnixTimestamp64Milli(to_time) AS to_ms, windows FROM backfill_runs FINAL"
+    )
+    assert (row["state"], row["to_ms"], row["windows"]) == ("done", end, 12 * 20)
+
+
 def test_publish_sends_what_the_live_worker_published_once(live: LiveRun) -> None:
     topic = f"{live.env.prefix}-republished"
     ensure_topics(live.env.bootstrap, {topic: 4})
@@ -455,33 +476,57 @@ def test_ctrl_c_records_the_run_as_stopped(tmp_path: Path) -> None:
             if re.match(r"backfill: [\d,]+ events", line):
                 progressed.set()
 
-    threading.Thread(target=follow, daemon=True).start()
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
 
     def line(event: Any) -> str:
         return json.dumps({"topic": topic_of(event), "value": record_to_json(event)}) + "\n"
 
-    feed = fifo.open("w", encoding="utf-8")  # opens once the backfill reads it
     try:
-        feed.writelines(line(e) for e in events[:600])
-        feed.flush()
-        assert progressed.wait(60), "".join(lines)
-        process.send_signal(signal.SIGINT)
-        time.sleep(0.5)
-        # If the run is blocked reading, more input wakes it up to see the stop; if it had
-        # read ahead, it has already stopped and closed the pipe.
-        with contextlib.suppress(BrokenPipeError):
-            feed.writelines(line(e) for e in events[600:650])
+        feed = _open_for_writing(fifo, process)
+        try:
+            feed.writelines(line(e) for e in events[:600])
             feed.flush()
+            assert progressed.wait(60), "".join(lines)
+            process.send_signal(signal.SIGINT)
+            time.sleep(0.5)
+            # Blocked reading, more input wakes the run up to see the stop; if it had read
+            # ahead, it has already stopped and closed the pipe.
+            with contextlib.suppress(BrokenPipeError):
+                feed.writelines(line(e) for e in events[600:650])
+                feed.flush()
+        finally:
+            with contextlib.suppress(BrokenPipeError):
+                feed.close()
+        assert process.wait(timeout=60) == 130, "".join(lines)
     finally:
-        with contextlib.suppress(BrokenPipeError):
-            feed.close()
-    assert process.wait(timeout=60) == 130, "".join(lines)
-    time.sleep(0.2)
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        assert process.stdout is not None
+        process.stdout.close()
+    follower.join(timeout=10)
     text = "".join(lines)
     assert "stopped by SIGINT" in text and "Traceback" not in text
     (row,) = env.query("SELECT state, note, events FROM backfill_runs FINAL")
     assert row["state"] == "stopped" and row["note"] == "stopped by SIGINT"
     assert 0 < row["events"] <= 650
+
+
+def _open_for_writing(fifo: Path, process: subprocess.Popen[str]) -> Any:
+    """The FIFO's writing end, once the backfill has opened its reading end (never blocks on a
+    process that died first)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            descriptor = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # ENXIO: nobody reads it yet
+            assert process.poll() is None, "the backfill exited before reading its input"
+            assert time.monotonic() < deadline, "the backfill never opened its input"
+            time.sleep(0.05)
+            continue
+        os.set_blocking(descriptor, True)
+        return os.fdopen(descriptor, "w", encoding="utf-8")
 
 
 @pytest.mark.parametrize(
