@@ -61,6 +61,12 @@ REVOKE SELECT ON miroir.dead_letters_local FROM miroir_bi_reader;
 -- What v_dead_letters reads (counts by topic, kind and time, no contents): views run with the
 -- reader's rights, so the role needs these columns of dead_letters and no others.
 GRANT SELECT(seen_at, topic, `partition`, `offset`, error_kind) ON miroir.dead_letters TO miroir_bi_reader;
+GRANT SELECT(seen_at, topic, `partition`, `offset`, error_kind) ON miroir.dead_letters_local TO miroir_bi_reader;
+-- Employee comments (only with MIROIR_STORE_EMPLOYEE_COMMENTS, only for windows of >= 10
+-- respondents) are free text employees wrote: a sentence can name its author. They are for the
+-- HR people entitled to them, granted one by one, not for every dashboard user.
+REVOKE SELECT ON miroir.employee_comments FROM miroir_bi_reader;
+REVOKE SELECT ON miroir.employee_comments_local FROM miroir_bi_reader;
 -- SELECT implies seeing those tables in SHOW TABLES and system.tables / system.columns, with
 -- the COMMENTs that explain every table and column; nothing else is visible.
 
