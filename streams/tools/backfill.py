@@ -316,7 +316,7 @@ class ProgressReporter:
             print(file=self.stream, flush=True)
 
     def _show(self, done: int, *, final: bool = False) -> None:
-        total = max(self.total, done) if final else self.total
+        total = max(self.total, done) if final and self.total > 0 else self.total
         if self.live:
             # \r and erase-to-end: the bar shrinks as the ETA does.
             line = progress_bar(done, total, self.started)
