@@ -137,6 +137,15 @@ def build_parser() -> argparse.ArgumentParser:
         "live worker",
     )
     backfill.add_argument(
+        "--warm-up",
+        type=_at_least(0),
+        default=None,
+        metavar="WINDOWS",
+        help="windows read before --from to rebuild each team's baselines as the live worker "
+        "had them; nothing of them is written (default: as many as a team's history keeps, "
+        "16 with the default settings)",
+    )
+    backfill.add_argument(
         "--file",
         default=None,
         metavar="EVENTS",
@@ -574,6 +583,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         run_id=args.run_id,
         json=args.json,
         progress_every=args.progress_every,
+        warm_up=args.warm_up,
     )
     return run_backfill(_settings(args), options, colour=_colour(args))
 

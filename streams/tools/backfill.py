@@ -9,8 +9,10 @@ committed, so the live worker's group is never disturbed; client id
 What it computes: the worker's own path — the codec, the time bounds, the engine
 (``streams.core.engine``: windows, watermarks, detectors, episodes), then the unit stage
 (``streams.core.unit_stage``) over the organisation on the teams topic (or ``--org``). Events
-dated before ``--from`` (aligned down to a window start, so the first window is whole) are
-skipped. There is no wall clock: a window closes when its partition's watermark passes it,
+dated before ``--from`` (aligned down to a window start, so the first window is whole) are read
+only for the warm-up: ``--warm-up`` windows before it (by default as many as a team's history
+keeps) rebuild each team's baselines, episodes and control charts as the live worker had them,
+and write nothing. There is no wall clock: a window closes when its partition's watermark passes it,
 exactly as in the worker. At the end of the input each partition's watermark moves to where the
 worker's idle rule puts a caught-up partition (its latest event time minus the allowed
 lateness), so the backfill closes the windows the live worker has closed and leaves open those
@@ -81,6 +83,7 @@ __all__ = [
     "ProgressReporter",
     "align_down",
     "client_id_for",
+    "default_warm_up",
     "detection_fingerprint",
     "parse_time",
     "plan_backfill",
@@ -160,6 +163,7 @@ def run_id_for(
     to_ms: int | None,
     detectors: Sequence[str],
     fingerprint: str,
+    warm_up: int = 0,
 ) -> str:
     """``bf-`` and 16 hex digits of a hash of everything that decides the run's rows: the same
     request gives the same id, so a rerun replaces (and deduplicates) its own rows."""
@@ -171,6 +175,7 @@ def run_id_for(
             "" if to_ms is None else str(to_ms),
             ",".join(detectors),
             fingerprint,
+            str(warm_up),
         )
     )
     return "bf-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
@@ -194,11 +199,15 @@ class BackfillOptions:
     run_id: str | None = None
     json: bool = False
     progress_every: float = DEFAULT_PROGRESS_EVERY
+    warm_up: int | None = None  # windows read before --from; None: default_warm_up()
 
 
 @dataclass(frozen=True, slots=True)
 class BackfillPlan:
-    """A checked request: the aligned range, the source, the detectors and the run id."""
+    """A checked request: the aligned range, the source, the detectors and the run id.
+
+    Events are read from ``read_from_ms`` (the warm-up windows before ``from_ms``, which rebuild
+    each team's history); rows are written for windows from ``from_ms`` on."""
 
     from_ms: int
     to_ms: int | None
@@ -206,6 +215,19 @@ class BackfillPlan:
     detectors: tuple[str, ...]
     run_id: str
     notes: tuple[str, ...] = ()  # what was adjusted, for the user
+    read_from_ms: int | None = None  # None: from_ms (no warm-up)
+
+    @property
+    def reads_from(self) -> int:
+        return self.from_ms if self.read_from_ms is None else self.read_from_ms
+
+
+def default_warm_up(settings: Settings) -> int:
+    """The windows of history a team's state keeps (what its baselines, gap runs and control
+    chart look back over): read that many before ``--from`` and each team enters the range with
+    the history the live worker had."""
+    engine = EngineConfig.from_settings(settings)
+    return max(engine.history_windows, engine.detection.history_windows + 1)
 
 
 def plan_backfill(settings: Settings, options: BackfillOptions, now_ms: int) -> BackfillPlan:
@@ -244,8 +266,12 @@ def plan_backfill(settings: Settings, options: BackfillOptions, now_ms: int) -> 
             "--org places the teams of a --file; from Kafka the organisation is read from the "
             "teams topic (MIROIR_TOPIC_TEAMS)"
         )
+    warm_up = default_warm_up(settings) if options.warm_up is None else options.warm_up
+    if warm_up < 0:
+        raise ConfigError(f"--warm-up must be 0 or more windows, got {warm_up}")
+    read_from_ms = from_ms - warm_up * window_ms
     oldest = now_ms - int(settings.max_age_days * 86_400_000)
-    if from_ms < oldest:
+    if read_from_ms < oldest:
         notes.append(
             f"events dated before {iso(oldest)} are refused (MIROIR_MAX_AGE_DAYS="
             f"{settings.max_age_days:g}): raise it to backfill older history"
@@ -263,8 +289,11 @@ def plan_backfill(settings: Settings, options: BackfillOptions, now_ms: int) -> 
             )
         run_id = options.run_id
     else:
-        run_id = run_id_for(source, from_ms, to_ms, detectors, detection_fingerprint(settings))
-    return BackfillPlan(from_ms, to_ms, source, detectors, run_id, tuple(notes))
+        fingerprint = detection_fingerprint(settings)
+        run_id = run_id_for(source, from_ms, to_ms, detectors, fingerprint, warm_up)
+    return BackfillPlan(
+        from_ms, to_ms, source, detectors, run_id, tuple(notes), read_from_ms=read_from_ms
+    )
 
 
 # -- progress ---------------------------------------------------------------------------------
@@ -443,7 +472,7 @@ class BackfillRunner:
         except DecodeError as e:
             self._refuse(item.ref, e)
             return False
-        if record.occurred_at < self.plan.from_ms:
+        if record.occurred_at < self.plan.reads_from:
             counts.before_from += 1
             return False
         self._batch.append(Inbound(item.partition, record, item.ref))
@@ -506,7 +535,7 @@ class BackfillRunner:
             self.counts.invalid_examples.append(f"{ref}: {error.reason}")
 
     def _collect(self, out: EngineOutput[str], partitions: Iterable[int]) -> None:
-        to_ms = self.plan.to_ms
+        from_ms, to_ms = self.plan.from_ms, self.plan.to_ms
         counts, outputs = self.counts, self.outputs
         counts.late += len(out.late)
         counts.duplicates += len(out.duplicates)
@@ -514,6 +543,13 @@ class BackfillRunner:
             self._refuse(rejected.item.ref, DecodeError(rejected.reason, rejected.kind))
         closed, alerts, episodes = out.closed, out.alerts, out.episodes
         records, parts = out.events, out.parts
+        if self.plan.reads_from < from_ms:
+            # Warm-up windows rebuild the teams' histories (and the unit stage's: every part
+            # goes there); their own rows are not the run's to write.
+            closed = [m for m in closed if m.window_start >= from_ms]
+            alerts = [a for a in alerts if a.window_start >= from_ms]
+            episodes = [e for e in episodes if e.last_window_end > from_ms]
+            records = [r for r in records if r.window_start >= from_ms]
         if to_ms is not None:
             # A batch that carried a watermark past --to may have closed windows after it.
             closed = [m for m in closed if m.window_end <= to_ms]
@@ -547,11 +583,14 @@ class BackfillRunner:
 
     def _absorb_units(self, unit_out: UnitOutput) -> None:
         outputs, counts = self.outputs, self.counts
-        outputs.unit_windows += unit_out.windows
-        outputs.incidents += unit_out.incidents
-        outputs.records += unit_out.records
-        counts.unit_windows += len(unit_out.windows)
-        counts.incidents.update(i.incident_id for i in unit_out.incidents)
+        from_ms = self.plan.from_ms
+        windows = [w for w in unit_out.windows if w.metrics.window_start >= from_ms]
+        incidents = [i for i in unit_out.incidents if i.last_window_end > from_ms]
+        outputs.unit_windows += windows
+        outputs.incidents += incidents
+        outputs.records += [r for r in unit_out.records if r.window_start >= from_ms]
+        counts.unit_windows += len(windows)
+        counts.incidents.update(i.incident_id for i in incidents)
 
 
 # -- output: the store, the alerts topic ------------------------------------------------------
@@ -749,7 +788,7 @@ def _open_history(
     history = KafkaHistory(
         bootstrap,
         topics,
-        plan.from_ms,
+        plan.reads_from,
         client_id_for(settings.app_id, plan.run_id),
         codec,
         warn=say,
@@ -784,6 +823,9 @@ def _run(
     range_text = f"from {iso(plan.from_ms)} " + (
         f"to {iso(plan.to_ms)}" if plan.to_ms is not None else "to the end of the input"
     )
+    if plan.reads_from < plan.from_ms:
+        warm_up = (plan.from_ms - plan.reads_from) // settings.window_ms
+        range_text += f" (read from {iso(plan.reads_from)}: {warm_up} windows of warm-up)"
     say(f"run {plan.run_id}: {history.description}, {range_text}")
     store = _open_store(settings, run, wall_ms) if options.to_store else None
     publisher = None
@@ -901,7 +943,7 @@ def _summary(
     say(
         f"{counts.events:,} events, {counts.windows:,} team-windows closed, "
         f"{counts.late:,} late, {counts.duplicates:,} duplicates, {invalid:,} invalid, "
-        f"{counts.before_from:,} before --from; alerts: {kinds}"
+        f"{counts.before_from:,} dated before {iso(plan.reads_from)}; alerts: {kinds}"
     )
     if invalid:
         by_kind = ", ".join(f"{k}: {n}" for k, n in sorted(counts.invalid.items()))

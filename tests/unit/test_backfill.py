@@ -96,6 +96,9 @@ def test_the_range_is_aligned_to_whole_windows_and_says_so() -> None:
     )
     assert plan(BackfillOptions("2026-01-01")).notes == ()
     assert plan(BackfillOptions("2026-01-01")).to_ms is None
+    # The warm-up: a team's whole kept history (16 daily windows by default) read first.
+    assert plan(BackfillOptions("2026-01-01")).reads_from == JAN_1 - 16 * DAY_MS
+    assert plan(BackfillOptions("2026-01-01", warm_up=0)).reads_from == JAN_1
 
 
 @pytest.mark.parametrize(
@@ -136,6 +139,7 @@ def test_the_run_id_is_derived_from_everything_that_decides_the_rows() -> None:
         plan(BackfillOptions("2026-01-01"), window_seconds=3600),
         plan(BackfillOptions("2026-01-01"), topic_customer="other-feedback"),
         plan(BackfillOptions("2026-01-01", file="events.jsonl")),
+        plan(BackfillOptions("2026-01-01", warm_up=3)),
     ]
     ids = {p.run_id for p in different}
     assert len(ids) == len(different) and base.run_id not in ids
@@ -260,7 +264,7 @@ def test_the_end_closes_what_the_workers_idle_rule_closes_and_no_more() -> None:
 
 
 def test_events_before_from_are_skipped_and_bad_ones_counted() -> None:
-    backfill = runner(BackfillOptions("2026-01-03"))
+    backfill = runner(BackfillOptions("2026-01-03", warm_up=0))
     history = events(6)
     for item in items(history, 2):
         backfill.add(item)
@@ -296,6 +300,31 @@ def test_to_keeps_the_windows_ending_by_then_and_stops_the_partitions_past_it() 
     assert {w.metrics.window_start for w in outputs.unit_windows} == {
         JAN_1 + d * DAY_MS for d in range(3)
     }
+
+
+def test_the_warm_up_gives_each_team_the_history_the_live_worker_had() -> None:
+    plans = [TeamPlan("steady"), TeamPlan("decline", "mirror_decline", effect_from_window=7)]
+    history = list(Simulator(plans, DAY_MS, JAN_1, seed=8).stream(10))
+    whole = run(runner(BackfillOptions("2026-01-01", warm_up=0)), history)
+    later = runner(BackfillOptions("2026-01-05", warm_up=4))
+    assert later.plan.reads_from == JAN_1 and later.plan.from_ms == JAN_1 + 4 * DAY_MS
+    warmed = run(later, history)
+    cold = run(runner(BackfillOptions("2026-01-05", warm_up=0)), history)
+
+    def written_from(outputs: Outputs, start: int) -> Outputs:
+        return Outputs(
+            [a for a in outputs.alerts if a.window_start >= start],
+            [m for m in outputs.team_windows if m.window_start >= start],
+            [e for e in outputs.episodes if e.last_window_end > start],
+            [w for w in outputs.unit_windows if w.metrics.window_start >= start],
+            [i for i in outputs.incidents if i.last_window_end > start],
+        )
+
+    expected = written_from(whole, JAN_1 + 4 * DAY_MS)
+    assert any(a.kind == "mirror_decline" for a in expected.alerts)
+    assert warmed.digest() == expected.digest()  # the same rows, baselines included
+    assert min(m.window_start for m in warmed.team_windows) == JAN_1 + 4 * DAY_MS
+    assert cold.digest() != expected.digest()  # without it, baselines start from nothing
 
 
 def test_a_quiet_partition_is_closed_up_to_to_at_the_end() -> None:
