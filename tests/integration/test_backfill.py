@@ -386,6 +386,20 @@ def test_to_writes_the_live_windows_and_alerts_up_to_it_and_nothing_after(live: 
     assert (row["state"], row["to_ms"], row["windows"]) == ("done", end, 12 * 20)
 
 
+def test_from_mid_history_the_warm_up_gives_the_live_rows(live: LiveRun) -> None:
+    env = live.backfill_env("middle")
+    middle = live.start_ms + 12 * DAY_MS  # the department shock starts two windows later
+    from_text = time.strftime("%Y-%m-%d", time.gmtime(middle / 1000))
+    result = env.run_cli("backfill", "--from", from_text, "--to-store")
+    assert result.returncode == 0, result.stderr
+    assert "16 windows of warm-up" in result.stderr
+    ours, theirs = stored(env), live.store
+    assert ours["alerts"] == {a for a in theirs["alerts"] if a[3] >= middle} != set()
+    assert ours["windows"] == {k: v for k, v in theirs["windows"].items() if k[1] >= middle}
+    assert ours["units"] == {u for u in theirs["units"] if u[1] >= middle}
+    assert ours["incidents"] == theirs["incidents"]  # the shock's incident starts after it
+
+
 def test_publish_sends_what_the_live_worker_published_once(live: LiveRun) -> None:
     topic = f"{live.env.prefix}-republished"
     ensure_topics(live.env.bootstrap, {topic: 4})
