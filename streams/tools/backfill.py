@@ -261,6 +261,10 @@ def plan_backfill(settings: Settings, options: BackfillOptions, now_ms: int) -> 
                 "still arrive. Give an earlier --to, or leave it out to read to the end of the "
                 "topics (the windows still open are then left to the live worker)"
             )
+    if options.publish and not settings.kafka_bootstrap:
+        raise ConfigError(
+            "--publish sends to the live alerts topic: it needs MIROIR_KAFKA_BOOTSTRAP"
+        )
     if options.org and not options.file:
         raise ConfigError(
             "--org places the teams of a --file; from Kafka the organisation is read from the "
@@ -828,54 +832,25 @@ def _run(
         range_text += f" (read from {iso(plan.reads_from)}: {warm_up} windows of warm-up)"
     say(f"run {plan.run_id}: {history.description}, {range_text}")
     store = _open_store(settings, run, wall_ms) if options.to_store else None
-    publisher = None
+    publisher: AlertPublisher | None = None
+    progress = ProgressReporter(err, history.total, live=err.isatty(), every=options.progress_every)
     try:
-        if options.publish:
-            if not settings.kafka_bootstrap:
-                raise ConfigError("--publish needs MIROIR_KAFKA_BOOTSTRAP (the live alerts topic)")
-            publisher = AlertPublisher(
-                settings.kafka_bootstrap, settings.topic_alerts, settings.topic_partitions
-            )
-        if store is not None:
-            store.write_teams(chart)
-        printed: list[MirrorAlert] = []
-        progress = ProgressReporter(
-            err, history.total, live=err.isatty(), every=options.progress_every
-        )
-
-        def flush(outputs: Outputs) -> None:
-            if publisher is not None:
-                publisher.publish(outputs.records)
-            if store is not None:
-                store.write(outputs)
-            else:
-                printed.extend(outputs.alerts)
-
         try:
-            run.announce_empty(history.empty_partitions())
-            for count, item in enumerate(history.items(stop.event), start=1):
-                if run.add(item):
-                    for partition in run.process():
-                        history.stop_partition(partition)
-                    if run.outputs.rows() >= FLUSH_ROWS:
-                        flush(run.outputs.take())
-                    progress.update(history.read, history.total)
-                elif count % PROGRESS_ITEMS == 0:  # records skipped or refused count too
-                    progress.update(history.read, history.total)
-            if not stop.event.is_set():
-                run.settle()
-                flush(run.outputs.take())
+            if options.publish and settings.kafka_bootstrap:
+                publisher = AlertPublisher(
+                    settings.kafka_bootstrap, settings.topic_alerts, settings.topic_partitions
+                )
+            if store is not None:
+                store.write_teams(chart)
+            printed = _read_all(run, history, stop.event, progress, store, publisher)
         except BaseException as error:
             progress.finish(history.read)
             if store is not None:
-                interrupted = isinstance(error, KeyboardInterrupt)
-                state = "stopped" if interrupted else "failed"
+                state = "stopped" if isinstance(error, KeyboardInterrupt) else "failed"
                 _record_quietly(store, state, _plain(error), say)
             raise
         progress.finish(history.read)
         if stop.event.is_set():
-            # What is still waiting is dropped: the batches written are a prefix of a whole
-            # run's, so a rerun deduplicates them and writes the rest.
             number = stop.signal_number or signal.SIGINT
             name = signal.Signals(number).name
             if store is not None:
@@ -898,6 +873,44 @@ def _run(
             publisher.close()
         if store is not None:
             store.sink.close()
+
+
+def _read_all(
+    run: BackfillRunner,
+    history: History,
+    stop: threading.Event,
+    progress: ProgressReporter,
+    store: RunStore | None,
+    publisher: AlertPublisher | None,
+) -> list[MirrorAlert]:
+    """Feed the whole history to the run, writing (or publishing) every ``FLUSH_ROWS`` rows and
+    at the end; return the alerts, when there is no store to write them to. On a stop, what is
+    still waiting is dropped: the batches written are a prefix of a whole run's, so a rerun
+    deduplicates them and writes the rest."""
+    printed: list[MirrorAlert] = []
+
+    def flush(outputs: Outputs) -> None:
+        if publisher is not None:
+            publisher.publish(outputs.records)
+        if store is not None:
+            store.write(outputs)
+        else:
+            printed.extend(outputs.alerts)
+
+    run.announce_empty(history.empty_partitions())
+    for count, item in enumerate(history.items(stop), start=1):
+        if run.add(item):
+            for partition in run.process():
+                history.stop_partition(partition)
+            if run.outputs.rows() >= FLUSH_ROWS:
+                flush(run.outputs.take())
+            progress.update(history.read, history.total)
+        elif count % PROGRESS_ITEMS == 0:  # records skipped or refused count too
+            progress.update(history.read, history.total)
+    if not stop.is_set():
+        run.settle()
+        flush(run.outputs.take())
+    return printed
 
 
 def _open_store(settings: Settings, run: BackfillRunner, wall_ms: int) -> RunStore:

@@ -527,6 +527,23 @@ def test_ctrl_c_records_the_run_as_stopped(tmp_path: Path) -> None:
     assert 0 < row["events"] <= 650
 
 
+def test_a_run_that_fails_says_so_in_its_row(tmp_path: Path) -> None:
+    now = int(time.time() * 1000)
+    start = now - now % DAY_MS - 20 * DAY_MS
+    events = list(Simulator(plans()[:2], DAY_MS, start, seed=5).stream(3))
+    path = tmp_path / "events.jsonl"
+    lines = [json.dumps({"topic": topic_of(e), "value": record_to_json(e)}) for e in events]
+    path.write_text("\n".join([*lines[:100], "{not json", *lines[100:]]) + "\n")
+    env = PipelineEnv("127.0.0.1:9", tmp_path, "failing", dict(SETTINGS))
+    day = time.strftime("%Y-%m-%d", time.gmtime(start / 1000))
+    result = env.run_cli("backfill", "--from", day, "--file", str(path), "--to-store")
+    assert result.returncode == 2
+    assert f"{path}:101: not JSON" in result.stderr and "Traceback" not in result.stderr
+    (row,) = env.query("SELECT state, note, events FROM backfill_runs FINAL")
+    assert row["state"] == "failed" and "101: not JSON" in row["note"]
+    assert row["events"] == 100
+
+
 def _open_for_writing(fifo: Path, process: subprocess.Popen[str]) -> Any:
     """The FIFO's writing end, once the backfill has opened its reading end (never blocks on a
     process that died first)."""
