@@ -248,6 +248,7 @@ TABLE_ERROR_CODES: Final = frozenset(
         291,  # DATABASE_ACCESS_DENIED
         497,  # ACCESS_DENIED
         516,  # AUTHENTICATION_FAILED
+        701,  # CLUSTER_DOESNT_EXIST (MIROIR_CLICKHOUSE_CLUSTER names no cluster of the server)
     }
 )
 _HTTP_5XX = re.compile(r"HTTP status 5\d\d")
@@ -390,11 +391,9 @@ class ClickHouseSink(Sink):
             client = self._connect()
             try:
                 if not self.read_only:
-                    statements = schema_statements(self.database, MIGRATIONS, cluster=self.cluster)
-                    for statement in statements:
-                        self._retrying(
-                            statement.label, functools.partial(client.command, statement.sql)
-                        )
+                    self._create_schema(client)
+                    if self.cluster is not None:
+                        self._check_cluster_tables(client)
                     self._apply_retention(client)
                     self._column_types = self._describe(client)
                     self._check_columns(self._column_types)
@@ -503,6 +502,41 @@ class ClickHouseSink(Sink):
                 ),
             )
         return _open_store(target.store_path, target.client_dsn)
+
+    def _create_schema(self, client: Client) -> None:
+        statements = schema_statements(self.database, MIGRATIONS, cluster=self.cluster)
+        try:
+            for statement in statements:
+                self._retrying(statement.label, functools.partial(client.command, statement.sql))
+        except SinkError as e:
+            if self.cluster is not None and "CLUSTER_DOESNT_EXIST" in str(e):
+                raise ConfigError(
+                    f"MIROIR_CLICKHOUSE_CLUSTER={self.cluster}: the ClickHouse server has no "
+                    "cluster of that name in its remote_servers (docs/clickhouse-cluster.md); "
+                    "unset it for a single node"
+                ) from e
+            raise
+
+    def _check_cluster_tables(self, client: Client) -> None:
+        """On a cluster, refuse a store whose tables are not Distributed over replicated local
+        tables: ``CREATE TABLE IF NOT EXISTS`` leaves a single-node table of the same name in
+        place, and every row would then go to that one node without a word."""
+        from sinks.cluster import cluster_table_problems
+
+        result = self._retrying(
+            "read the table engines",
+            lambda: client.query(
+                "SELECT name, engine FROM system.tables WHERE database = {db:String}",
+                parameters={"db": self.database},
+            ),
+        )
+        engines = {name: engine for name, engine in result.result_rows}
+        problems = cluster_table_problems(self.database, engines, TABLES)
+        if problems:
+            raise ConfigError(
+                f"MIROIR_CLICKHOUSE_CLUSTER={self.cluster}, but the tables are not a cluster "
+                f"schema: {'; '.join(problems)}"
+            )
 
     def _apply_retention(self, client: Client) -> None:
         """Bring the raw tables' TTL to ``retention_days`` (idempotent: an unchanged setting
@@ -634,10 +668,19 @@ class ClickHouseSink(Sink):
                 database=self.database,
                 column_type_names=type_names,
                 column_oriented=True,
-                settings={"insert_deduplication_token": token},
+                settings=self._insert_settings(token),
             )
 
         self._retrying(f"insert into {table}", insert)
+
+    def _insert_settings(self, token: str) -> dict[str, Any]:
+        """Per-insert settings: the deduplication token; on a cluster also a foreground insert
+        into the Distributed table, so that the insert returns only once every shard has its
+        rows — offsets are committed after it (docs/clickhouse-cluster.md) — whatever the
+        server's profile says."""
+        if self.cluster is None:
+            return {"insert_deduplication_token": token}
+        return {"insert_deduplication_token": token, "distributed_foreground_insert": 1}
 
     def _backoff(self, attempt: int) -> float:
         return min(self.retry_backoff_max, self.retry_backoff * (2**attempt))

@@ -12,6 +12,7 @@ from sinks.clickhouse import ClickHouseSink
 from sinks.schema import RETAINED_TABLES, VIEWS
 from streams.core.model import DeadLetter, DuplicateEvent, LateEvent, SideMetrics, SinkBatch
 from streams.core.org import TeamInfo
+from streams.errors import ConfigError
 from tests.integration.conftest import SinkFactory
 from tests.integration.sample_rows import WINDOW_END, WINDOW_START, employee, full_batch
 
@@ -174,3 +175,14 @@ def test_retention_is_applied_once_changed_and_removed(
     assert len([r for r in caplog.records if "60 days" in r.getMessage()]) == len(RETAINED_TABLES)
     with sink_factory() as sink:
         assert _ttls(sink) == dict.fromkeys(RETAINED_TABLES, False)
+
+
+def test_a_cluster_setting_on_a_single_node_store_is_refused(sink_factory: SinkFactory) -> None:
+    """A cluster the server does not have stops start-up with a message naming the setting
+    (chDB has no clusters; a single-node table in the way of a Distributed one is refused by
+    cluster_table_problems, tested in tests/unit/test_cluster_ddl.py)."""
+    with sink_factory():
+        pass
+    sink = sink_factory(cluster="miroir_cluster", insert_retries=0)
+    with pytest.raises(ConfigError, match="MIROIR_CLICKHOUSE_CLUSTER=miroir_cluster"):
+        sink.open()
