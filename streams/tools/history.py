@@ -41,6 +41,7 @@ from streams.errors import BrokerError, ConfigError, DecodeError
 __all__ = ["FileHistory", "History", "KafkaHistory", "SourceItem"]
 
 MAX_BUFFERED: Final = 20_000  # records held per topic-partition while merging
+POLL_RECORDS: Final = 5_000  # records one poll may return
 NO_RECORDS_TIMEOUT: Final = 60.0  # seconds without a record while some are still due
 POLL_MS: Final = 200
 
@@ -136,11 +137,16 @@ class KafkaHistory:
         client_id: str,
         codec: SignalCodec,
         warn: Callable[[str], None],
+        *,
+        max_buffered: int = MAX_BUFFERED,
+        poll_records: int = POLL_RECORDS,
     ) -> None:
         from kafka import KafkaConsumer, TopicPartition
         from kafka.errors import KafkaError
 
         self.codec = codec
+        self.max_buffered = max_buffered
+        self.holds = 0  # times a partition was held back for having too many records waiting
         self._signal_of = dict(topics)
         self.read = 0
         self.skipped_after_to = 0  # a partition past --to is not read further at all
@@ -152,7 +158,7 @@ class KafkaHistory:
                 enable_auto_commit=False,
                 isolation_level="read_committed",
                 auto_offset_reset="earliest",
-                max_poll_records=5_000,
+                max_poll_records=poll_records,
             )
         except KafkaError as e:
             raise BrokerError(f"cannot read from the Kafka broker at {bootstrap}: {e}") from e
@@ -205,7 +211,7 @@ class KafkaHistory:
         self._order = {tp: index for index, tp in enumerate(self._tps)}
         self._active = {tp for tp in self._tps if self._starts[tp] < self._ends[tp]}
         self._buffers: dict[Any, deque[Any]] = {tp: deque() for tp in self._tps}
-        self._paused: set[Any] = set()
+        self._held: dict[Any, int] = {}  # partition held back → the offset to fetch it from
 
     def empty_partitions(self) -> set[int]:
         return set(range(self.partitions)) - {tp.partition for tp in self._active}
@@ -224,12 +230,15 @@ class KafkaHistory:
     def stop_partition(self, partition: int) -> None:
         """Read nothing more of this partition number (both topics): its watermark passed --to.
         What it still had to read no longer counts in ``total``."""
-        for tp in [tp for tp in self._active if tp.partition == partition]:
+        stopped = [tp for tp in self._active if tp.partition == partition]
+        for tp in stopped:
             self._active.discard(tp)
-            remaining = self._ends[tp] - self._consumer.position(tp) + len(self._buffers[tp])
+            remaining = self._ends[tp] - self._next_offset(tp) + len(self._buffers[tp])
             self.total -= max(remaining, 0)
             self._buffers[tp].clear()
-            self._consumer.pause(tp)
+            self._held.pop(tp, None)
+        if stopped:
+            self._reassign()
 
     def close(self) -> None:
         self._consumer.close()
@@ -238,10 +247,36 @@ class KafkaHistory:
         head = self._buffers[tp][0]
         return (head.timestamp, self._order[tp], head.offset)
 
+    def _next_offset(self, tp: Any) -> int:
+        held = self._held.get(tp)
+        return self._consumer.position(tp) if held is None else held
+
+    def _reassign(self) -> None:
+        """Fetch only the partitions still read and not held back. Holding back is done by
+        leaving a partition out of the assignment (its position kept in ``_held``) rather than
+        with pause(): kafka-python 3.0.12 can leave a resumed partition's parked records
+        unreturned for ever (its restore checks ``is None`` where an exhausted record set is
+        merely empty), and the merge then waits on it until it times out."""
+        wanted = [tp for tp in self._tps if tp in self._active and tp not in self._held]
+        if wanted:
+            self._consumer.assign(wanted)
+
+    def _hold(self, tp: Any) -> None:
+        """Fetch no more of ``tp`` for now: it has ``max_buffered`` records waiting."""
+        self._held[tp] = self._consumer.position(tp)
+        self.holds += 1
+        self._reassign()
+
+    def _release(self, tp: Any) -> None:
+        """Fetch ``tp`` again, from where it was held."""
+        offset = self._held.pop(tp)
+        self._reassign()
+        self._consumer.seek(tp, offset)
+
     def _merged(self, stop: threading.Event) -> Iterator[Any]:
         """A k-way merge: a record is released only when every partition still being read has
         one waiting, so the order never depends on fetch timing."""
-        consumer, buffers, active = self._consumer, self._buffers, self._active
+        buffers, active = self._buffers, self._active
         waiting = set(active)  # active, with nothing buffered
         heap: list[tuple[int, int, int]] = []
         while active:
@@ -259,28 +294,25 @@ class KafkaHistory:
             yield buffer.popleft()
             if tp not in active:
                 continue
+            if tp in self._held and len(buffer) < self.max_buffered // 2:
+                self._release(tp)  # never empty while held: half a buffer is left
             if buffer:
                 heapq.heappush(heap, self._key(tp))
-            elif consumer.position(tp) >= self._ends[tp]:
+            elif self._consumer.position(tp) >= self._ends[tp]:
                 active.discard(tp)
             else:
                 waiting.add(tp)
-            if tp in self._paused and len(buffer) < MAX_BUFFERED // 2:
-                consumer.resume(tp)
-                self._paused.discard(tp)
 
     def _fetch(self, waiting: set[Any], stop: threading.Event) -> list[Any]:
         """Poll until some waiting partition has records or has reached its end; return those
         that now have records (their heads go on the heap)."""
         consumer, buffers = self._consumer, self._buffers
-        for tp in waiting & self._paused:
-            consumer.resume(tp)
-            self._paused.discard(tp)
         deadline = time.monotonic() + NO_RECORDS_TIMEOUT
         while not stop.is_set():
             filled = []
+            full = []
             for tp, records in consumer.poll(timeout_ms=POLL_MS).items():
-                if tp not in self._active:
+                if tp not in self._active or tp in self._held:
                     continue
                 end = self._ends[tp]
                 buffer = buffers[tp]
@@ -288,9 +320,10 @@ class KafkaHistory:
                 if buffer and tp in waiting:
                     waiting.discard(tp)
                     filled.append(tp)
-                if len(buffer) >= MAX_BUFFERED and tp not in waiting:
-                    consumer.pause(tp)
-                    self._paused.add(tp)
+                if len(buffer) >= self.max_buffered:
+                    full.append(tp)
+            for tp in full:
+                self._hold(tp)
             for tp in list(waiting):
                 if consumer.position(tp) >= self._ends[tp]:  # nothing left (gaps, markers)
                     waiting.discard(tp)

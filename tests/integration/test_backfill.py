@@ -400,6 +400,30 @@ def test_from_mid_history_the_warm_up_gives_the_live_rows(live: LiveRun) -> None
     assert ours["incidents"] == theirs["incidents"]  # the shock's incident starts after it
 
 
+def test_the_merge_order_depends_on_the_data_alone(live: LiveRun) -> None:
+    """Fetch sizes and holding partitions back (tiny buffers) change nothing in the order."""
+    from schemas.codec import SignalCodec
+    from streams.tools.history import KafkaHistory
+
+    env = live.env
+    topics = [(env.customer_topic, "customer-feedback"), (env.employee_topic, "employee-pulse")]
+
+    def order(**limits: int) -> tuple[list[str], int]:
+        history = KafkaHistory(
+            env.bootstrap, topics, live.start_ms, "order-test", SignalCodec(), print, **limits
+        )
+        try:
+            return [item.ref for item in history.items(threading.Event())], history.holds
+        finally:
+            history.close()
+
+    usual, _ = order()
+    assert len(usual) == live.events
+    held_back, holds = order(max_buffered=40, poll_records=500)
+    assert holds > 0 and held_back == usual
+    assert order(poll_records=7)[0] == usual
+
+
 def test_publish_sends_what_the_live_worker_published_once(live: LiveRun) -> None:
     topic = f"{live.env.prefix}-republished"
     ensure_topics(live.env.bootstrap, {topic: 4})
