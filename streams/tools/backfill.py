@@ -80,6 +80,8 @@ from streams.tools.progress import progress_line
 __all__ = [
     "BackfillOptions",
     "BackfillPlan",
+    "BackfillRunner",
+    "Outputs",
     "ProgressReporter",
     "align_down",
     "client_id_for",
@@ -206,20 +208,16 @@ class BackfillOptions:
 class BackfillPlan:
     """A checked request: the aligned range, the source, the detectors and the run id.
 
-    Events are read from ``read_from_ms`` (the warm-up windows before ``from_ms``, which rebuild
-    each team's history); rows are written for windows from ``from_ms`` on."""
+    Events are read from ``reads_from`` (the warm-up windows before ``from_ms``, which rebuild
+    each team's history); rows are written for the windows from ``from_ms`` on."""
 
     from_ms: int
     to_ms: int | None
+    reads_from: int
     source: str  # "kafka:<customer topic>,<employee topic>" or "file:<absolute path>"
     detectors: tuple[str, ...]
     run_id: str
     notes: tuple[str, ...] = ()  # what was adjusted, for the user
-    read_from_ms: int | None = None  # None: from_ms (no warm-up)
-
-    @property
-    def reads_from(self) -> int:
-        return self.from_ms if self.read_from_ms is None else self.read_from_ms
 
 
 def default_warm_up(settings: Settings) -> int:
@@ -231,8 +229,8 @@ def default_warm_up(settings: Settings) -> int:
 
 
 def plan_backfill(settings: Settings, options: BackfillOptions, now_ms: int) -> BackfillPlan:
-    """Check and complete a request (no I/O): ConfigError for a bad time, an empty or open-ended
-    range, an option that needs another, or a bad run id."""
+    """Check and complete a request (no I/O): ConfigError for a bad time or range, an option
+    that needs another, or a bad run id."""
     window_ms, lateness_ms = settings.window_ms, settings.allowed_lateness_ms
     notes: list[str] = []
     given_from = parse_time(options.from_text, "--from")
@@ -295,9 +293,7 @@ def plan_backfill(settings: Settings, options: BackfillOptions, now_ms: int) -> 
     else:
         fingerprint = detection_fingerprint(settings)
         run_id = run_id_for(source, from_ms, to_ms, detectors, fingerprint, warm_up)
-    return BackfillPlan(
-        from_ms, to_ms, source, detectors, run_id, tuple(notes), read_from_ms=read_from_ms
-    )
+    return BackfillPlan(from_ms, to_ms, read_from_ms, source, detectors, run_id, tuple(notes))
 
 
 # -- progress ---------------------------------------------------------------------------------
@@ -416,7 +412,7 @@ class Outputs:
 class Counts:
     """What the run saw and made, for the summary and the ``backfill_runs`` row."""
 
-    events: int = 0  # records read
+    events: int = 0  # records given to the run (those of partitions past --to are not)
     before_from: int = 0
     late: int = 0
     duplicates: int = 0
