@@ -120,6 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(docs/backfill.md)",
     )
     backfill.add_argument(
+        "--database",
+        dest="clickhouse_database",
+        default=None,
+        help="ClickHouse database to write to (default: MIROIR_CLICKHOUSE_DATABASE). Rows are "
+        "keyed like the live worker's: to try other detectors or thresholds without replacing "
+        "the live rows of the windows a run covers, write to another database",
+    )
+    backfill.add_argument(
         "--from",
         dest="from_time",
         required=True,
@@ -347,6 +355,9 @@ OVERRIDES: dict[str, tuple[str, type]] = {
     "--detectors": ("detectors", str),
 }
 
+# ... and those of backfill alone.
+BACKFILL_OVERRIDES: dict[str, tuple[str, type]] = {"--database": ("clickhouse_database", str)}
+
 
 def _add_detection_overrides(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("setting overrides (default: the MIROIR_* settings)")
@@ -356,16 +367,18 @@ def _add_detection_overrides(parser: argparse.ArgumentParser) -> None:
         )
 
 
-def _settings(args: argparse.Namespace) -> Any:
+def _settings(args: argparse.Namespace, extra: dict[str, tuple[str, type]] | None = None) -> Any:
+    """The settings, with the command's override flags (``OVERRIDES`` and ``extra``) applied."""
     from streams.settings import load_settings_labelled
 
+    known = {**OVERRIDES, **(extra or {})}
     overrides = {
         setting: getattr(args, setting)
-        for setting, _ in OVERRIDES.values()
+        for setting, _ in known.values()
         if getattr(args, setting, None) is not None
     }
     # A bad flag value is reported under the flag's name, not its environment variable's.
-    flags = {setting: flag for flag, (setting, _) in OVERRIDES.items() if setting in overrides}
+    flags = {setting: flag for flag, (setting, _) in known.items() if setting in overrides}
     return load_settings_labelled(overrides, flags)
 
 
@@ -585,7 +598,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         progress_every=args.progress_every,
         warm_up=args.warm_up,
     )
-    return run_backfill(_settings(args), options, colour=_colour(args))
+    settings = _settings(args, BACKFILL_OVERRIDES)
+    return run_backfill(settings, options, colour=_colour(args))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -328,13 +328,12 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("clickhouse_cluster")
+    @field_validator("clickhouse_cluster", "clickhouse_database")
     @classmethod
-    def _cluster_name(cls, value: str | None) -> str | None:
+    def _clickhouse_name(cls, value: str | None) -> str | None:
+        # Spliced into DDL: a plain identifier only.
         if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", value):
-            raise ValueError(
-                "must be a cluster name: letters, digits and _, not starting with a digit"
-            )
+            raise ValueError("must be letters, digits and _, not starting with a digit")
         return value
 
     @field_validator("clickhouse_dsn")

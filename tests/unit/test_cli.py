@@ -13,6 +13,7 @@ import pytest
 
 from schemas.records import EpisodeAction
 from streams.cli import build_parser, main
+from streams.errors import ConfigError
 from streams.tools.progress import progress_line
 
 
@@ -349,3 +350,13 @@ def test_following_shows_each_record_as_its_episode_event() -> None:
     head, message, note = acknowledged.splitlines()
     assert head.startswith("ACKNOWLEDGED CRITICAL") and head.endswith("by Dana")
     assert note.strip() == "note: on it"
+
+
+def test_backfill_database_flag_overrides_the_setting() -> None:
+    from streams.cli import BACKFILL_OVERRIDES, _settings, build_parser
+
+    args = build_parser().parse_args(["backfill", "--from", "2026-01-01", "--database", "trial"])
+    assert _settings(args, BACKFILL_OVERRIDES).clickhouse_database == "trial"
+    bad = build_parser().parse_args(["backfill", "--from", "2026-01-01", "--database", "x;y"])
+    with pytest.raises(ConfigError, match="--database"):
+        _settings(bad, BACKFILL_OVERRIDES)
