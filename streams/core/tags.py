@@ -27,7 +27,7 @@ OTHER_TAG: Final = "(other)"  # the tags of a window past MAX_TAGS_PER_WINDOW, p
 _FIELDS: Final = tuple((name, lo, hi) for name, (lo, hi) in CUSTOMER_SCORE_RANGES.items())
 
 
-def clean_tags(tags: Iterable[str]) -> list[str]:
+def clean_tags(tags: Iterable[str]) -> tuple[str, ...]:
     """A record's distinct usable tags, in order: stripped, cut to ``MAX_TAG_CHARS``, no
     empty ones, no control characters."""
     seen: list[str] = []
@@ -35,13 +35,27 @@ def clean_tags(tags: Iterable[str]) -> list[str]:
         text = "".join(c for c in tag.strip() if c.isprintable())[:MAX_TAG_CHARS]
         if text and text not in seen:
             seen.append(text)
-    return seen
+    return tuple(seen)
+
+
+# Records repeat a few tag combinations: each is cleaned once (bounded, for hostile producers).
+_CLEANED: dict[tuple[str, ...], tuple[str, ...]] = {}
+_CLEANED_MAX: Final = 4096
+
+
+def _cleaned(tags: tuple[str, ...]) -> tuple[str, ...]:
+    cleaned = _CLEANED.get(tags)
+    if cleaned is None:
+        if len(_CLEANED) >= _CLEANED_MAX:
+            _CLEANED.clear()
+        cleaned = _CLEANED[tags] = clean_tags(tags)
+    return cleaned
 
 
 class TagTally:
     """The customer records of one window carrying one tag: count, histograms, composites."""
 
-    __slots__ = ("n", "histograms", "composites")
+    __slots__ = ("n", "histograms", "composites", "_slots")
 
     def __init__(self) -> None:
         self.n = 0
@@ -49,13 +63,15 @@ class TagTally:
             name: [0] * (hi - lo + 1) for name, lo, hi in _FIELDS
         }
         self.composites = Moments()
+        # (low, bins) per score in schema order, bound once: add() is on the hot path.
+        self._slots = tuple((lo, self.histograms[name]) for name, lo, _hi in _FIELDS)
 
     def add(self, scores: Sequence[int | None], composite: float | None) -> None:
         """Count one record: its checked scores in schema order and its composite (or None)."""
         self.n += 1
-        for (name, lo, _hi), value in zip(_FIELDS, scores, strict=True):
+        for (lo, bins), value in zip(self._slots, scores, strict=True):
             if value is not None:
-                self.histograms[name][value - lo] += 1
+                bins[value - lo] += 1
         if composite is not None:
             self.composites.add(composite)
 
@@ -109,9 +125,9 @@ class WindowTags:
         self.tallies: dict[str, TagTally] = {}
 
     def add(
-        self, tags: Iterable[str], scores: Sequence[int | None], composite: float | None
+        self, tags: tuple[str, ...], scores: Sequence[int | None], composite: float | None
     ) -> None:
-        for tag in clean_tags(tags):
+        for tag in _cleaned(tags):
             self._tally(tag).add(scores, composite)
 
     def _tally(self, tag: str) -> TagTally:

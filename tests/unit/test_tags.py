@@ -82,11 +82,11 @@ def test_a_resent_record_counts_once_under_its_tags() -> None:
 
 
 def test_tags_are_cleaned_and_counted_once_per_record() -> None:
-    assert clean_tags([" billing ", "billing", "", "de\x1bliv\nery", "x" * 500]) == [
+    assert clean_tags([" billing ", "billing", "", "de\x1bliv\nery", "x" * 500]) == (
         "billing",
         "delivery",
         "x" * MAX_TAG_CHARS,
-    ]
+    )
     agg = WindowAggregate()
     agg.add(feedback("billing", "billing", " billing", nps=10))
     assert tags_of(agg)["billing"].n == 1
