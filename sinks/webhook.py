@@ -21,6 +21,8 @@ What one delivery does (``WebhookSink.deliver``):
    ``backoff_seconds * 2**(retry - 1)`` (capped at ``MAX_BACKOFF_SECONDS``; a longer
    ``Retry-After`` in seconds is honoured up to the same cap), up to ``attempts`` tries in all.
    Any other status outside 2xx (4xx, and 3xx: redirects are not followed) is final at once.
+   Of a refusing answer's body only the first ``MAX_RESPONSE_BODY_BYTES`` are read (for the
+   log and the dead letter); the connection is then closed, so a huge body costs nothing.
 5. When a URL is given up on, the result carries one ``DeadLetter`` for the alert
    (``error_kind="webhook"``; its reason names every failed URL, without credentials, and the
    last error), for the caller to store. Nothing here raises for a failed delivery.
@@ -58,6 +60,7 @@ __all__ = [
     "ATTEMPT_HEADER",
     "DEFAULT_TOLERANCE_SECONDS",
     "MAX_BACKOFF_SECONDS",
+    "MAX_RESPONSE_BODY_BYTES",
     "SEVERITIES",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
@@ -89,7 +92,10 @@ USER_AGENT: Final = "miroir-webhooks/1"
 # Severity ranks. A severity outside this table (a plug-in's own) ranks as critical: an alert
 # is never dropped silently because its detector invented a word.
 SEVERITIES: Final[Mapping[str, int]] = {"info": 0, "warning": 1, "critical": 2}
-_MAX_ERROR_BODY = 200  # characters of a refusing receiver's body kept in the error
+# A refusing receiver's body is read only this far (bytes; the rest is never buffered: the
+# connection is closed instead), and only its first _MAX_ERROR_BODY characters are kept.
+MAX_RESPONSE_BODY_BYTES: Final = 4096
+_MAX_ERROR_BODY = 200
 
 
 # -- the payload ----------------------------------------------------------------------------
@@ -529,7 +535,11 @@ class WebhookSink:
                 status = response.status
                 if 200 <= status < 300:
                     return status
-                text = (await response.text(errors="replace"))[:_MAX_ERROR_BODY]
+                # Never response.text(): a receiver answering 500 with gigabytes would be
+                # held in memory whole. A prefix is enough to explain the failure.
+                head = await response.content.read(MAX_RESPONSE_BODY_BYTES)
+                response.close()  # drops the unread rest with the connection
+                text = head.decode("utf-8", errors="replace")[:_MAX_ERROR_BODY]
                 detail = " ".join(text.split())
                 error = f"HTTP {status}" + (f": {detail}" if detail else "")
                 if status == 429 or status >= 500:

@@ -1,0 +1,164 @@
+"""Webhook hardening against a real local HTTP server (aiohttp, loopback): a receiver answering
+500 with a huge body costs bounded memory; a URL the sink refuses never stops the relay."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+
+import psutil
+import pytest
+from aiohttp import web
+
+from sinks.webhook import MAX_RESPONSE_BODY_BYTES, WebhookSink
+from tests.samples import sample_alert
+
+pytestmark = pytest.mark.integration
+
+SECRET = "webhook-hardening-secret"
+HUGE_BODY_BYTES = 200 * 1024 * 1024  # what the hostile receiver offers per answer
+CHUNK = b"x" * (64 * 1024)
+MAX_GROWTH_BYTES = 50 * 1024 * 1024  # peak RSS growth allowed over the whole delivery
+
+
+class HostileReceiver:
+    """An aiohttp server on a free loopback port, in its own thread and loop.
+
+    ``/huge`` answers 500 with a 200 MB body generated lazily (never held in memory here);
+    ``/ok`` answers 200. ``requests`` counts the requests per path; ``sent`` the body bytes the
+    server managed to write to ``/huge`` callers before they hung up.
+    """
+
+    def __init__(self) -> None:
+        self.requests: dict[str, int] = {}
+        self.sent = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    def start(self) -> HostileReceiver:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        return self
+
+    async def _start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/huge", self._huge)
+        app.router.add_post("/ok", self._ok)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def _count(self, request: web.Request) -> None:
+        self.requests[request.path] = self.requests.get(request.path, 0) + 1
+
+    async def _ok(self, request: web.Request) -> web.Response:
+        await request.read()
+        self._count(request)
+        return web.Response(text="ok")
+
+    async def _huge(self, request: web.Request) -> web.StreamResponse:
+        await request.read()
+        self._count(request)
+        response = web.StreamResponse(status=500)
+        response.content_type = "text/plain"
+        await response.prepare(request)
+        try:
+            for _ in range(HUGE_BODY_BYTES // len(CHUNK)):
+                await response.write(CHUNK)  # waits while the client does not read
+                self.sent += len(CHUNK)
+            await response.write_eof()
+        except (ConnectionError, RuntimeError):
+            pass  # the client hung up: exactly what it should do
+        return response
+
+
+@pytest.fixture
+def hostile() -> Iterator[HostileReceiver]:
+    server = HostileReceiver().start()
+    yield server
+    server.stop()
+
+
+class PeakRss:
+    """Samples this process's resident set size every few milliseconds in a thread."""
+
+    def __init__(self) -> None:
+        self._process = psutil.Process()
+        self.start = self._process.memory_info().rss
+        self.peak = self.start
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._done.is_set():
+            self.peak = max(self.peak, self._process.memory_info().rss)
+            time.sleep(0.005)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join(5)
+        self.peak = max(self.peak, self._process.memory_info().rss)
+
+    @property
+    def growth(self) -> int:
+        return self.peak - self.start
+
+
+def test_a_huge_500_body_is_read_to_a_bound_and_the_delivery_retries_as_before(
+    hostile: HostileReceiver,
+) -> None:
+    alert = sample_alert()
+
+    async def go() -> tuple[object, PeakRss]:
+        # Warm up (imports, the HTTP machinery) before measuring.
+        async with WebhookSink([hostile.url("/ok")], SECRET) as warm_up:
+            assert (await warm_up.deliver(alert)).delivered
+        async with WebhookSink(
+            [hostile.url("/huge"), hostile.url("/ok")],
+            SECRET,
+            attempts=3,
+            backoff_seconds=0.01,
+            timeout_seconds=30.0,
+        ) as hooks:
+            with PeakRss() as rss:
+                result = await hooks.deliver(alert)
+        return result, rss
+
+    started = time.monotonic()
+    result, rss = asyncio.run(go())
+    elapsed = time.monotonic() - started
+    print(
+        f"peak RSS growth {rss.growth / 2**20:.1f} MiB (from {rss.start / 2**20:.1f} MiB); "
+        f"server wrote {hostile.sent / 2**20:.1f} MiB of {3 * HUGE_BODY_BYTES / 2**20:.0f} "
+        f"offered; {elapsed:.2f}s"
+    )
+    assert rss.growth < MAX_GROWTH_BYTES
+    assert hostile.requests == {"/huge": 3, "/ok": 2}  # retried as before; /ok: warm-up + this
+    [failed] = result.failed  # type: ignore[attr-defined]
+    assert (failed.attempts, failed.status) == (3, 500)
+    assert failed.error is not None and failed.error.startswith("HTTP 500: xxxx")
+    assert len(failed.error) < MAX_RESPONSE_BODY_BYTES
+    [letter] = result.dead_letters  # type: ignore[attr-defined]
+    assert "after 3 attempts: HTTP 500" in letter.reason
+    # The rest of each body was never read: the connection was dropped instead.
+    assert hostile.sent < HUGE_BODY_BYTES
