@@ -13,8 +13,14 @@ What one delivery does (``WebhookSink.deliver``):
        Content-Type: application/json; charset=utf-8
        X-Miroir-Alert-Id: <alert_id>         deterministic; receivers de-duplicate on it
        X-Miroir-Timestamp: <unix seconds>     when this attempt was signed
-       X-Miroir-Signature: sha256=<hex>      HMAC-SHA256(secret, "<timestamp>." + body)
+       X-Miroir-Signature: v2=<hex>          HMAC-SHA256(secret, "<timestamp>.<alert_id>." + body)
        X-Miroir-Attempt: <n>                 1 for the first try
+
+   Signature v2 covers the alert id header too (v1, ``sha256=<hex>`` over
+   ``"<timestamp>." + body``, let anyone re-label a captured request's id and slip past a
+   receiver's de-duplication); v1 is no longer sent. An alert id that is not a plain token
+   (letters, digits, ``-``, ``_``; at most 128) is never sent: it could not travel in a header,
+   and it keeps the signed string unambiguous. It is dead-lettered instead.
 
    ``verify`` checks a request on the receiving side (see docs/webhooks.md).
 4. Retry a URL on connection errors, timeouts, HTTP 429 and 5xx, waiting
@@ -40,6 +46,7 @@ import hmac
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -63,6 +70,7 @@ __all__ = [
     "MAX_RESPONSE_BODY_BYTES",
     "SEVERITIES",
     "SIGNATURE_HEADER",
+    "SIGNATURE_VERSION",
     "TIMESTAMP_HEADER",
     "AlertSource",
     "DeliveryResult",
@@ -82,7 +90,8 @@ SIGNATURE_HEADER: Final = "X-Miroir-Signature"
 TIMESTAMP_HEADER: Final = "X-Miroir-Timestamp"
 ALERT_ID_HEADER: Final = "X-Miroir-Alert-Id"
 ATTEMPT_HEADER: Final = "X-Miroir-Attempt"
-SIGNATURE_PREFIX: Final = "sha256="
+SIGNATURE_VERSION: Final = "v2"  # the scheme, named in the header value
+SIGNATURE_PREFIX: Final = SIGNATURE_VERSION + "="
 DEFAULT_TOLERANCE_SECONDS: Final = 300  # receivers reject signatures older (or newer) than this
 MAX_BACKOFF_SECONDS: Final = 60.0
 DEFAULT_ALERTS_TOPIC: Final = "mirror-alerts"
@@ -96,6 +105,9 @@ SEVERITIES: Final[Mapping[str, int]] = {"info": 0, "warning": 1, "critical": 2}
 # connection is closed instead), and only its first _MAX_ERROR_BODY characters are kept.
 MAX_RESPONSE_BODY_BYTES: Final = 4096
 _MAX_ERROR_BODY = 200
+# What an alert id may be to be sent: it goes in a header and in the signed string (where a
+# "." would make the split ambiguous). Real ids are 32 hex digits.
+_SENDABLE_ALERT_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 # -- the payload ----------------------------------------------------------------------------
@@ -186,13 +198,14 @@ def _key(secret: str | bytes) -> bytes:
     return secret.encode("utf-8") if isinstance(secret, str) else secret
 
 
-def sign(body: bytes, secret: str | bytes, timestamp: int) -> str:
-    """``sha256=<hex HMAC-SHA256(secret, f"{timestamp}.".encode() + body)>``.
+def sign(body: bytes, secret: str | bytes, timestamp: int, *, alert_id: str) -> str:
+    """``v2=<hex HMAC-SHA256(secret, f"{timestamp}.{alert_id}.".encode() + body)>``.
 
     ``timestamp`` (integer Unix seconds) travels in ``X-Miroir-Timestamp``; signing it with the
-    body lets a receiver refuse a captured request replayed later.
+    body lets a receiver refuse a captured request replayed later. ``alert_id`` travels in
+    ``X-Miroir-Alert-Id``; signing it stops a replay under a new id getting past de-duplication.
     """
-    message = str(int(timestamp)).encode("ascii") + b"." + body
+    message = f"{int(timestamp)}.{alert_id}.".encode() + body
     return SIGNATURE_PREFIX + hmac.new(_key(secret), message, hashlib.sha256).hexdigest()
 
 
@@ -202,17 +215,21 @@ def verify(
     timestamp: str | int | None,
     signature: str | None,
     *,
+    alert_id: str | None,
     tolerance_seconds: float = DEFAULT_TOLERANCE_SECONDS,
     now: float | None = None,
 ) -> bool:
     """Whether a received request is authentic and fresh (the receiver's side of ``sign``).
 
-    ``timestamp`` and ``signature`` are the raw ``X-Miroir-Timestamp`` and
-    ``X-Miroir-Signature`` header values; ``body`` the raw request body, before any JSON
-    parsing. False when a header is missing or malformed, when the timestamp is further than
-    ``tolerance_seconds`` from ``now``, or when the HMAC does not match.
+    ``timestamp``, ``signature`` and ``alert_id`` are the raw ``X-Miroir-Timestamp``,
+    ``X-Miroir-Signature`` and ``X-Miroir-Alert-Id`` header values; ``body`` the raw request
+    body, before any JSON parsing. False when a header is missing or malformed, when the
+    timestamp is further than ``tolerance_seconds`` from ``now``, or when the HMAC does not
+    match.
     """
-    if timestamp is None or signature is None or not signature.startswith(SIGNATURE_PREFIX):
+    if timestamp is None or signature is None or alert_id is None:
+        return False
+    if not signature.startswith(SIGNATURE_PREFIX):
         return False
     try:
         ts = int(timestamp)
@@ -221,7 +238,7 @@ def verify(
     current = time.time() if now is None else now
     if abs(current - ts) > tolerance_seconds:
         return False
-    return hmac.compare_digest(sign(body, secret, ts), signature)
+    return hmac.compare_digest(sign(body, secret, ts, alert_id=alert_id), signature)
 
 
 # -- policy helpers -------------------------------------------------------------------------
@@ -442,7 +459,7 @@ class WebhookSink:
             "Content-Type": "application/json; charset=utf-8",
             ALERT_ID_HEADER: alert.alert_id,
             TIMESTAMP_HEADER: str(timestamp),
-            SIGNATURE_HEADER: sign(data, self._secret, timestamp),
+            SIGNATURE_HEADER: sign(data, self._secret, timestamp, alert_id=alert.alert_id),
             ATTEMPT_HEADER: str(attempt),
         }
 
@@ -459,6 +476,20 @@ class WebhookSink:
             return DeliveryResult(alert.alert_id, skipped=True)
         if self._session is None:
             raise SinkError("The webhook sink is not open; call open() or use `async with`")
+        if not _SENDABLE_ALERT_ID.fullmatch(alert.alert_id):
+            reason = (
+                f"alert id {_shown_id(alert.alert_id)} is not a plain token (letters, digits, - "
+                "and _, at most 128): not sent"
+            )
+            log.warning("webhooks: %s", reason)
+            outcomes: tuple[EndpointOutcome, ...] = tuple(
+                EndpointOutcome(redact_url(url), False, 0, error=reason) for url in self.urls
+            )
+            return DeliveryResult(
+                alert.alert_id,
+                outcomes=outcomes,
+                dead_letters=(self._dead_letter(alert, list(outcomes), source),),
+            )
         data = body(alert)
         outcomes = tuple(
             await asyncio.gather(
@@ -562,19 +593,26 @@ class WebhookSink:
         raw = source.value if source is not None else encode_alert(alert)
         reasons = "; ".join(
             f"{o.url} after {o.attempts} attempt{'s' if o.attempts > 1 else ''}: {o.error}"
+            if o.attempts
+            else f"{o.url} not tried: {o.error}"
             for o in failed
         )
         return DeadLetter(
             topic=source.topic if source is not None else self.alerts_topic,
             partition=source.partition if source is not None else -1,
             offset=source.offset if source is not None else -1,
-            reason=f"webhook delivery of alert {alert.alert_id} failed: {reasons}",
+            reason=f"webhook delivery of alert {_shown_id(alert.alert_id)} failed: {reasons}",
             payload=raw,
             payload_sha256=hashlib.sha256(raw).hexdigest(),
             key=source.key if source is not None else alert.team_id.encode(),
             seen_at=int(self._clock() * 1000),
             error_kind=ERROR_KIND,
         )
+
+
+def _shown_id(alert_id: str) -> str:
+    """An alert id as logs and dead letters show it: quoted and cut when it is not a token."""
+    return alert_id if _SENDABLE_ALERT_ID.fullmatch(alert_id) else repr(alert_id[:64])
 
 
 def _scrub(text: str, url: str) -> str:

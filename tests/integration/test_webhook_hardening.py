@@ -1,5 +1,6 @@
 """Webhook hardening against a real local HTTP server (aiohttp, loopback): a receiver answering
-500 with a huge body costs bounded memory; a URL the sink refuses never stops the relay."""
+500 with a huge body costs bounded memory; the documented verification accepts a real delivery
+and refuses it with a changed alert id; a URL the sink refuses never stops the relay."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 from aiohttp import web
 
-from sinks.webhook import MAX_RESPONSE_BODY_BYTES, WebhookSink
+from sinks.webhook import ALERT_ID_HEADER, MAX_RESPONSE_BODY_BYTES, WebhookSink
 from tests.samples import sample_alert
 
 pytestmark = pytest.mark.integration
@@ -162,3 +165,38 @@ def test_a_huge_500_body_is_read_to_a_bound_and_the_delivery_retries_as_before(
     assert "after 3 attempts: HTTP 500" in letter.reason
     # The rest of each body was never read: the connection was dropped instead.
     assert hostile.sent < HUGE_BODY_BYTES
+
+
+def test_the_documented_receiver_snippet_verifies_a_real_delivery() -> None:
+    """The docs' snippet, run as a receiver's handler behind a real HTTP server, accepts what
+    the sink actually posts, and refuses the same request with its alert id header changed."""
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text()
+    code = docs.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "docs/webhooks.md", "exec"), namespace)  # noqa: S102 - our own docs
+    verify_miroir = namespace["verify_miroir"]
+    verdicts: list[bool] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        raw = await request.read()
+        headers = dict(request.headers)
+        verdicts.append(verify_miroir(raw, headers, SECRET))
+        verdicts.append(verify_miroir(raw, headers | {ALERT_ID_HEADER: "forged-id"}, SECRET))
+        return web.Response(text="ok")
+
+    async def go() -> None:
+        app = web.Application()
+        app.router.add_post("/hook", handle)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        try:
+            async with WebhookSink([f"http://127.0.0.1:{port}/hook"], SECRET) as sink:
+                assert (await sink.deliver(sample_alert())).delivered
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(go())
+    assert verdicts == [True, False]

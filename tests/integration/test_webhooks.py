@@ -120,6 +120,7 @@ class Receiver:
                         SECRET,
                         request.headers.get(TIMESTAMP_HEADER),
                         request.headers.get(SIGNATURE_HEADER),
+                        alert_id=request.headers.get(ALERT_ID_HEADER),
                     ),
                     body=json.loads(raw),
                 )

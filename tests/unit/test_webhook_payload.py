@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -72,24 +74,47 @@ def test_payload_without_dimension_escapes_slack_controls_and_drops_non_finite_f
 
 def test_signature_round_trip() -> None:
     data = body(ALERT)
-    signature = sign(data, SECRET, 1_700_000_000)
-    assert signature.startswith("sha256=") and len(signature) == len("sha256=") + 64
-    assert verify(data, SECRET, "1700000000", signature, now=1_700_000_010)
-    assert verify(data, SECRET.encode(), 1_700_000_000, signature, now=1_700_000_010)
+    signature = sign(data, SECRET, 1_700_000_000, alert_id="a-1")
+    assert signature.startswith("v2=") and len(signature) == len("v2=") + 64
+    assert verify(data, SECRET, "1700000000", signature, alert_id="a-1", now=1_700_000_010)
+    assert verify(
+        data, SECRET.encode(), 1_700_000_000, signature, alert_id="a-1", now=1_700_000_010
+    )
+    # The signed string is exactly "<timestamp>.<alert id>." + body (docs/webhooks.md).
+    expected = hmac.new(SECRET.encode(), b"1700000000.a-1." + data, hashlib.sha256).hexdigest()
+    assert signature == "v2=" + expected
 
 
 def test_signature_rejects_tampering_replay_and_malformed_headers() -> None:
     data = body(ALERT)
-    signature = sign(data, SECRET, 1_700_000_000)
+    signature = sign(data, SECRET, 1_700_000_000, alert_id="a-1")
     now = 1_700_000_010
-    assert not verify(data + b" ", SECRET, "1700000000", signature, now=now)  # body changed
-    assert not verify(data, "other-secret", "1700000000", signature, now=now)  # wrong key
-    assert not verify(data, SECRET, "1700000001", signature, now=now)  # timestamp changed
-    assert not verify(data, SECRET, "1700000000", signature, now=now + 3600)  # replayed late
-    assert not verify(data, SECRET, None, signature, now=now)
-    assert not verify(data, SECRET, "soon", signature, now=now)
-    assert not verify(data, SECRET, "1700000000", None, now=now)
-    assert not verify(data, SECRET, "1700000000", signature.removeprefix("sha256="), now=now)
+
+    def check(
+        data: bytes = data,
+        secret: str = SECRET,
+        timestamp: str | None = "1700000000",
+        signature: str | None = signature,
+        alert_id: str | None = "a-1",
+        now: float = now,
+    ) -> bool:
+        return verify(data, secret, timestamp, signature, alert_id=alert_id, now=now)
+
+    assert check()
+    assert not check(data=data + b" ")  # body changed
+    assert not check(secret="other-secret")  # wrong key
+    assert not check(timestamp="1700000001")  # timestamp changed
+    assert not check(alert_id="a-2")  # alert id header changed: a replay under a new id
+    assert not check(alert_id="a-1.")  # the separator cannot be moved around either
+    assert not check(now=now + 3600)  # replayed late
+    assert not check(timestamp=None)
+    assert not check(timestamp="soon")
+    assert not check(signature=None)
+    assert not check(alert_id=None)
+    assert not check(signature=signature.removeprefix("v2="))
+    # A v1 signature (timestamp and body only) is not accepted as v2.
+    v1 = "sha256=" + hmac.new(SECRET.encode(), b"1700000000." + data, hashlib.sha256).hexdigest()
+    assert not check(signature=v1)
 
 
 def test_the_headers_are_signed_with_the_current_time() -> None:
@@ -99,7 +124,12 @@ def test_the_headers_are_signed_with_the_current_time() -> None:
     assert headers[ALERT_ID_HEADER] == "a-1"
     assert headers[TIMESTAMP_HEADER] == "1700000000"
     assert verify(
-        data, SECRET, headers[TIMESTAMP_HEADER], headers[SIGNATURE_HEADER], now=1_700_000_001
+        data,
+        SECRET,
+        headers[TIMESTAMP_HEADER],
+        headers[SIGNATURE_HEADER],
+        alert_id=headers[ALERT_ID_HEADER],
+        now=1_700_000_001,
     )
     assert headers["X-Miroir-Attempt"] == "2"
 
@@ -181,6 +211,24 @@ def test_the_documented_receiver_snippet_verifies_our_signature() -> None:
     assert verify_miroir(data, headers, SECRET)
     assert not verify_miroir(data + b"x", headers, SECRET)
     assert not verify_miroir(data, headers, "wrong")
+    assert not verify_miroir(data, headers | {ALERT_ID_HEADER: "another-id"}, SECRET)
+    assert not verify_miroir(
+        data, {k: v for k, v in headers.items() if k != ALERT_ID_HEADER}, SECRET
+    )
     stale = sink.headers(ALERT, data) | {TIMESTAMP_HEADER: "1000"}
-    stale[SIGNATURE_HEADER] = sign(data, SECRET, 1000)
+    stale[SIGNATURE_HEADER] = sign(data, SECRET, 1000, alert_id=ALERT.alert_id)
     assert not verify_miroir(data, stale, SECRET)
+
+
+def test_an_alert_id_that_is_not_a_plain_token_is_dead_lettered_not_sent() -> None:
+    async def go() -> None:
+        async with WebhookSink(["http://127.0.0.1:9/"], SECRET) as sink:
+            result = await sink.deliver(replace(ALERT, alert_id="a-1\r\nX-Injected: 1"))
+        assert not result.delivered
+        [outcome] = result.outcomes
+        assert outcome.attempts == 0 and "not a plain token" in (outcome.error or "")
+        [letter] = result.dead_letters
+        assert "http://127.0.0.1:9 not tried: alert id 'a-1\\r\\nX-Injected: 1'" in letter.reason
+        assert "\n" not in letter.reason
+
+    asyncio.run(go())
