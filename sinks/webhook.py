@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import math
@@ -77,6 +78,7 @@ __all__ = [
     "EndpointOutcome",
     "WebhookSink",
     "backoff_delays",
+    "check_webhook_url",
     "payload",
     "redact_url",
     "severity_at_least",
@@ -259,18 +261,72 @@ def backoff_delays(
 
 def redact_url(url: str) -> str:
     """The URL as logs and dead letters show it: no user info, query or fragment, and only the
-    first path segment (Slack-style URLs carry their secret in the path)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
+    first path segment (Slack-style URLs carry their secret in the path). Never raises, even
+    for a URL that does not parse (its port out of range, say)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    netloc = parts.netloc.rpartition("@")[2]  # host[:port] as written, without user info
     segments = [s for s in parts.path.split("/") if s]
     path = ""
     if segments:
         path = "/" + segments[0] + ("/***" if len(segments) > 1 else "")
     masked = "?***" if parts.query else ""
     return urlunsplit((parts.scheme, netloc, path, "", "")) + masked
+
+
+def check_webhook_url(url: str) -> list[str]:
+    """Check one webhook URL before any request: the warnings it deserves, or ``ValueError``.
+
+    Errors (the URL can never work): a scheme other than http/https, no host, a port that is
+    not a number in 1–65535, whitespace or control characters. Warnings (it works, but think
+    twice): plain http (the alert and its signature travel in clear), and a host that is an IP
+    literal in a private, loopback or link-local range (169.254.0.0/16 and fe80::/10 hold cloud
+    metadata services). Credentials in the URL are accepted; no message shows them (nor the
+    query or the path beyond its first segment): see ``redact_url``.
+    """
+    shown = redact_url(url)
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        raise ValueError(f"webhook URL {shown!r} contains whitespace or control characters")
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise ValueError(f"webhook URL {shown!r} does not parse as a URL") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise ValueError(f"webhook URL {shown!r} must start with https:// (or http://)")
+    host = parts.hostname
+    if not host:
+        raise ValueError(f"webhook URL {shown!r} has no host")
+    port_text = parts.netloc.rpartition("@")[2].rpartition("]")[2].partition(":")[2]
+    # An empty port ("host:") is the scheme's default, as RFC 3986 has it.
+    if port_text and (not port_text.isdigit() or not 1 <= int(port_text) <= 65535):
+        raise ValueError(
+            f"webhook URL {shown!r} has port {port_text!r}: a port is a number in 1-65535"
+        )
+    warnings = []
+    if scheme == "http":
+        warnings.append(
+            f"webhook URL {shown!r} is plain http: alerts and their signatures travel "
+            "unencrypted; use https"
+        )
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return warnings  # a name: what it resolves to is the network's business
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_link_local:
+        warnings.append(
+            f"webhook URL {shown!r} is a link-local address (where cloud metadata services "
+            "answer): alerts would go to this machine's network neighbourhood"
+        )
+    elif address.is_loopback:
+        warnings.append(f"webhook URL {shown!r} is a loopback address: this machine itself")
+    elif address.is_private:
+        warnings.append(f"webhook URL {shown!r} is a private-network address")
+    return warnings
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -368,11 +424,20 @@ class WebhookSink:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.urls = tuple(urls)
-        for url in self.urls:
-            if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
-                raise ConfigError(
-                    f"webhook URL {redact_url(url)!r} is not an http(s) URL; "
-                    "fix MIROIR_WEBHOOK_URLS"
+        # A URL that can never work is refused here, once, and each alert for it is
+        # dead-lettered with the reason: raising would stop (or restart-loop) the relay and
+        # starve the good URLs. Settings normally refuse such a URL before this.
+        self.refused: dict[str, str] = {}
+        for index, url in enumerate(self.urls, 1):
+            try:
+                for warning in check_webhook_url(url):
+                    log.warning("webhook #%d: %s", index, warning)
+            except ValueError as e:
+                self.refused[url] = f"{e}; fix MIROIR_WEBHOOK_URLS"
+                log.error(
+                    "webhook #%d: %s; alerts for it are dead-lettered, never sent",
+                    index,
+                    self.refused[url],
                 )
         if min_severity.lower() not in SEVERITIES:
             raise ConfigError(
@@ -507,6 +572,8 @@ class WebhookSink:
         self, index: int, url: str, alert: MirrorAlert, data: bytes
     ) -> EndpointOutcome:
         shown = redact_url(url)
+        if url in self.refused:
+            return EndpointOutcome(shown, False, 0, error=self.refused[url])
         delays = backoff_delays(self.attempts, self.backoff_seconds)
         status: int | None = None
         error = ""

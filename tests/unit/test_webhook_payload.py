@@ -191,8 +191,11 @@ def test_from_settings_and_bad_configuration() -> None:
     sink = WebhookSink.from_settings(settings)
     assert sink.urls == ("http://127.0.0.1:9/a", "http://127.0.0.1:9/b")
     assert (sink.min_severity, sink.attempts, sink.alerts_topic) == ("critical", 3, "alerts-x")
-    with pytest.raises(ConfigError, match="MIROIR_WEBHOOK_URLS"):
-        WebhookSink(["ftp://example.com/x"], SECRET)
+    # A URL that can never work is refused for delivery, not raised (test_webhook_hardening).
+    assert (
+        "MIROIR_WEBHOOK_URLS"
+        in WebhookSink(["ftp://example.com/x"], SECRET).refused["ftp://example.com/x"]
+    )
     with pytest.raises(ConfigError, match="min_severity"):
         WebhookSink(["http://example.com/x"], SECRET, min_severity="loud")
     with pytest.raises(ConfigError, match="attempts"):
