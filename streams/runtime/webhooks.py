@@ -21,6 +21,9 @@ Delivery semantics: **at least once**, per alert and URL.
 * Records are processed in order within a partition; partitions are processed concurrently,
   so one slow endpoint delays only the alerts behind it in the same partition.
 * An alert record that cannot be decoded is dead-lettered with its decode error kind.
+* A webhook URL the sink refuses (``sinks.webhook.check_webhook_url``: port out of range, not
+  http(s), …) never stops or restarts the relay: each alert is dead-lettered for that URL and
+  delivered to the others.
 
 Logs: one line per failed attempt or failure (``sinks.webhook``), never the secret, URLs
 without credentials.

@@ -5,6 +5,7 @@ and refuses it with a changed alert id; a URL the sink refuses never stops the r
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +16,10 @@ import psutil
 import pytest
 from aiohttp import web
 
+from sinks.clickhouse import ClickHouseSink
 from sinks.webhook import ALERT_ID_HEADER, MAX_RESPONSE_BODY_BYTES, WebhookSink
+from streams.runtime.webhooks import WebhookRelay
+from tests.integration.test_webhooks import _alert, _dead_letters, _produce, _relay_until, _settings
 from tests.samples import sample_alert
 
 pytestmark = pytest.mark.integration
@@ -200,3 +204,52 @@ def test_the_documented_receiver_snippet_verifies_a_real_delivery() -> None:
 
     asyncio.run(go())
     assert verdicts == [True, False]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[ClickHouseSink]:
+    sink = ClickHouseSink(f"chdb://{tmp_path / 'clickhouse'}")
+    sink.open()
+    yield sink
+    sink.close()
+
+
+def test_the_relay_given_a_bad_url_delivers_the_others_and_never_restarts(
+    kafka_broker,
+    topic_factory,
+    unique_name,
+    hostile: HostileReceiver,
+    store: ClickHouseSink,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Settings bypassed: a port of 99999 once put the relay in a restart loop."""
+    bootstrap = kafka_broker.bootstrap
+    topic = topic_factory(partitions=1, prefix="alerts")
+    bad = "https://hook-user:hook-password@127.0.0.1:99999/services/T0/SECRETPATH"
+    good = hostile.url("/ok")
+    settings = _settings(bootstrap, topic, unique_name("wh"), [good])
+    alerts = [_alert("team-a", "critical"), _alert("team-b", "critical", window=1)]
+    with caplog.at_level(logging.INFO, logger="miroir.webhooks"):
+        # Built by hand, as if settings had let the bad URL through.
+        hooks = WebhookSink(
+            [bad, good], SECRET, backoff_seconds=0.05, alerts_topic=settings.topic_alerts
+        )
+        relay = WebhookRelay(settings, store, webhooks=hooks)
+        _relay_until(
+            relay,
+            lambda: relay.counters["dead_letters"] >= len(alerts),
+            "both alerts",
+            then=lambda: _produce(bootstrap, topic, alerts),
+        )
+    assert hostile.requests == {"/ok": len(alerts)}  # the good URL got every alert
+    messages = [r.getMessage() for r in caplog.records]
+    assert not [m for m in messages if "restarting" in m or "relay failed" in m]
+    assert len([m for m in messages if "dead-lettered, never sent" in m]) == 1  # logged once
+    rows = _dead_letters(store)
+    assert len(rows) == len(alerts)
+    for row in rows:
+        reason = row[3]
+        assert "https://127.0.0.1:99999/services/*** not tried: " in reason
+        assert "a port is a number in 1-65535" in reason
+        assert "hook-password" not in reason and "SECRETPATH" not in reason
+    assert all("hook-password" not in m for m in messages)
