@@ -77,6 +77,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
 from schemas.records import EMPLOYEE_SCORES, CustomerFeedback, MirrorAlert
 from sinks.base import Sink
+from sinks.read_only import READ_ONLY_KEYWORDS, ast_problems, check_read_only, first_keyword
 from sinks.schema import (
     RETAINED_TABLES,
     TABLES,
@@ -198,8 +199,6 @@ MAX_PARTITIONS_PER_INSERT: Final = 50
 _REFUSED_TOPIC_PREFIX: Final = "clickhouse:"
 _REFUSED_REASON_CHARS: Final = 500
 
-# Leading keywords a read-only sink accepts (see ClickHouseSink.query for the limits).
-READ_ONLY_KEYWORDS: Final = frozenset({"SELECT", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "WITH"})
 
 # Defence in depth behind the pipeline's own k-anonymity rule (DOMAIN.md: k defaults to 5 and
 # never goes below 3): an employee side under this many respondents is never stored.
@@ -252,7 +251,6 @@ TABLE_ERROR_CODES: Final = frozenset(
     }
 )
 _HTTP_5XX = re.compile(r"HTTP status 5\d\d")
-_LEADING_NOISE = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/|\()*", re.DOTALL)
 _STATUS_PID = re.compile(r"^PID:\s*(\d+)", re.MULTILINE)
 
 # Employee raw metric -> column. Only these aggregates ever leave the pipeline.
@@ -467,16 +465,19 @@ class ClickHouseSink(Sink):
         ``parameters`` bind as in clickhouse-connect: ``{name:Type}`` placeholders (server-side)
         or ``%(name)s``. Times come back as timezone-aware UTC datetimes.
 
-        Read-only check (when ``read_only``): only the first keyword is inspected, after
-        comments and opening parentheses. It stops an accidental INSERT, DDL or SYSTEM
-        statement, not a determined user: functions with side effects inside a SELECT are
-        out of its reach. Real enforcement is the engine's (chDB handle set to readonly) or
-        the server's (the BI read-only role).
+        Read-only check (when ``read_only``, on a server as on chDB): the statement must start
+        with a reading keyword, and neither its tokens nor the engine's parse of it (``EXPLAIN
+        AST``) may call a function that reaches files, other servers or programs, or write
+        ``INTO OUTFILE`` (``sinks.read_only``): the engine's own read-only mode lets those
+        through. On chDB the reader's handle is also set to ``readonly = 2``; on a server,
+        connect as the BI read-only user as well (deploy/clickhouse/bi_readonly_role.sql).
         """
         if self.read_only:
-            _check_read_only(sql)
+            check_read_only(sql)
         with self._lock:
             client = self._require_open()
+            if self.read_only:
+                self._check_parse(client, sql, parameters)
             result = self._retrying(
                 "query",
                 lambda: client.query(sql, parameters=dict(parameters) if parameters else None),
@@ -484,6 +485,22 @@ class ClickHouseSink(Sink):
             return list(result.column_names), [tuple(row) for row in result.result_rows]
 
     # -- internals ------------------------------------------------------------------------
+    def _check_parse(self, client: Client, sql: str, parameters: Mapping[str, Any] | None) -> None:
+        """Refuse what the engine's parse tree shows a read-only query must not do."""
+        if first_keyword(sql) not in ("SELECT", "WITH"):
+            return  # SHOW, DESCRIBE, EXPLAIN: the token check has seen them whole
+        result = self._retrying(
+            "check the query",
+            lambda: client.query(
+                f"EXPLAIN AST {sql}", parameters=dict(parameters) if parameters else None
+            ),
+        )
+        problems = ast_problems(str(row[0]) for row in result.result_rows)
+        if problems:
+            raise SinkError(
+                f"Read-only query refused: {problems[0]}. `miroir query` only reads Miroir's tables"
+            )
+
     def _require_open(self) -> Client:
         if self._client is None:
             raise SinkError("The ClickHouse sink is not open; call open() or use it as a context")
@@ -872,17 +889,6 @@ def _describe_error(error: BaseException) -> str:
 def _close_quietly(client: Client) -> None:
     with contextlib.suppress(Exception):
         client.close()
-
-
-def _check_read_only(sql: str) -> None:
-    stripped = _LEADING_NOISE.sub("", sql)
-    keyword = re.match(r"[A-Za-z]+", stripped)
-    if keyword is None or keyword.group(0).upper() not in READ_ONLY_KEYWORDS:
-        first = keyword.group(0).upper() if keyword else stripped[:20]
-        raise SinkError(
-            f"Read-only query refused: it starts with {first!r}; only "
-            f"{', '.join(sorted(READ_ONLY_KEYWORDS))} statements are allowed"
-        )
 
 
 # -- splitting and refused rows -------------------------------------------------------------

@@ -32,6 +32,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from sinks.sql_tokens import Token as _Token
+from sinks.sql_tokens import tokenize as _tokenize
 from streams.errors import ConfigError
 
 __all__ = [
@@ -257,75 +259,6 @@ def cluster_table_problems(
                 f"{'missing' if local is None else f'a {local} table'}, not Replicated*MergeTree"
             )
     return problems
-
-
-# -- tokens -----------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class _Token:
-    kind: str  # word | quoted (identifier) | string | number | punct | space | comment
-    text: str
-    start: int
-    end: int
-
-
-def _tokenize(sql: str) -> list[_Token]:
-    """ClickHouse's lexical shapes, enough to find statement structure: string literals with
-    '' and backslash escapes, `quoted` and "quoted" identifiers, -- / # / nested /* */
-    comments, words, numbers; every other character is a one-character punct token."""
-    tokens: list[_Token] = []
-    i, n = 0, len(sql)
-    while i < n:
-        c = sql[i]
-        start = i
-        if c.isspace():
-            while i < n and sql[i].isspace():
-                i += 1
-            kind = "space"
-        elif sql.startswith("--", i) or (c == "#" and sql[i + 1 : i + 2] in (" ", "!")):
-            i = sql.find("\n", i)
-            i = n if i < 0 else i
-            kind = "comment"
-        elif sql.startswith("/*", i):
-            depth, i = 1, i + 2
-            while depth:
-                if i >= n:
-                    raise ConfigError(f"Unterminated /* comment: {sql[start : start + 80]!r}")
-                if sql.startswith("/*", i):
-                    depth, i = depth + 1, i + 2
-                elif sql.startswith("*/", i):
-                    depth, i = depth - 1, i + 2
-                else:
-                    i += 1
-            kind = "comment"
-        elif c in "'`\"":
-            i += 1
-            while True:
-                if i >= n:
-                    raise ConfigError(f"Unterminated {c}quote{c}: {sql[start : start + 80]!r}")
-                if sql[i] == "\\":
-                    i += 2
-                elif sql[i] == c:
-                    if sql[i + 1 : i + 2] == c:  # doubled: an escaped quote
-                        i += 2
-                    else:
-                        i += 1
-                        break
-                else:
-                    i += 1
-            kind = "string" if c == "'" else "quoted"
-        elif c.isalpha() or c == "_":
-            while i < n and (sql[i].isalnum() or sql[i] in "_$"):
-                i += 1
-            kind = "word"
-        elif c.isdigit():
-            while i < n and (sql[i].isalnum() or sql[i] in "_."):
-                i += 1
-            kind = "number"
-        else:
-            i += 1
-            kind = "punct"
-        tokens.append(_Token(kind, sql[start:i], start, i))
-    return tokens
 
 
 class _Statement:
