@@ -99,6 +99,7 @@ from streams.core.model import (
     TeamWindowMetrics,
 )
 from streams.core.org import UNIT_SEPARATOR, OrgChart, TeamInfo
+from streams.core.redact import redact_url
 from streams.core.units import UnitWindow
 from streams.errors import (
     ConfigError,
@@ -785,7 +786,8 @@ def _parse_dsn(dsn: str) -> _Target:
         location = location[2:]
         if not location.startswith("/"):
             raise ConfigError(
-                f"chDB DSN {dsn!r} names a host; use chdb:///absolute/path or chdb:relative/path"
+                f"chDB DSN {redact_url(dsn)!r} names a host; use chdb:///absolute/path or "
+                "chdb:relative/path"
             )
     if not location or location in ("memory", ":memory:"):
         raise ConfigError("Miroir needs a persistent chDB store: chdb:///absolute/path")

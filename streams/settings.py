@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from streams.core.redact import redact_url
 from streams.errors import ConfigError
 
 DEFAULT_STORE_DIR = Path(".miroir")
@@ -292,7 +293,7 @@ class Settings(BaseSettings):
     def _http_urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for url in value:
             if not url.startswith(("http://", "https://")):
-                raise ValueError(f"{url!r} is not an http(s) URL")
+                raise ValueError(f"{redact_url(url)!r} is not an http(s) URL")
         return value
 
     @field_validator("webhook_events", mode="before")
@@ -409,12 +410,32 @@ def load_settings_labelled(overrides: Mapping[str, object], labels: Mapping[str,
     except ValidationError as e:
         problems = []
         for error in e.errors():
-            field = ".".join(str(part) for part in error["loc"]) or "settings"
-            env = f"MIROIR_{field.upper()}" if error["loc"] else "MIROIR_*"
-            name = labels.get(field, env)
-            got = "(hidden)" if field.endswith("secret") else repr(error.get("input"))
-            problems.append(f"  {name}: {error['msg']} (got {got})")
+            field = str(error["loc"][0]) if error["loc"] else ""
+            name = labels.get(field, f"MIROIR_{field.upper()}" if field else "MIROIR_*")
+            got = _shown_input(field, error.get("input"))
+            problems.append(f"  {name}: {error['msg']}{got}")
         raise ConfigError("invalid settings:\n" + "\n".join(problems)) from e
+
+
+# Settings whose values are never shown, whole or in part.
+_SECRET_SETTINGS: Final = frozenset({"hmac_secret", "webhook_secret"})
+# Settings holding URLs, shown without credentials or query.
+_URL_SETTINGS: Final = frozenset({"clickhouse_dsn", "webhook_urls"})
+
+
+def _shown_input(field: str, value: object) -> str:
+    """What an error may say the value was: nothing for a whole-settings check (its input is
+    every setting, secrets included), ``(hidden)`` for a secret, URLs without credentials."""
+    if not field:
+        return ""
+    if field in _SECRET_SETTINGS or "secret" in field or "password" in field:
+        return " (got (hidden))"
+    if field in _URL_SETTINGS:
+        urls = value.split(",") if isinstance(value, str) else value
+        if isinstance(urls, list | tuple):
+            return f" (got {', '.join(redact_url(str(u)) for u in urls)!r})"
+        return " (got (hidden))"
+    return f" (got {value!r})"
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

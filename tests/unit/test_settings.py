@@ -55,3 +55,41 @@ def test_secrets_are_never_printed(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings()
     assert "s3cr3t-value" not in repr(settings)
     assert settings_env(settings)["MIROIR_HMAC_SECRET"] == "s3cr3t-value"  # for child workers
+
+
+SECRETS = {
+    "MIROIR_HMAC_SECRET": "hmac-topsecret-1",
+    "MIROIR_WEBHOOK_SECRET": "hook-topsecret-2",
+    "MIROIR_CLICKHOUSE_DSN": "http://miroir:dsn-topsecret-3@clickhouse:8123/?password=q-topsecret-4",
+    "MIROIR_WEBHOOK_URLS": "https://ops:url-topsecret-5@hooks.example/a?token=q-topsecret-6",
+}
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("MIROIR_MIN_HISTORY", "9"),  # a check across settings: its input is every setting
+        ("MIROIR_TOPIC_ALERTS", "customer-feedback"),  # ditto
+        ("MIROIR_CLICKHOUSE_DSN", "ftp://miroir:dsn-topsecret-3@clickhouse:8123/?p=q-topsecret-4"),
+        ("MIROIR_WEBHOOK_URLS", "ftp://ops:url-topsecret-5@hooks.example/?token=q-topsecret-6"),
+    ],
+)
+def test_a_bad_setting_never_echoes_a_secret(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    for name, secret in SECRETS.items():
+        monkeypatch.setenv(name, secret)
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    message = str(error.value)
+    assert variable in message or "MIROIR_*" in message
+    assert "topsecret" not in message, message
+
+
+def test_urls_are_shown_without_credentials_or_query() -> None:
+    from streams.core.redact import redact_url
+
+    assert redact_url("http://u:p@h:8123/db?password=x") == "http://u:***@h:8123/db?…"
+    assert redact_url("https://h:8443") == "https://h:8443"
+    assert redact_url("no scheme at all") == "(hidden: not a URL)"
