@@ -777,6 +777,7 @@ def worker_env(dataset: Dataset, app_id: str, store: Path, port: int) -> dict[st
             "MIROIR_DATA_DIR": str(store / "worker"),
             "MIROIR_WINDOW_SECONDS": str(WEEK_MS // 1000),
             "MIROIR_WEB_PORT": str(port),
+            "MIROIR_ALLOW_DEMO_SECRETS": "true",
         }
     )
     return env

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -19,6 +19,11 @@ DEFAULT_ALLOWED_LATENESS_SECONDS = 3_600.0
 K_ANONYMITY_FLOOR = 3
 # Episode events (streams.core.episodes); kept here so settings need no import of the core.
 EPISODE_EVENTS = ("opened", "updated", "escalated", "resolved", "acknowledged")
+
+
+# The public defaults of the two secrets: fine for `miroir demo`, refused by `miroir worker`.
+DEMO_HMAC_SECRET: Final = "miroir-demo-secret-change-me"
+DEMO_WEBHOOK_SECRET: Final = "miroir-demo-webhook-secret"
 
 
 class Settings(BaseSettings):
@@ -235,8 +240,20 @@ class Settings(BaseSettings):
         "with at least 10 respondents, never linked to a respondent.",
     )
     hmac_secret: SecretStr = Field(
-        SecretStr("miroir-demo-secret-change-me"),
-        description="Key of the HMAC that re-keys every stored reference. Set it in production.",
+        SecretStr(DEMO_HMAC_SECRET),
+        description="Key of the HMAC that re-keys every stored reference. `miroir worker` "
+        "refuses the public demo default: generate one with `openssl rand -hex 32`.",
+    )
+    hmac_secret_file: Path | None = Field(
+        None,
+        description="A file holding MIROIR_HMAC_SECRET (e.g. a mounted Kubernetes secret); "
+        "its trailing newline is ignored. Set this or MIROIR_HMAC_SECRET, not both.",
+    )
+    allow_demo_secrets: bool = Field(
+        False,
+        description="Let `miroir worker` run with the public demo secrets (`miroir demo` and "
+        "the tests set it). Never in production: anyone can reverse stored pseudonyms and "
+        "forge webhook signatures with them.",
     )
 
     # -- Web, webhooks / misc --------------------------------------------------------------
@@ -261,8 +278,14 @@ class Settings(BaseSettings):
         description="Alerts at or above this severity go to the webhooks.",
     )
     webhook_secret: SecretStr = Field(
-        SecretStr("miroir-demo-webhook-secret"),
-        description="Key of the HMAC-SHA256 signature header of webhook requests. Set it.",
+        SecretStr(DEMO_WEBHOOK_SECRET),
+        description="Key of the HMAC-SHA256 signature header of webhook requests. With "
+        "MIROIR_WEBHOOK_URLS set, `miroir worker` refuses the public demo default.",
+    )
+    webhook_secret_file: Path | None = Field(
+        None,
+        description="A file holding MIROIR_WEBHOOK_SECRET; its trailing newline is ignored. "
+        "Set this or MIROIR_WEBHOOK_SECRET, not both.",
     )
     webhook_attempts: int = Field(
         5,
@@ -343,6 +366,41 @@ class Settings(BaseSettings):
         if not value.startswith(("chdb://", "http://", "https://")):
             raise ValueError("must start with chdb://, http:// or https://")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets_from_files(cls, data: Any) -> Any:
+        """``MIROIR_*_SECRET_FILE``: the secret read from a file (a mounted Kubernetes secret)."""
+        if not isinstance(data, dict):
+            return data
+        for name in ("hmac_secret", "webhook_secret"):
+            path = data.get(f"{name}_file")
+            if path in (None, ""):
+                continue
+            if data.get(name) not in (None, ""):
+                raise ValueError(
+                    f"MIROIR_{name.upper()} and MIROIR_{name.upper()}_FILE are both set: keep one"
+                )
+            try:
+                secret = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+            except (OSError, UnicodeDecodeError) as e:
+                raise ValueError(
+                    f"MIROIR_{name.upper()}_FILE: cannot read {str(path)!r} ({type(e).__name__})"
+                ) from None
+            if not secret:
+                raise ValueError(f"MIROIR_{name.upper()}_FILE: {str(path)!r} is empty")
+            data = {**data, name: secret}
+        return data
+
+    def demo_secrets_in_use(self) -> list[str]:
+        """The secret settings still at their public demo value (the webhook secret only
+        matters when webhooks are set)."""
+        found = []
+        if self.hmac_secret.get_secret_value() == DEMO_HMAC_SECRET:
+            found.append("MIROIR_HMAC_SECRET")
+        if self.webhook_urls and self.webhook_secret.get_secret_value() == DEMO_WEBHOOK_SECRET:
+            found.append("MIROIR_WEBHOOK_SECRET")
+        return found
 
     @model_validator(mode="after")
     def _distinct_topics(self) -> Settings:

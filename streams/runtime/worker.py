@@ -56,6 +56,21 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(GC_GENERATION0_THRESHOLD, generation1, generation2)
 
 
+def check_secrets(settings: Settings) -> None:
+    """Refuse the public demo secrets outside demos and tests: with them anyone can reverse
+    the stored pseudonyms and sign forged webhook requests."""
+    demo = settings.demo_secrets_in_use()
+    if demo and not settings.allow_demo_secrets:
+        names = " and ".join(demo)
+        raise ConfigError(
+            f"{names} {'is' if len(demo) == 1 else 'are'} the public demo value: set "
+            f"{'it' if len(demo) == 1 else 'each'} to a secret of your own, e.g. "
+            "`export MIROIR_HMAC_SECRET=$(openssl rand -hex 32)`, or point "
+            "MIROIR_HMAC_SECRET_FILE / MIROIR_WEBHOOK_SECRET_FILE at a file holding it "
+            "(MIROIR_ALLOW_DEMO_SECRETS=true is for demos and tests only)"
+        )
+
+
 def run_worker(settings: Settings) -> None:
     """Run the worker until SIGINT/SIGTERM. Returns when it has stopped cleanly."""
     from sinks.clickhouse import ClickHouseSink
@@ -67,6 +82,7 @@ def run_worker(settings: Settings) -> None:
             "MIROIR_KAFKA_BOOTSTRAP is not set: point the worker at a Kafka broker "
             "(host:port), or run `miroir demo` for the embedded one"
         )
+    check_secrets(settings)
     wait_for_broker(settings.kafka_bootstrap, timeout=30.0)
     if settings.create_topics:
         ensure_topics(settings.kafka_bootstrap, required_topics(settings))

@@ -176,7 +176,8 @@ class _worker_process:  # noqa: N801 - used as a context manager, reads like one
     def __enter__(self) -> subprocess.Popen[bytes]:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.settings.data_dir / "worker.log"
-        env = {**os.environ, **settings_env(self.settings)}
+        # The demo's secrets are the public defaults unless the user set their own.
+        env = {**os.environ, **settings_env(self.settings), "MIROIR_ALLOW_DEMO_SECRETS": "true"}
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in __exit__
         self.process = subprocess.Popen(
             [sys.executable, "-m", "streams", "worker"],

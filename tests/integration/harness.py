@@ -70,6 +70,8 @@ class PipelineEnv:
                 "MIROIR_BATCH_SECONDS": "0.1",
                 "MIROIR_WEB_PORT": "0",
                 "MIROIR_MAX_FUTURE_SECONDS": "86400",
+                # The reference runs (clean_run) re-key with the default secret too.
+                "MIROIR_ALLOW_DEMO_SECRETS": "true",
             }
         )
         env.update(self.extra)

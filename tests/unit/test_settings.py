@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from streams.errors import ConfigError
@@ -93,3 +95,24 @@ def test_urls_are_shown_without_credentials_or_query() -> None:
     assert redact_url("http://u:p@h:8123/db?password=x") == "http://u:***@h:8123/db?…"
     assert redact_url("https://h:8443") == "https://h:8443"
     assert redact_url("no scheme at all") == "(hidden: not a URL)"
+
+
+def test_secrets_can_come_from_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "hmac").write_text("from-a-file-0123456789\n")
+    monkeypatch.setenv("MIROIR_HMAC_SECRET_FILE", str(tmp_path / "hmac"))
+    settings = load_settings()
+    assert settings.hmac_secret.get_secret_value() == "from-a-file-0123456789"
+    assert settings.demo_secrets_in_use() == []
+    monkeypatch.setenv("MIROIR_HMAC_SECRET", "also-set")
+    with pytest.raises(ConfigError, match="MIROIR_HMAC_SECRET_FILE are both set"):
+        load_settings()
+    monkeypatch.delenv("MIROIR_HMAC_SECRET")
+    monkeypatch.setenv("MIROIR_HMAC_SECRET_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match="MIROIR_HMAC_SECRET_FILE: cannot read"):
+        load_settings()
+
+
+def test_the_demo_secrets_are_found() -> None:
+    assert load_settings().demo_secrets_in_use() == ["MIROIR_HMAC_SECRET"]
+    hooks = load_settings(webhook_urls="https://hooks.example/x", hmac_secret="x" * 32)
+    assert hooks.demo_secrets_in_use() == ["MIROIR_WEBHOOK_SECRET"]
