@@ -43,7 +43,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import math
@@ -54,13 +53,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Final, Self
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import aiohttp
 
 from schemas.codec import alert_to_json, encode_alert
 from schemas.records import MirrorAlert
 from streams.core.model import DeadLetter
+from streams.core.redact import check_webhook_url, redact_url
 from streams.errors import ConfigError, SinkError
 
 __all__ = [
@@ -257,76 +257,6 @@ def backoff_delays(
 ) -> list[float]:
     """The waits before each retry: ``backoff * 2**k`` for k = 0 … attempts - 2, capped."""
     return [min(backoff_seconds * 2**k, cap) for k in range(max(attempts - 1, 0))]
-
-
-def redact_url(url: str) -> str:
-    """The URL as logs and dead letters show it: no user info, query or fragment, and only the
-    first path segment (Slack-style URLs carry their secret in the path). Never raises, even
-    for a URL that does not parse (its port out of range, say)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    netloc = parts.netloc.rpartition("@")[2]  # host[:port] as written, without user info
-    segments = [s for s in parts.path.split("/") if s]
-    path = ""
-    if segments:
-        path = "/" + segments[0] + ("/***" if len(segments) > 1 else "")
-    masked = "?***" if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, path, "", "")) + masked
-
-
-def check_webhook_url(url: str) -> list[str]:
-    """Check one webhook URL before any request: the warnings it deserves, or ``ValueError``.
-
-    Errors (the URL can never work): a scheme other than http/https, no host, a port that is
-    not a number in 1–65535, whitespace or control characters. Warnings (it works, but think
-    twice): plain http (the alert and its signature travel in clear), and a host that is an IP
-    literal in a private, loopback or link-local range (169.254.0.0/16 and fe80::/10 hold cloud
-    metadata services). Credentials in the URL are accepted; no message shows them (nor the
-    query or the path beyond its first segment): see ``redact_url``.
-    """
-    shown = redact_url(url)
-    if any(ch.isspace() or not ch.isprintable() for ch in url):
-        raise ValueError(f"webhook URL {shown!r} contains whitespace or control characters")
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        raise ValueError(f"webhook URL {shown!r} does not parse as a URL") from None
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        raise ValueError(f"webhook URL {shown!r} must start with https:// (or http://)")
-    host = parts.hostname
-    if not host:
-        raise ValueError(f"webhook URL {shown!r} has no host")
-    port_text = parts.netloc.rpartition("@")[2].rpartition("]")[2].partition(":")[2]
-    # An empty port ("host:") is the scheme's default, as RFC 3986 has it.
-    if port_text and (not port_text.isdigit() or not 1 <= int(port_text) <= 65535):
-        raise ValueError(
-            f"webhook URL {shown!r} has port {port_text!r}: a port is a number in 1-65535"
-        )
-    warnings = []
-    if scheme == "http":
-        warnings.append(
-            f"webhook URL {shown!r} is plain http: alerts and their signatures travel "
-            "unencrypted; use https"
-        )
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return warnings  # a name: what it resolves to is the network's business
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    if address.is_link_local:
-        warnings.append(
-            f"webhook URL {shown!r} is a link-local address (where cloud metadata services "
-            "answer): alerts would go to this machine's network neighbourhood"
-        )
-    elif address.is_loopback:
-        warnings.append(f"webhook URL {shown!r} is a loopback address: this machine itself")
-    elif address.is_private:
-        warnings.append(f"webhook URL {shown!r} is a private-network address")
-    return warnings
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from streams.core.redact import redact_url
+from streams.core.redact import check_webhook_url, redact_url
 from streams.errors import ConfigError
 
 DEFAULT_STORE_DIR = Path(".miroir")
@@ -315,8 +315,7 @@ class Settings(BaseSettings):
     @classmethod
     def _http_urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for url in value:
-            if not url.startswith(("http://", "https://")):
-                raise ValueError(f"{redact_url(url)!r} is not an http(s) URL")
+            check_webhook_url(url)  # errors stop start-up; the webhook sink logs the warnings
         return value
 
     @field_validator("webhook_events", mode="before")

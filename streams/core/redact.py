@@ -1,27 +1,78 @@
-"""Text that may be shown: URLs without their credentials (pure)."""
+"""URLs as they may be shown (without credentials), and webhook URLs checked before use (pure)."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+import ipaddress
+from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["redact_url"]
+__all__ = ["check_webhook_url", "redact_url"]
 
 
 def redact_url(url: str) -> str:
-    """``url`` without a password in its userinfo or anything in its query string:
-    ``http://user:***@host:8123/db?…``. Unparseable text is hidden whole."""
+    """The URL as logs and dead letters show it: no user info, query or fragment, and only the
+    first path segment (Slack-style URLs carry their secret in the path). Never raises, even
+    for a URL that does not parse (its port out of range, say)."""
     try:
-        parts = urlsplit(url.strip())
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
+        parts = urlsplit(url)
     except ValueError:
-        return "(hidden: not a URL)"
-    if not parts.scheme:
-        return "(hidden: not a URL)"
-    user = (
-        f"{parts.username}:***@"
-        if parts.password
-        else (f"{parts.username}@" if parts.username else "")
-    )
-    query = "?…" if parts.query else ""
-    return f"{parts.scheme}://{user}{host}{port}{parts.path}{query}"
+        return "<unparsable URL>"
+    netloc = parts.netloc.rpartition("@")[2]  # host[:port] as written, without user info
+    segments = [s for s in parts.path.split("/") if s]
+    path = ""
+    if segments:
+        path = "/" + segments[0] + ("/***" if len(segments) > 1 else "")
+    masked = "?***" if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, path, "", "")) + masked
+
+
+def check_webhook_url(url: str) -> list[str]:
+    """Check one webhook URL before any request: the warnings it deserves, or ``ValueError``.
+
+    Errors (the URL can never work): a scheme other than http/https, no host, a port that is
+    not a number in 1–65535, whitespace or control characters. Warnings (it works, but think
+    twice): plain http (the alert and its signature travel in clear), and a host that is an IP
+    literal in a private, loopback or link-local range (169.254.0.0/16 and fe80::/10 hold cloud
+    metadata services). Credentials in the URL are accepted; no message shows them (nor the
+    query or the path beyond its first segment): see ``redact_url``.
+    """
+    shown = redact_url(url)
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        raise ValueError(f"webhook URL {shown!r} contains whitespace or control characters")
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise ValueError(f"webhook URL {shown!r} does not parse as a URL") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise ValueError(f"webhook URL {shown!r} must start with https:// (or http://)")
+    host = parts.hostname
+    if not host:
+        raise ValueError(f"webhook URL {shown!r} has no host")
+    port_text = parts.netloc.rpartition("@")[2].rpartition("]")[2].partition(":")[2]
+    # An empty port ("host:") is the scheme's default, as RFC 3986 has it.
+    if port_text and (not port_text.isdigit() or not 1 <= int(port_text) <= 65535):
+        raise ValueError(
+            f"webhook URL {shown!r} has port {port_text!r}: a port is a number in 1-65535"
+        )
+    warnings = []
+    if scheme == "http":
+        warnings.append(
+            f"webhook URL {shown!r} is plain http: alerts and their signatures travel "
+            "unencrypted; use https"
+        )
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return warnings  # a name: what it resolves to is the network's business
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_link_local:
+        warnings.append(
+            f"webhook URL {shown!r} is a link-local address (where cloud metadata services "
+            "answer): alerts would go to this machine's network neighbourhood"
+        )
+    elif address.is_loopback:
+        warnings.append(f"webhook URL {shown!r} is a loopback address: this machine itself")
+    elif address.is_private:
+        warnings.append(f"webhook URL {shown!r} is a private-network address")
+    return warnings
