@@ -74,7 +74,10 @@ SECRETS = {
         ("MIROIR_TOPIC_ALERTS", "customer-feedback"),  # ditto
         ("MIROIR_CLICKHOUSE_DSN", "ftp://miroir:dsn-topsecret-3@clickhouse:8123/?p=q-topsecret-4"),
         ("MIROIR_WEBHOOK_URLS", "ftp://ops:url-topsecret-5@hooks.example/?token=q-topsecret-6"),
-        ("MIROIR_WEBHOOK_URLS", "https://ops:url-topsecret-5@hooks.example:99999/hooks/topsecret-7"),
+        (
+            "MIROIR_WEBHOOK_URLS",
+            "https://ops:url-topsecret-5@hooks.example:99999/hooks/topsecret-7",
+        ),
     ],
 )
 def test_a_bad_setting_never_echoes_a_secret(
