@@ -7,6 +7,7 @@ from typing import Any
 import faust
 
 from sinks.base import Sink
+from streams.kafka_config import KafkaConnection
 from streams.settings import Settings
 
 # Created bare at import time (no broker contacted, no environment read); ``configure`` fills
@@ -18,10 +19,10 @@ _configured = False
 
 def faust_config(settings: Settings) -> dict[str, Any]:
     """Translate Miroir settings into Faust settings."""
+    kafka = KafkaConnection.from_settings(settings)
     return {
-        "broker": [
-            f"kafka://{server.strip()}" for server in (settings.kafka_bootstrap or "").split(",")
-        ],
+        "broker": kafka.faust_broker(),
+        "broker_credentials": kafka.faust_credentials(),
         "store": "memory://",  # state lives in the changelog topic; recovery reads it back
         "datadir": str(settings.data_dir),
         "topic_partitions": settings.topic_partitions,

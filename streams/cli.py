@@ -20,6 +20,7 @@ from streams.errors import MiroirError
 if TYPE_CHECKING:
     from schemas.records import EpisodeAction
     from sinks.clickhouse import ClickHouseSink
+    from streams.kafka_config import KafkaConnection
     from streams.tools.scenario import Scenario
 
 ALERT_COLUMNS = (
@@ -455,20 +456,20 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         from streams.errors import ConfigError
 
         raise ConfigError("--duration paces a live feed: add --realtime, or use --windows")
-    bootstrap = _require_bootstrap(settings.kafka_bootstrap)
-    ensure_topics(bootstrap, required_topics(settings))
+    kafka = _require_kafka(settings)
+    ensure_topics(kafka, required_topics(settings))
     plans = (
         demo_plans(teams)
         if args.scenario == "demo"
         else [TeamPlan(f"team-{i:02d}") for i in range(1, teams + 1)]
     )
-    with SignalPublisher(bootstrap, settings.topic_customer, settings.topic_employee) as publisher:
+    with SignalPublisher(kafka, settings.topic_customer, settings.topic_employee) as publisher:
         if args.realtime:
             simulator = Simulator(
                 plans, settings.window_ms, int(time.time() * 1000), seed=args.seed
             )
             deadline = time.time() + args.duration if args.duration else None
-            print(f"simulate: producing live to {bootstrap}; Ctrl-C to stop", file=sys.stderr)
+            print(f"simulate: producing live to {kafka.bootstrap}; Ctrl-C to stop", file=sys.stderr)
             try:
                 sent = publish_realtime(simulator, publisher, threading.Event(), deadline)
             except KeyboardInterrupt:
@@ -477,7 +478,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             start = int(time.time() * 1000) - windows * settings.window_ms
             simulator = Simulator(plans, settings.window_ms, start, seed=args.seed)
             sent = publish_fast(simulator, publisher, windows, print_progress)
-    print(f"simulate: {sent} events sent to {bootstrap}", file=sys.stderr)
+    print(f"simulate: {sent} events sent to {kafka.bootstrap}", file=sys.stderr)
     return 0
 
 
@@ -523,16 +524,16 @@ def _simulate_scenario(
     from streams.runtime.topics import ensure_topics
     from streams.runtime.worker import required_topics
 
-    bootstrap = _require_bootstrap(settings.kafka_bootstrap)
-    ensure_topics(bootstrap, required_topics(settings))
-    with SignalPublisher(bootstrap, settings.topic_customer, settings.topic_employee) as publisher:
+    kafka = _require_kafka(settings)
+    ensure_topics(kafka, required_topics(settings))
+    with SignalPublisher(kafka, settings.topic_customer, settings.topic_employee) as publisher:
         for record in events:
             publisher.send(record)
             if publisher.sent % 10_000 == 0:
                 print(f"\rsimulate: {publisher.sent} events sent", end="", file=sys.stderr)
         sent = publisher.sent
     print(
-        f"\rsimulate: {sent} events of scenario {scenario.name!r} sent to {bootstrap}",
+        f"\rsimulate: {sent} events of scenario {scenario.name!r} sent to {kafka.bootstrap}",
         file=sys.stderr,
     )
     return 0
@@ -669,7 +670,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     if args.follow:
-        return _follow(args, _require_bootstrap(settings.kafka_bootstrap), settings.topic_alerts)
+        return _follow(args, _require_kafka(settings), settings.topic_alerts)
     conditions, parameters = alert_filters(args)
     limit = int(args.limit)
     with _reader(settings) as reader:
@@ -739,7 +740,7 @@ def alerts_listing(
     return lines
 
 
-def _follow(args: argparse.Namespace, bootstrap: str, topic: str) -> int:
+def _follow(args: argparse.Namespace, kafka: KafkaConnection, topic: str) -> int:
     from schemas.codec import alert_to_json
     from streams.runtime.follow import follow_alerts, format_alert
 
@@ -761,7 +762,7 @@ def _follow(args: argparse.Namespace, bootstrap: str, topic: str) -> int:
 
     stop = threading.Event()
     try:
-        follow_alerts(bootstrap, topic, show, stop, from_beginning=args.from_beginning)
+        follow_alerts(kafka, topic, show, stop, from_beginning=args.from_beginning)
     except KeyboardInterrupt:
         stop.set()
     return 0
@@ -776,12 +777,12 @@ def cmd_ack(args: argparse.Namespace) -> int:
     settings = load_settings()
     # Checked before any broker is asked: a too-long note fails at once.
     action = ack_action(args, team_id=args.team or "?", at_ms=int(time.time() * 1000))
-    bootstrap = _require_bootstrap(settings.kafka_bootstrap)
+    kafka = _require_kafka(settings)
     if args.team is None:
         print(f"ack: searching {settings.topic_alerts} for the episode…", file=sys.stderr)
-        ref = find_episode(bootstrap, settings.topic_alerts, args.episode_id, args.timeout)
+        ref = find_episode(kafka, settings.topic_alerts, args.episode_id, args.timeout)
         action = replace(action, episode_id=ref.episode_id, team_id=ref.team_id)
-    send_action(bootstrap, settings.actions_topic, action, args.timeout)
+    send_action(kafka, settings.actions_topic, action, args.timeout)
     print(describe_sent(action, settings.actions_topic))
     return 0
 
@@ -929,14 +930,11 @@ def _cell(value: Any) -> str:
     return "NULL" if value is None else str(value)
 
 
-def _require_bootstrap(bootstrap: str | None) -> str:
-    from streams.errors import ConfigError
+def _require_kafka(settings: Any) -> KafkaConnection:
+    """The Kafka connection of ``settings``; ConfigError when MIROIR_KAFKA_BOOTSTRAP is unset."""
+    from streams.kafka_config import KafkaConnection
 
-    if not bootstrap:
-        raise ConfigError(
-            "MIROIR_KAFKA_BOOTSTRAP is not set: point it at a Kafka broker (host:port)"
-        )
-    return bootstrap
+    return KafkaConnection.from_settings(settings)
 
 
 def _colour(args: argparse.Namespace) -> bool:

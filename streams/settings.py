@@ -26,6 +26,10 @@ DEMO_HMAC_SECRET: Final = "miroir-demo-secret-change-me"
 DEMO_WEBHOOK_SECRET: Final = "miroir-demo-webhook-secret"
 
 
+# Secrets that may also come from a file, ``MIROIR_<NAME>_FILE`` (a mounted Kubernetes secret).
+_SECRET_FILE_SETTINGS: Final = ("hmac_secret", "webhook_secret", "kafka_sasl_password")
+
+
 class Settings(BaseSettings):
     """Miroir's configuration. Each field is read from ``MIROIR_<FIELD NAME IN CAPITALS>``."""
 
@@ -76,6 +80,40 @@ class Settings(BaseSettings):
         le=300,
         description="Consumer-group session timeout: how long a worker that "
         "died without leaving holds its partitions before the group gives them to another.",
+    )
+
+    # -- Kafka security (one client configuration: streams.kafka_config) ----------
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT",
+        description="How every Kafka client connects: PLAINTEXT, SSL (TLS, optionally with a "
+        "client certificate), SASL_PLAINTEXT or SASL_SSL (username and password over TLS).",
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None,
+        description="SASL mechanism; required with SASL_PLAINTEXT and SASL_SSL.",
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL username.")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password.")
+    kafka_sasl_password_file: Path | None = Field(
+        None,
+        description="A file holding MIROIR_KAFKA_SASL_PASSWORD (e.g. a mounted secret).",
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        None,
+        description="PEM bundle of the CAs that sign the brokers' certificates; unset: the "
+        "system's trust store.",
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        None, description="PEM client certificate for mutual TLS (with MIROIR_KAFKA_SSL_KEYFILE)."
+    )
+    kafka_ssl_keyfile: Path | None = Field(None, description="PEM private key of that certificate.")
+    kafka_ssl_key_password: SecretStr | None = Field(
+        None, description="Password of MIROIR_KAFKA_SSL_KEYFILE, if it is encrypted."
+    )
+    kafka_ssl_check_hostname: bool = Field(
+        True,
+        description="Check that a broker's certificate names the host connected to. Turn off "
+        "only for brokers reached by an address their certificate does not list.",
     )
 
     # -- ClickHouse ----------------------------------------------------------------------
@@ -372,7 +410,7 @@ class Settings(BaseSettings):
         """``MIROIR_*_SECRET_FILE``: the secret read from a file (a mounted Kubernetes secret)."""
         if not isinstance(data, dict):
             return data
-        for name in ("hmac_secret", "webhook_secret"):
+        for name in _SECRET_FILE_SETTINGS:
             path = data.get(f"{name}_file")
             if path in (None, ""):
                 continue
@@ -400,6 +438,46 @@ class Settings(BaseSettings):
         if self.webhook_urls and self.webhook_secret.get_secret_value() == DEMO_WEBHOOK_SECRET:
             found.append("MIROIR_WEBHOOK_SECRET")
         return found
+
+    @model_validator(mode="after")
+    def _kafka_security(self) -> Settings:
+        protocol = self.kafka_security_protocol
+        if protocol.startswith("SASL_"):
+            missing = [
+                f"MIROIR_KAFKA_SASL_{name.upper()}"
+                for name, value in (
+                    ("mechanism", self.kafka_sasl_mechanism),
+                    ("username", self.kafka_sasl_username),
+                    ("password", self.kafka_sasl_password),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(
+                    f"MIROIR_KAFKA_SECURITY_PROTOCOL={protocol} needs {', '.join(missing)}"
+                )
+        elif self.kafka_sasl_username or self.kafka_sasl_password:
+            raise ValueError(
+                "MIROIR_KAFKA_SASL_USERNAME/PASSWORD are set but MIROIR_KAFKA_SECURITY_PROTOCOL "
+                f"is {protocol}: set it to SASL_SSL (or SASL_PLAINTEXT) to use them"
+            )
+        tls_files = {
+            "MIROIR_KAFKA_SSL_CAFILE": self.kafka_ssl_cafile,
+            "MIROIR_KAFKA_SSL_CERTFILE": self.kafka_ssl_certfile,
+            "MIROIR_KAFKA_SSL_KEYFILE": self.kafka_ssl_keyfile,
+        }
+        given = [name for name, path in tls_files.items() if path is not None]
+        if given and not protocol.endswith("SSL"):
+            raise ValueError(
+                f"{', '.join(given)} set but MIROIR_KAFKA_SECURITY_PROTOCOL is {protocol}: "
+                "set it to SSL or SASL_SSL to use TLS"
+            )
+        for name, path in tls_files.items():
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}: {str(path)!r} is not a readable file")
+        if self.kafka_ssl_keyfile is not None and self.kafka_ssl_certfile is None:
+            raise ValueError("MIROIR_KAFKA_SSL_KEYFILE needs MIROIR_KAFKA_SSL_CERTFILE")
+        return self
 
     @model_validator(mode="after")
     def _distinct_topics(self) -> Settings:

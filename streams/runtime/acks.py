@@ -13,6 +13,7 @@ from kafka.errors import KafkaError
 from schemas.codec import decode_alert, encode_action
 from schemas.records import EpisodeAction
 from streams.errors import BrokerError, DecodeError, MiroirError
+from streams.kafka_config import KafkaTarget, as_connection
 
 __all__ = [
     "DEFAULT_LOOKUP_SECONDS",
@@ -39,7 +40,7 @@ class EpisodeRef:
 
 
 def find_episode(
-    bootstrap: str, topic: str, episode_id: str, timeout: float = DEFAULT_LOOKUP_SECONDS
+    kafka: KafkaTarget, topic: str, episode_id: str, timeout: float = DEFAULT_LOOKUP_SECONDS
 ) -> EpisodeRef:
     """The episode whose id is ``episode_id``, or starts with it (the short ids ``miroir
     alerts`` prints), read from the alerts topic from its beginning up to its end when the
@@ -50,7 +51,7 @@ def find_episode(
     """
     found: set[EpisodeRef] = set()
     try:
-        for ref in _episodes_on(bootstrap, topic, episode_id, timeout):
+        for ref in _episodes_on(kafka, topic, episode_id, timeout):
             if ref.episode_id == episode_id:
                 return ref
             found.add(ref)
@@ -69,11 +70,11 @@ def find_episode(
     return found.pop()
 
 
-def _episodes_on(bootstrap: str, topic: str, prefix: str, timeout: float) -> set[EpisodeRef]:
+def _episodes_on(kafka: KafkaTarget, topic: str, prefix: str, timeout: float) -> set[EpisodeRef]:
     """Every episode on the topic whose id starts with ``prefix`` (an exact id first found is
     returned alone, to stop early)."""
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap.split(","),
+        **as_connection(kafka).client_options(),
         enable_auto_commit=False,
         isolation_level="read_committed",
         bootstrap_timeout_ms=int(timeout * 1000),
@@ -122,21 +123,25 @@ def _episode_of(value: bytes | None, prefix: str) -> EpisodeRef | None:
     return EpisodeRef(alert.episode_id, alert.team_id)
 
 
-def send_action(bootstrap: str, topic: str, action: EpisodeAction, timeout: float = 30.0) -> None:
+def send_action(
+    kafka: KafkaTarget, topic: str, action: EpisodeAction, timeout: float = 30.0
+) -> None:
     """Publish ``action`` (key = its team, so it reaches the worker holding the team) and wait
     until the broker has it; BrokerError when it does not."""
     value = encode_action(action)
     timeout_ms = int(timeout * 1000)
     try:
         producer = KafkaProducer(
-            bootstrap_servers=bootstrap.split(","),
+            **as_connection(kafka).client_options(),
             acks="all",
             retries=3,
             max_block_ms=timeout_ms,
             bootstrap_timeout_ms=timeout_ms,
         )
     except KafkaError as e:
-        raise BrokerError(f"no Kafka broker answered at {bootstrap} ({e!r})") from e
+        raise BrokerError(
+            f"no Kafka broker answered at {as_connection(kafka).describe()} ({e!r})"
+        ) from e
     try:
         producer.send(topic, key=action.team_id.encode("utf-8"), value=value).get(timeout=timeout)
     except KafkaError as e:

@@ -27,6 +27,7 @@ from streams.core.state_log import CLOCK_KEY_PREFIX, write_phase
 from streams.core.unit_stage import Heartbeat, UnitInput, encode_input
 from streams.detectors import load_detectors
 from streams.errors import SinkStopped, SinkUnavailable
+from streams.kafka_config import KafkaConnection
 from streams.runtime.emitted import EmittedAlerts
 from streams.runtime.intake import Fetch, SourceIntake
 from streams.runtime.kafka_read import read_ranges
@@ -55,6 +56,7 @@ class PipelineRunner:
     def __init__(self, app: faust.App, settings: Settings, sink: Sink) -> None:
         self.app = app
         self.settings = settings
+        self.kafka = KafkaConnection.from_settings(settings)
         self.sink = sink
         self.source_topics = {
             settings.topic_customer,
@@ -102,9 +104,7 @@ class PipelineRunner:
         self._lock = asyncio.Lock()
         self.metrics = PipelineMetrics()
         self.metrics.follow_highwaters(faust_highwater(app))
-        self.emitted = EmittedAlerts(
-            settings.kafka_bootstrap or "", settings.topic_alerts, settings.topic_partitions
-        )
+        self.emitted = EmittedAlerts(self.kafka, settings.topic_alerts, settings.topic_partitions)
         self._loaded_partitions: frozenset[int] | None = None
         # The consumer generation the loaded state belongs to: a partition is only "kept"
         # across a rebalance when no generation in between could have given it to another
@@ -243,9 +243,7 @@ class PipelineRunner:
         # The same isolation as Faust's consumer under at-least-once, so the same records.
         return [
             RawMessage(r.topic, r.partition, r.offset, r.key, r.value)
-            for r in read_ranges(
-                self.settings.kafka_bootstrap or "", gaps, isolation_level="read_uncommitted"
-            )
+            for r in read_ranges(self.kafka, gaps, isolation_level="read_uncommitted")
         ]
 
     def _skipped_tails(self) -> dict[tuple[str, int], tuple[int, int]]:
@@ -404,7 +402,7 @@ class PipelineRunner:
             latest = await loop.run_in_executor(
                 None,
                 read_latest_state,
-                self.settings.kafka_bootstrap or "",
+                self.kafka,
                 self.state.changelog_topic.get_topic_name(),
                 added,
             )

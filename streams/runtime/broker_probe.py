@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Final
 
 from streams.errors import BrokerError
+from streams.kafka_config import KafkaTarget, as_connection
 from streams.runtime.topics import admin_client
 
 DEFAULT_WAIT_SECONDS: Final = 60.0
@@ -33,10 +34,10 @@ def _split_bootstrap(bootstrap: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def _admin_answers(bootstrap: str, timeout: float) -> str | None:
+def _admin_answers(kafka: KafkaTarget, timeout: float) -> str | None:
     """None when an admin client can list topics, else why not."""
     try:
-        with admin_client(bootstrap, max(timeout, 1.0)) as admin:
+        with admin_client(kafka, max(timeout, 1.0)) as admin:
             admin.list_topics()
     except BrokerError as e:
         return str(e)
@@ -46,7 +47,7 @@ def _admin_answers(bootstrap: str, timeout: float) -> str | None:
 
 
 def wait_ready(
-    bootstrap: str,
+    kafka: KafkaTarget,
     timeout: float,
     exited: Callable[[], str | None] = lambda: None,
 ) -> None:
@@ -55,6 +56,7 @@ def wait_ready(
     ``exited`` reports why the broker process is gone (or None while it runs), so a crashed
     broker fails fast instead of after the whole timeout.
     """
+    bootstrap = as_connection(kafka).bootstrap
     host, port = _split_bootstrap(bootstrap)
     deadline = time.monotonic() + timeout
     last_problem = "port never accepted a connection"
@@ -68,16 +70,16 @@ def wait_ready(
                 f"broker at {bootstrap} not ready after {timeout:.0f}s ({last_problem})"
             )
         if _port_accepts(host, port):
-            problem = _admin_answers(bootstrap, min(remaining, 10.0))
+            problem = _admin_answers(kafka, min(remaining, 10.0))
             if problem is None:
                 return
             last_problem = problem
         time.sleep(0.1)
 
 
-def wait_for_broker(bootstrap: str, timeout: float = DEFAULT_WAIT_SECONDS) -> None:
-    """Block until the broker at ``bootstrap`` answers admin requests, or raise BrokerError."""
-    wait_ready(bootstrap, timeout)
+def wait_for_broker(kafka: KafkaTarget, timeout: float = DEFAULT_WAIT_SECONDS) -> None:
+    """Block until the broker at ``kafka`` answers admin requests, or raise BrokerError."""
+    wait_ready(kafka, timeout)
 
 
 __all__ = ["DEFAULT_WAIT_SECONDS", "wait_for_broker", "wait_ready"]

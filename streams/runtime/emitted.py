@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from schemas.codec import decode_alert
 from streams.core.partitioning import partition_for
 from streams.errors import DecodeError
+from streams.kafka_config import KafkaTarget
 from streams.runtime.kafka_read import read_to_end
 
 log = logging.getLogger("miroir.emitted")
@@ -28,9 +29,9 @@ class EmittedAlerts:
     """Alert ids known to be on the alerts topic, per partition, bounded."""
 
     def __init__(
-        self, bootstrap: str, topic: str, partitions: int, lookback: int = DEFAULT_LOOKBACK
+        self, kafka: KafkaTarget, topic: str, partitions: int, lookback: int = DEFAULT_LOOKBACK
     ) -> None:
-        self.bootstrap = bootstrap
+        self.kafka = kafka
         self.topic = topic
         self.partitions = partitions
         self.lookback = lookback
@@ -55,7 +56,7 @@ class EmittedAlerts:
         for partition in wanted:
             self._ids.setdefault(partition, OrderedDict())
         found = 0
-        for record in read_to_end(self.bootstrap, self.topic, wanted, last=self.lookback):
+        for record in read_to_end(self.kafka, self.topic, wanted, last=self.lookback):
             try:
                 self._ids[record.partition][decode_alert(record.value).alert_id] = None
                 found += 1

@@ -11,6 +11,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from schemas.codec import decode_alert
 from schemas.records import MirrorAlert
+from streams.kafka_config import KafkaTarget, as_connection
 
 SEVERITY_COLOURS = {"critical": "\033[1;31m", "warning": "\033[33m", "info": "\033[32m"}
 RESET = "\033[0m"
@@ -84,7 +85,7 @@ def _alerts(count: int) -> str:
 
 
 def follow_alerts(
-    bootstrap: str,
+    kafka: KafkaTarget,
     topic: str,
     on_alert: Callable[[MirrorAlert], None],
     stop: threading.Event,
@@ -96,7 +97,7 @@ def follow_alerts(
     other or the workers.
     """
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap.split(","),
+        **as_connection(kafka).client_options(),
         enable_auto_commit=False,
         isolation_level="read_committed",
         consumer_timeout_ms=500,

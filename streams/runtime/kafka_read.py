@@ -12,9 +12,11 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
+from streams.kafka_config import KafkaTarget, as_connection
+
 
 def read_to_end(
-    bootstrap: str,
+    kafka: KafkaTarget,
     topic: str,
     partitions: Iterable[int],
     *,
@@ -25,7 +27,7 @@ def read_to_end(
     to the end they had when reading started, in offset order per partition. A topic that does
     not exist yet yields nothing. Raises TimeoutError past ``timeout`` seconds."""
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap.split(","),
+        **as_connection(kafka).client_options(),
         enable_auto_commit=False,
         isolation_level="read_committed",
     )
@@ -53,7 +55,7 @@ def read_to_end(
 
 
 def read_ranges(
-    bootstrap: str,
+    kafka: KafkaTarget,
     ranges: Mapping[tuple[str, int], tuple[int, int]],
     *,
     isolation_level: str = "read_committed",
@@ -65,7 +67,7 @@ def read_ranges(
     if not ranges:
         return
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap.split(","),
+        **as_connection(kafka).client_options(),
         enable_auto_commit=False,
         isolation_level=isolation_level,
         auto_offset_reset="earliest",

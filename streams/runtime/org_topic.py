@@ -22,6 +22,7 @@ from schemas.codec import decode_team_info, encode_team_info
 from streams.core.model import DeadLetter
 from streams.core.org import OrgChart, TeamInfo
 from streams.errors import BrokerError, DecodeError
+from streams.kafka_config import KafkaTarget, as_connection
 
 __all__ = ["OrgReader", "publish_teams"]
 
@@ -33,11 +34,11 @@ POLL_MS: Final = 200
 class OrgReader:
     """The teams topic as an ``OrgChart``, kept up to date by ``refresh`` (blocking)."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, kafka: KafkaTarget, topic: str) -> None:
         self.topic = topic
         self.chart = OrgChart()
         self._consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap.split(","),
+            **as_connection(kafka).client_options(),
             enable_auto_commit=False,
             group_id=None,
             auto_offset_reset="earliest",
@@ -114,13 +115,13 @@ class OrgReader:
 
 
 def publish_teams(
-    bootstrap: str,
+    kafka: KafkaTarget,
     topic: str,
     teams: Sequence[TeamInfo],
     progress: Callable[[int], None] | None = None,
 ) -> int:
     """Write ``teams`` to the teams topic (key team_id), waiting until the broker has them all."""
-    producer = KafkaProducer(bootstrap_servers=bootstrap.split(","), acks="all", linger_ms=20)
+    producer = KafkaProducer(**as_connection(kafka).client_options(), acks="all", linger_ms=20)
     try:
         sent = []
         for number, team in enumerate(teams, start=1):

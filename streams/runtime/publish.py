@@ -8,17 +8,18 @@ from kafka import KafkaProducer
 
 from schemas.codec import encode
 from schemas.records import CustomerFeedback, Signal
+from streams.kafka_config import KafkaTarget, as_connection
 
 
 class SignalPublisher:
     """Encodes signals as Avro and sends them keyed by ``team_id`` (the co-partitioning key)."""
 
-    def __init__(self, bootstrap: str, customer_topic: str, employee_topic: str) -> None:
+    def __init__(self, kafka: KafkaTarget, customer_topic: str, employee_topic: str) -> None:
         self.customer_topic = customer_topic
         self.employee_topic = employee_topic
         self.sent = 0
         self._producer = KafkaProducer(
-            bootstrap_servers=bootstrap.split(","),
+            **as_connection(kafka).client_options(),
             acks="all",
             linger_ms=20,
             batch_size=256 * 1024,

@@ -13,18 +13,19 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from streams.kafka_config import KafkaTarget
 from streams.runtime.kafka_read import read_to_end
 
 
 def read_latest_state(
-    bootstrap: str, changelog_topic: str, partitions: Iterable[int], timeout: float = 60.0
+    kafka: KafkaTarget, changelog_topic: str, partitions: Iterable[int], timeout: float = 60.0
 ) -> dict[str, Any]:
     """The newest value of every key in these changelog partitions (blocking: run in a thread).
 
     Keys and values are JSON, as the worker writes them; a tombstone (None) removes a key.
     """
     latest: dict[str, Any] = {}
-    for record in read_to_end(bootstrap, changelog_topic, partitions, timeout=timeout):
+    for record in read_to_end(kafka, changelog_topic, partitions, timeout=timeout):
         key = json.loads(record.key) if record.key is not None else None
         if not isinstance(key, str):
             continue

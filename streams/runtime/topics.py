@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from streams.errors import BrokerError, ConfigError
+from streams.kafka_config import KafkaTarget, as_connection
 
 if TYPE_CHECKING:
     from kafka.admin import KafkaAdminClient
@@ -63,22 +64,23 @@ class TopicSpec:
 
 @contextmanager
 def admin_client(
-    bootstrap: str, timeout: float = DEFAULT_ADMIN_TIMEOUT
+    kafka: KafkaTarget, timeout: float = DEFAULT_ADMIN_TIMEOUT
 ) -> Iterator[KafkaAdminClient]:
-    """A kafka-python admin client for ``bootstrap``, closed on exit; BrokerError if unreachable."""
+    """A kafka-python admin client for ``kafka``, closed on exit; BrokerError if unreachable."""
     from kafka.admin import KafkaAdminClient
 
     timeout_ms = int(timeout * 1000)
+    connection = as_connection(kafka)
     try:
         admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap,
+            **connection.client_options(),
             client_id="miroir-admin",
             bootstrap_timeout_ms=timeout_ms,
             request_timeout_ms=timeout_ms,
         )
     except Exception as e:
         raise BrokerError(
-            f"cannot reach the Kafka broker at {bootstrap}: {e!r}; "
+            f"cannot reach the Kafka broker at {connection.describe()}: {e!r}; "
             "check MIROIR_KAFKA_BOOTSTRAP and that the broker is running"
         ) from e
     try:
@@ -115,19 +117,22 @@ def _partition_counts(admin: KafkaAdminClient, names: Sequence[str]) -> dict[str
 
 
 def describe_partitions(
-    bootstrap: str, names: Iterable[str], *, timeout: float = DEFAULT_ADMIN_TIMEOUT
+    kafka: KafkaTarget, names: Iterable[str], *, timeout: float = DEFAULT_ADMIN_TIMEOUT
 ) -> dict[str, int]:
     """Partition count of each existing topic among ``names`` (missing topics are left out)."""
-    with admin_client(bootstrap, timeout) as admin:
+    with admin_client(kafka, timeout) as admin:
         return _partition_counts(admin, list(names))
 
 
-def _check_partitions(specs: Sequence[TopicSpec], found: Mapping[str, int], bootstrap: str) -> None:
+def _check_partitions(
+    specs: Sequence[TopicSpec], found: Mapping[str, int], kafka: KafkaTarget
+) -> None:
     for spec in specs:
         have = found.get(spec.name)
         if have is not None and have != spec.partitions and not spec.any_partitions:
             raise ConfigError(
-                f"topic {spec.name!r} on {bootstrap} has {have} partitions, expected "
+                f"topic {spec.name!r} on {as_connection(kafka).bootstrap} has {have} partitions, "
+                "expected "
                 f"{spec.partitions}. Either set MIROIR_TOPIC_PARTITIONS={have} to match it, or "
                 f"delete the topic (and the app's changelog/repartition topics) so it is "
                 f"recreated with {spec.partitions}; Kafka cannot shrink a topic, and growing it "
@@ -155,7 +160,7 @@ def _wait_for_leaders(admin: KafkaAdminClient, names: Sequence[str], timeout: fl
 
 
 def ensure_topics(
-    bootstrap: str,
+    kafka: KafkaTarget,
     topics: Mapping[str, int] | Sequence[TopicSpec],
     replication: int = 1,
     configs: Mapping[str, str] | None = None,
@@ -172,9 +177,9 @@ def ensure_topics(
     if not specs:
         return []
     names = [spec.name for spec in specs]
-    with admin_client(bootstrap, timeout) as admin:
+    with admin_client(kafka, timeout) as admin:
         found = _partition_counts(admin, names)
-        _check_partitions(specs, found, bootstrap)
+        _check_partitions(specs, found, kafka)
         missing = [spec for spec in specs if spec.name not in found]
         created: list[str] = []
         if missing:
@@ -205,13 +210,13 @@ def ensure_topics(
                         f"{result.get('error_message') or ''}".rstrip()
                     )
             if raced:
-                _check_partitions(specs, _partition_counts(admin, raced), bootstrap)
+                _check_partitions(specs, _partition_counts(admin, raced), kafka)
         _wait_for_leaders(admin, names, timeout)
         return created
 
 
 def delete_topics(
-    bootstrap: str,
+    kafka: KafkaTarget,
     names: Iterable[str],
     *,
     timeout: float = DEFAULT_ADMIN_TIMEOUT,
@@ -220,7 +225,7 @@ def delete_topics(
     wanted = list(names)
     if not wanted:
         return []
-    with admin_client(bootstrap, timeout) as admin:
+    with admin_client(kafka, timeout) as admin:
         existing = [name for name in wanted if name in _partition_counts(admin, wanted)]
         if not existing:
             return []

@@ -51,6 +51,7 @@ from streams.core.unit_stage import (
 )
 from streams.detectors import load_detectors
 from streams.errors import SinkStopped, SinkUnavailable
+from streams.kafka_config import KafkaConnection
 from streams.runtime.emitted import EmittedAlerts
 from streams.runtime.kafka_read import read_to_end
 from streams.runtime.observability import PipelineMetrics
@@ -95,8 +96,7 @@ class UnitRunner:
     def __init__(
         self, settings: Settings, sink: Sink, metrics: PipelineMetrics | None = None
     ) -> None:
-        if not settings.kafka_bootstrap:
-            raise ValueError("the unit stage needs MIROIR_KAFKA_BOOTSTRAP")
+        self.kafka = KafkaConnection.from_settings(settings)
         self.settings = settings
         self.sink = sink
         self.metrics = metrics
@@ -108,10 +108,10 @@ class UnitRunner:
         self.tp = TopicPartition(settings.unit_inputs_topic, 0)
         # What is already on the output topics: a batch replayed after a crash publishes only
         # what it had not published yet (the same bounded tail read as the team stage's).
-        bootstrap, partitions = settings.kafka_bootstrap or "", settings.topic_partitions
+        kafka, partitions = self.kafka, settings.topic_partitions
         self.emitted = {
-            settings.topic_alerts: EmittedAlerts(bootstrap, settings.topic_alerts, partitions),
-            settings.pages_topic: EmittedAlerts(bootstrap, settings.pages_topic, partitions),
+            settings.topic_alerts: EmittedAlerts(kafka, settings.topic_alerts, partitions),
+            settings.pages_topic: EmittedAlerts(kafka, settings.pages_topic, partitions),
         }
         self.counters = {"windows": 0, "incidents": 0, "pages": 0, "skipped": 0}
         # The organisation as last written to the teams table; None: nothing written since
@@ -126,10 +126,9 @@ class UnitRunner:
     async def _run_once(self, stop: asyncio.Event) -> None:
         settings = self.settings
         self._written_teams = None
-        bootstrap = (settings.kafka_bootstrap or "").split(",")
         session_ms = int(settings.session_timeout_seconds * 1000)
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap,
+            **self.kafka.client_options(),
             group_id=units_group(settings),
             client_id=f"{settings.app_id}-units",
             enable_auto_commit=False,
@@ -138,12 +137,10 @@ class UnitRunner:
             heartbeat_interval_ms=max(1000, session_ms // 3),
         )
         producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", max_request_size=STATE_MAX_BYTES
+            **self.kafka.client_options(), acks="all", max_request_size=STATE_MAX_BYTES
         )
         loop = asyncio.get_running_loop()
-        self.org = await loop.run_in_executor(
-            None, OrgReader, settings.kafka_bootstrap or "", settings.topic_teams
-        )
+        self.org = await loop.run_in_executor(None, OrgReader, self.kafka, settings.topic_teams)
         await producer.start()
         try:
             consumer.subscribe([self.tp.topic], listener=_Resume(self, consumer))
@@ -185,7 +182,7 @@ class UnitRunner:
             None,
             lambda: list(
                 read_to_end(
-                    self.settings.kafka_bootstrap or "",
+                    self.kafka,
                     self.settings.unit_state_topic,
                     [0],
                     last=1,

@@ -48,6 +48,7 @@ from sinks.base import Sink
 from sinks.webhook import AlertSource, WebhookSink
 from streams.core.model import DeadLetter, SinkBatch
 from streams.errors import DecodeError, SinkStopped, SinkUnavailable
+from streams.kafka_config import KafkaConnection
 from streams.runtime.restarting import run_restarting
 from streams.settings import Settings
 
@@ -83,8 +84,7 @@ class WebhookRelay:
         start_from_ms: int | None = None,
         group_id: str | None = None,
     ) -> None:
-        if not settings.kafka_bootstrap:
-            raise ValueError("the webhook relay needs MIROIR_KAFKA_BOOTSTRAP")
+        self.kafka = KafkaConnection.from_settings(settings)
         self.settings = settings
         self.sink = sink
         self.webhooks = webhooks or WebhookSink.from_settings(settings)
@@ -136,7 +136,7 @@ class WebhookRelay:
         per_alert = settings.webhook_attempts * (settings.webhook_timeout_seconds + 60.0)
         session_ms = int(settings.session_timeout_seconds * 1000)
         return AIOKafkaConsumer(
-            bootstrap_servers=(settings.kafka_bootstrap or "").split(","),
+            **self.kafka.client_options(),
             group_id=self.group_id,
             client_id=f"{settings.app_id}-webhooks",
             enable_auto_commit=False,

@@ -74,6 +74,7 @@ def check_secrets(settings: Settings) -> None:
 def run_worker(settings: Settings) -> None:
     """Run the worker until SIGINT/SIGTERM. Returns when it has stopped cleanly."""
     from sinks.clickhouse import ClickHouseSink
+    from streams.kafka_config import KafkaConnection
     from streams.runtime.broker_probe import wait_for_broker
     from streams.runtime.topics import ensure_topics
 
@@ -83,9 +84,10 @@ def run_worker(settings: Settings) -> None:
             "(host:port), or run `miroir demo` for the embedded one"
         )
     check_secrets(settings)
-    wait_for_broker(settings.kafka_bootstrap, timeout=30.0)
+    kafka = KafkaConnection.from_settings(settings)
+    wait_for_broker(kafka, timeout=30.0)
     if settings.create_topics:
-        ensure_topics(settings.kafka_bootstrap, required_topics(settings))
+        ensure_topics(kafka, required_topics(settings))
     sink = ClickHouseSink.from_settings(settings)
     sink.open()  # fails fast (StoreLockedError) when another process owns the embedded store
     import faust

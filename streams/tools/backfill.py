@@ -73,6 +73,7 @@ from streams.core.unit_stage import (
 from streams.core.units import UnitWindow
 from streams.detectors import Detector, load_detectors
 from streams.errors import BrokerError, ConfigError, DecodeError
+from streams.kafka_config import KafkaConnection
 from streams.settings import Settings
 from streams.tools.history import FileHistory, History, KafkaHistory, SourceItem
 from streams.tools.progress import progress_line
@@ -658,18 +659,16 @@ class AlertPublisher:
     """Sends the alerts topic's records to the live alerts topic (``--publish``), skipping the
     ones already there (``streams.runtime.emitted``): a rerun publishes nothing twice."""
 
-    def __init__(self, bootstrap: str, topic: str, partitions: int) -> None:
+    def __init__(self, kafka: KafkaConnection, topic: str, partitions: int) -> None:
         from kafka import KafkaProducer
 
         from streams.runtime.emitted import EmittedAlerts
 
         self.topic = topic
         self.sent = 0
-        self.emitted = EmittedAlerts(bootstrap, topic, partitions)
+        self.emitted = EmittedAlerts(kafka, topic, partitions)
         self.emitted.load(range(partitions))
-        self._producer = KafkaProducer(
-            bootstrap_servers=bootstrap.split(","), acks="all", linger_ms=20
-        )
+        self._producer = KafkaProducer(**kafka.client_options(), acks="all", linger_ms=20)
 
     def publish(self, records: Sequence[MirrorAlert]) -> None:
         futures = []
@@ -764,8 +763,7 @@ def _open_history(
 
         chart = read_organisation(options.org) if options.org else OrgChart()
         return FileHistory(options.file, settings.topic_partitions), chart
-    bootstrap = settings.kafka_bootstrap
-    if not bootstrap:
+    if not settings.kafka_bootstrap:
         raise ConfigError(
             "MIROIR_KAFKA_BOOTSTRAP is not set: point it at the broker holding the source "
             "topics, or backfill from a file with --file EVENTS"
@@ -773,8 +771,9 @@ def _open_history(
     from streams.runtime.broker_probe import wait_for_broker
     from streams.runtime.org_topic import OrgReader
 
+    kafka = KafkaConnection.from_settings(settings)
     try:
-        wait_for_broker(bootstrap, timeout=DEFAULT_BROKER_WAIT_SECONDS)
+        wait_for_broker(kafka, timeout=DEFAULT_BROKER_WAIT_SECONDS)
     except BrokerError as e:
         raise BrokerError(
             f"cannot reach the Kafka broker: {e}. Check MIROIR_KAFKA_BOOTSTRAP, or backfill "
@@ -786,7 +785,7 @@ def _open_history(
         (settings.topic_employee, EMPLOYEE_PULSE_TOPIC),
     ]
     history = KafkaHistory(
-        bootstrap,
+        kafka,
         topics,
         plan.reads_from,
         client_id_for(settings.app_id, plan.run_id),
@@ -794,7 +793,7 @@ def _open_history(
         warn=say,
     )
     try:
-        reader = OrgReader(bootstrap, settings.topic_teams)
+        reader = OrgReader(kafka, settings.topic_teams)
         try:
             chart = reader.refresh()
         finally:
@@ -834,7 +833,9 @@ def _run(
         try:
             if options.publish and settings.kafka_bootstrap:
                 publisher = AlertPublisher(
-                    settings.kafka_bootstrap, settings.topic_alerts, settings.topic_partitions
+                    KafkaConnection.from_settings(settings),
+                    settings.topic_alerts,
+                    settings.topic_partitions,
                 )
             if store is not None:
                 store.write_teams(chart)

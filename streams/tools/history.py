@@ -37,6 +37,7 @@ from schemas.codec import SignalCodec
 from schemas.records import Signal
 from streams.core.partitioning import partition_for
 from streams.errors import BrokerError, ConfigError, DecodeError
+from streams.kafka_config import KafkaTarget, as_connection
 
 __all__ = ["FileHistory", "History", "KafkaHistory", "SourceItem"]
 
@@ -131,7 +132,7 @@ class KafkaHistory:
 
     def __init__(
         self,
-        bootstrap: str,
+        kafka: KafkaTarget,
         topics: Sequence[tuple[str, str]],  # (topic, its signal: customer-feedback | ...)
         from_ms: int,
         client_id: str,
@@ -150,9 +151,10 @@ class KafkaHistory:
         self._signal_of = dict(topics)
         self.read = 0
         self.skipped_after_to = 0  # a partition past --to is not read further at all
+        where = as_connection(kafka)
         try:
             self._consumer = KafkaConsumer(
-                bootstrap_servers=bootstrap.split(","),
+                **where.client_options(),
                 client_id=client_id,
                 group_id=None,  # no group: nothing joined, nothing committed
                 enable_auto_commit=False,
@@ -161,14 +163,16 @@ class KafkaHistory:
                 max_poll_records=poll_records,
             )
         except KafkaError as e:
-            raise BrokerError(f"cannot read from the Kafka broker at {bootstrap}: {e}") from e
+            raise BrokerError(
+                f"cannot read from the Kafka broker at {where.describe()}: {e}"
+            ) from e
         try:
             existing = self._consumer.topics()
             counts = {}
             for topic, _ in topics:
                 if topic not in existing:
                     raise ConfigError(
-                        f"topic {topic!r} does not exist on the broker at {bootstrap}: check "
+                        f"topic {topic!r} does not exist on the broker at {where.bootstrap}: check "
                         "MIROIR_TOPIC_CUSTOMER / MIROIR_TOPIC_EMPLOYEE"
                     )
                 counts[topic] = len(self._consumer.partitions_for_topic(topic) or ())

@@ -37,18 +37,20 @@ def load_teams(settings: Settings, path: Path, *, dry_run: bool = False) -> int:
         return 0
     if not settings.kafka_bootstrap:
         raise ConfigError("MIROIR_KAFKA_BOOTSTRAP is not set: no broker to write the teams to")
+    from streams.kafka_config import KafkaConnection
     from streams.runtime.org_topic import publish_teams
     from streams.runtime.topics import ensure_topics
     from streams.runtime.worker import required_topics
 
+    kafka = KafkaConnection.from_settings(settings)
     ensure_topics(
-        settings.kafka_bootstrap,
+        kafka,
         [spec for spec in required_topics(settings) if spec.name == settings.topic_teams],
     )
 
     def progress(done: int) -> None:
         print(f"\r  {done}/{len(teams)} teams written", end="", file=sys.stderr, flush=True)
 
-    written = publish_teams(settings.kafka_bootstrap, settings.topic_teams, teams, progress)
+    written = publish_teams(kafka, settings.topic_teams, teams, progress)
     print(f"\n{written} teams written to {settings.topic_teams}", file=sys.stderr)
     return written

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from sinks.base import Sink
 from streams.errors import ConfigError
+from streams.kafka_config import KafkaConnection
 from streams.settings import Settings
 from streams.web.live import AlertHub, kafka_alert_source
 from streams.web.routes import WebContext, add_routes
@@ -34,16 +35,13 @@ def register_web(app: faust.App, settings: Settings, sink: Sink) -> None:
             "The live page needs Faust's aiohttp web driver (the default); "
             f"this app's web server is {type(app.web).__name__}"
         )
-    source = (
-        kafka_alert_source(settings.kafka_bootstrap, settings.topic_alerts)
-        if settings.kafka_bootstrap
-        else None
-    )
+    kafka = KafkaConnection.from_settings(settings) if settings.kafka_bootstrap else None
+    source = kafka_alert_source(kafka, settings.topic_alerts) if kafka else None
     context = WebContext(
         as_queryable(sink),
         AlertHub(source),
         settings.k_anonymity,
-        kafka_bootstrap=settings.kafka_bootstrap,
+        kafka=kafka,
         actions_topic=settings.actions_topic,
     )
     add_routes(web_app, context)

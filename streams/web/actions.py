@@ -24,6 +24,7 @@ from kafka.errors import KafkaError
 from schemas.codec import check_action, encode_action
 from schemas.records import MAX_IDENTIFIER_CHARS, MAX_NOTE_CHARS, EpisodeAction
 from streams.errors import MiroirError
+from streams.kafka_config import KafkaTarget, as_connection
 
 __all__ = [
     "SEND_TIMEOUT_SECONDS",
@@ -111,15 +112,15 @@ class _Producer(Protocol):
 ProducerFactory = Callable[[], _Producer]
 
 
-def kafka_producer_factory(bootstrap: str) -> ProducerFactory:
-    """Makes kafka-python producers for ``bootstrap``, bounded so a dead broker fails fast."""
+def kafka_producer_factory(kafka: KafkaTarget) -> ProducerFactory:
+    """Makes kafka-python producers for ``kafka``, bounded so a dead broker fails fast."""
 
     def make() -> _Producer:
         from kafka import KafkaProducer
 
         timeout_ms = int(SEND_TIMEOUT_SECONDS * 1000)
         producer: _Producer = KafkaProducer(
-            bootstrap_servers=bootstrap.split(","),
+            **as_connection(kafka).client_options(),
             acks="all",
             retries=3,
             max_block_ms=timeout_ms,

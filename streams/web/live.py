@@ -22,6 +22,7 @@ from typing import Any, Final
 from schemas.codec import decode_alert
 from schemas.records import MirrorAlert
 from streams.errors import DecodeError, MiroirError
+from streams.kafka_config import KafkaTarget, as_connection
 
 __all__ = [
     "CLOSE",
@@ -175,7 +176,7 @@ class AlertHub:
             await asyncio.sleep(RETRY_SECONDS)
 
 
-def kafka_alert_source(bootstrap: str, topic: str) -> AlertSource:
+def kafka_alert_source(kafka: KafkaTarget, topic: str) -> AlertSource:
     """Alerts published on ``topic`` from now on, read without a consumer group."""
 
     async def alerts(ready: Callable[[], None]) -> AsyncIterator[MirrorAlert]:
@@ -185,7 +186,7 @@ def kafka_alert_source(bootstrap: str, topic: str) -> AlertSource:
         # commits nothing; with no committed offset, "latest" starts it at the end.
         consumer = AIOKafkaConsumer(
             topic,
-            bootstrap_servers=bootstrap.split(","),
+            **as_connection(kafka).client_options(),
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="latest",

@@ -33,6 +33,7 @@ from aiohttp import web
 
 from schemas.records import MirrorAlert
 from streams.errors import MiroirError
+from streams.kafka_config import KafkaTarget
 from streams.web.actions import (
     VERBS,
     ActionPublisher,
@@ -93,15 +94,15 @@ class WebContext:
         hub: AlertHub,
         k_anonymity: int,
         *,
-        kafka_bootstrap: str | None = None,
+        kafka: KafkaTarget | None = None,
         actions_topic: str | None = None,
     ) -> None:
         self.store = AlertStore(reader) if reader is not None else None
         self.hub = hub
         self.k_anonymity = k_anonymity
         self.actions = (
-            ActionPublisher(actions_topic, kafka_producer_factory(kafka_bootstrap))
-            if kafka_bootstrap and actions_topic
+            ActionPublisher(actions_topic, kafka_producer_factory(kafka))
+            if kafka and actions_topic
             else None
         )
         self.static = {
