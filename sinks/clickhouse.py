@@ -74,6 +74,7 @@ from urllib.parse import urlsplit, urlunsplit
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError, ProgrammingError
+from pydantic import SecretStr
 
 from schemas.records import EMPLOYEE_SCORES, CustomerFeedback, MirrorAlert
 from sinks.base import Sink
@@ -129,6 +130,7 @@ __all__ = [
     "RUN_TABLES",
     "TABLES",
     "ClickHouseSink",
+    "ServerAccess",
     "table_ddl",
 ]
 
@@ -278,6 +280,9 @@ _CUSTOMER_RAW_COLUMNS: Final = (
 T = TypeVar("T")
 Columns = dict[str, list[Any]]
 Failure = Literal["transient", "rows", "fatal"]
+_AUTH_HINT: Final = (
+    "; check the user of MIROIR_CLICKHOUSE_DSN and MIROIR_CLICKHOUSE_PASSWORD (or _FILE)"
+)
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -291,6 +296,31 @@ class _Target:
     @property
     def embedded(self) -> bool:
         return self.store_path is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ServerAccess:
+    """How to authenticate to a ClickHouse server beyond its DSN: a password kept out of the
+    DSN, and TLS (https DSNs) with a private CA or a client certificate."""
+
+    password: SecretStr | None = field(default=None, repr=False)  # overrides the DSN's
+    ca_file: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    verify: bool = True
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments for clickhouse-connect's ``get_client``."""
+        options: dict[str, Any] = {"verify": self.verify}
+        if self.password is not None:
+            options["password"] = self.password.get_secret_value()
+        if self.ca_file is not None:
+            options["ca_cert"] = str(self.ca_file)
+        if self.client_cert is not None:
+            options["client_cert"] = str(self.client_cert)
+        if self.client_key is not None:
+            options["client_cert_key"] = str(self.client_key)
+        return options
 
 
 class ClickHouseSink(Sink):
@@ -324,12 +354,14 @@ class ClickHouseSink(Sink):
         fault_file: Path | None = None,
         cluster: str | None = None,
         retention_days: int | None = None,
+        access: ServerAccess | None = None,
     ) -> None:
         if insert_retries < 0:
             raise ConfigError(f"insert_retries must be >= 0, got {insert_retries}")
         if retry_backoff < 0 or retry_backoff_max < retry_backoff:
             raise ConfigError("retry_backoff must be >= 0 and <= retry_backoff_max")
         self.dsn = dsn
+        self.access = access or ServerAccess()
         self.database = identifier(database, "database")
         # A ClickHouse cluster to create the tables on (sinks.cluster); None: one node.
         self.cluster = None if cluster is None else identifier(cluster, "cluster")
@@ -364,6 +396,13 @@ class ClickHouseSink(Sink):
             fault_file=settings.clickhouse_fault_file,
             cluster=settings.clickhouse_cluster,
             retention_days=settings.raw_retention_days,
+            access=ServerAccess(
+                password=settings.clickhouse_password,
+                ca_file=settings.clickhouse_ca_file,
+                client_cert=settings.clickhouse_client_cert,
+                client_key=settings.clickhouse_client_key,
+                verify=settings.clickhouse_verify,
+            ),
         )
 
     def __repr__(self) -> str:  # never shows credentials
@@ -517,6 +556,7 @@ class ClickHouseSink(Sink):
                     connect_timeout=self.connect_timeout,
                     send_receive_timeout=self.send_receive_timeout,
                     tz_mode="aware",
+                    **self.access.client_options(),
                 ),
             )
         return _open_store(target.store_path, target.client_dsn)
@@ -723,7 +763,8 @@ class ClickHouseSink(Sink):
                 if failure == "rows":
                     raise _Refused(what, e) from e
                 if failure == "fatal":
-                    raise SinkError(f"ClickHouse {what} failed: {_describe_error(e)}") from e
+                    hint = _AUTH_HINT if "AUTHENTICATION_FAILED" in str(e) else ""
+                    raise SinkError(f"ClickHouse {what} failed: {_describe_error(e)}{hint}") from e
                 self._raise_if_stopping(what, e)
                 if attempt >= self.insert_retries:
                     raise SinkUnavailable(

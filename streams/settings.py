@@ -27,7 +27,12 @@ DEMO_WEBHOOK_SECRET: Final = "miroir-demo-webhook-secret"
 
 
 # Secrets that may also come from a file, ``MIROIR_<NAME>_FILE`` (a mounted Kubernetes secret).
-_SECRET_FILE_SETTINGS: Final = ("hmac_secret", "webhook_secret", "kafka_sasl_password")
+_SECRET_FILE_SETTINGS: Final = (
+    "hmac_secret",
+    "webhook_secret",
+    "kafka_sasl_password",
+    "clickhouse_password",
+)
 
 
 class Settings(BaseSettings):
@@ -120,8 +125,31 @@ class Settings(BaseSettings):
     clickhouse_dsn: str = Field(
         default_factory=lambda: "chdb://" + str((DEFAULT_STORE_DIR / "clickhouse").resolve()),
         description="Default: the embedded store under ./.miroir/clickhouse. "
-        "chdb:///abs/path for the embedded engine, or http(s)://user:pass@host:8123 "
-        "for a server.",
+        "chdb:///abs/path for the embedded engine, or http(s)://user@host:8443 for a server "
+        "(its password in MIROIR_CLICKHOUSE_PASSWORD rather than in the DSN).",
+    )
+    clickhouse_password: SecretStr | None = Field(
+        None,
+        description="Password of the DSN's ClickHouse user (overrides one in the DSN).",
+    )
+    clickhouse_password_file: Path | None = Field(
+        None, description="A file holding MIROIR_CLICKHOUSE_PASSWORD (e.g. a mounted secret)."
+    )
+    clickhouse_ca_file: Path | None = Field(
+        None,
+        description="PEM bundle of the CAs that sign the ClickHouse server's certificate "
+        "(https DSNs); unset: the system's trust store.",
+    )
+    clickhouse_client_cert: Path | None = Field(
+        None, description="PEM client certificate for mutual TLS to ClickHouse."
+    )
+    clickhouse_client_key: Path | None = Field(
+        None, description="PEM private key of MIROIR_CLICKHOUSE_CLIENT_CERT."
+    )
+    clickhouse_verify: bool = Field(
+        True,
+        description="Verify the ClickHouse server's certificate (https). Turning it off "
+        "allows anyone on the path to read and change the data: for local tests only.",
     )
     clickhouse_database: str = Field("miroir", description="ClickHouse database of the tables.")
     clickhouse_cluster: str | None = Field(
@@ -438,6 +466,26 @@ class Settings(BaseSettings):
         if self.webhook_urls and self.webhook_secret.get_secret_value() == DEMO_WEBHOOK_SECRET:
             found.append("MIROIR_WEBHOOK_SECRET")
         return found
+
+    @model_validator(mode="after")
+    def _clickhouse_tls(self) -> Settings:
+        tls_files = {
+            "MIROIR_CLICKHOUSE_CA_FILE": self.clickhouse_ca_file,
+            "MIROIR_CLICKHOUSE_CLIENT_CERT": self.clickhouse_client_cert,
+            "MIROIR_CLICKHOUSE_CLIENT_KEY": self.clickhouse_client_key,
+        }
+        given = [name for name, path in tls_files.items() if path is not None]
+        if (given or not self.clickhouse_verify) and not self.clickhouse_dsn.startswith("https://"):
+            shown = given or ["MIROIR_CLICKHOUSE_VERIFY"]
+            raise ValueError(f"{', '.join(shown)} only apply to an https:// MIROIR_CLICKHOUSE_DSN")
+        for name, path in tls_files.items():
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}: {str(path)!r} is not a readable file")
+        if (self.clickhouse_client_cert is None) != (self.clickhouse_client_key is None):
+            raise ValueError(
+                "MIROIR_CLICKHOUSE_CLIENT_CERT and MIROIR_CLICKHOUSE_CLIENT_KEY go together"
+            )
+        return self
 
     @model_validator(mode="after")
     def _kafka_security(self) -> Settings:
