@@ -33,8 +33,6 @@ DEPLOYMENT_ONLY: Final = {
     "MIROIR_BI_PASSWORD",
     # Grafana's datasource (grafana/provisioning/datasources/clickhouse.yaml): ClickHouse's host.
     "MIROIR_CLICKHOUSE_HOST",
-    # Compose interpolation only: the ClickHouse server's password, put into the worker's DSN.
-    "MIROIR_CLICKHOUSE_PASSWORD",
     # kafka/fetch-broker.sh: which Apache Kafka release to fetch, and where to cache it.
     "MIROIR_KAFKA_VERSION",
     "MIROIR_CACHE_DIR",
