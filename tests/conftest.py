@@ -19,6 +19,7 @@ import pytest
 from streams.runtime.broker_probe import wait_for_broker
 from streams.runtime.topics import delete_topics, ensure_topics
 from streams.tools.kafka_broker import DEFAULT_KAFKA_VERSION, ApacheKafkaBroker
+from streams.tools.secured_broker import SecuredKafkaBroker
 
 BOOTSTRAP_ENV = "MIROIR_TEST_KAFKA_BOOTSTRAP"
 
@@ -117,6 +118,20 @@ def dedicated_kafka_broker(
         request.config.stash[_services_key].notes.append(
             f"Kafka: dedicated broker for {request.node.nodeid} "
             f"(ready in {broker.startup_seconds:.1f} s)"
+        )
+        yield broker
+
+
+@pytest.fixture(scope="session")
+def secured_kafka_broker(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SecuredKafkaBroker]:
+    """A second Apache Kafka broker, with SASL_SSL (PLAIN, SCRAM) and mutual-TLS listeners and
+    certificates from a CA made for the session (started only when a test asks for it)."""
+    with SecuredKafkaBroker(tmp_path_factory.mktemp("kafka-secured")) as broker:
+        request.config.stash[_services_key].notes.append(
+            f"Kafka: secured broker, SASL_SSL at {broker.sasl_ssl_bootstrap} and mutual TLS at "
+            f"{broker.ssl_bootstrap} (ready in {broker.startup_seconds:.1f} s)"
         )
         yield broker
 

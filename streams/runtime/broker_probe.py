@@ -6,13 +6,16 @@ Used by the worker before it creates topics and by the broker launchers of ``str
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from typing import Final
 
-from streams.errors import BrokerError
-from streams.kafka_config import KafkaTarget, as_connection
+from streams.errors import BrokerError, ConfigError
+from streams.kafka_config import KafkaConnection, KafkaTarget, as_connection
 from streams.runtime.topics import admin_client
 
 DEFAULT_WAIT_SECONDS: Final = 60.0
@@ -35,15 +38,94 @@ def _split_bootstrap(bootstrap: str) -> tuple[str, int]:
 
 
 def _admin_answers(kafka: KafkaTarget, timeout: float) -> str | None:
-    """None when an admin client can list topics, else why not."""
-    try:
-        with admin_client(kafka, max(timeout, 1.0)) as admin:
-            admin.list_topics()
-    except BrokerError as e:
-        return str(e)
-    except Exception as e:  # noqa: BLE001 - any failure means "not ready yet"
-        return f"list_topics failed: {e!r}"
+    """None when an admin client can list topics, else why not. Raises ConfigError at once
+    when the broker refused our SASL credentials: waiting cannot fix that."""
+    connection = as_connection(kafka)
+    # kafka-python retries a refused login until its timeout and then reports only "unable to
+    # bootstrap"; the reason is in what it logs on the way, so that is where it is read.
+    with _KafkaLogReasons() as reasons:
+        try:
+            with admin_client(connection, max(timeout, 1.0)) as admin:
+                admin.list_topics()
+        except Exception as e:  # noqa: BLE001 - any other failure means "not ready yet"
+            refused = sasl_refusal(connection, [str(e), *reasons.texts])
+            if refused is not None:
+                raise refused from e
+            return str(e) if isinstance(e, BrokerError) else f"list_topics failed: {e!r}"
     return None
+
+
+def sasl_refusal(kafka: KafkaConnection, reasons: list[str]) -> ConfigError | None:
+    """The settings to fix when one of ``reasons`` says the broker refused our SASL login."""
+    text = "\n".join(reasons)
+    if "SaslAuthenticationFailed" in text or "AuthenticationFailed" in text:
+        return ConfigError(
+            f"the Kafka broker at {kafka.bootstrap} refused the SASL login of user "
+            f"{kafka.sasl_username!r} with {kafka.sasl_mechanism}: check "
+            "MIROIR_KAFKA_SASL_USERNAME, MIROIR_KAFKA_SASL_PASSWORD and "
+            "MIROIR_KAFKA_SASL_MECHANISM"
+        )
+    if "UnsupportedSaslMechanism" in text:
+        return ConfigError(
+            f"the Kafka broker at {kafka.bootstrap} does not offer SASL mechanism "
+            f"{kafka.sasl_mechanism}: check MIROIR_KAFKA_SASL_MECHANISM"
+        )
+    return None
+
+
+def tls_refusal(kafka: KafkaConnection, host: str, port: int) -> ConfigError | None:
+    """Shake hands with ``host:port`` the way the Kafka clients will; the settings to fix when
+    we refuse the broker's certificate or it refuses ours. None when TLS works (or the failure
+    is something else, such as the broker not listening yet)."""
+    context = kafka.ssl_context
+    if context is None:
+        return None
+    try:
+        with (
+            socket.create_connection((host, port), timeout=5.0) as raw,
+            context.wrap_socket(raw, server_hostname=host) as tls,
+        ):
+            # With TLS 1.3 a refused client certificate shows only after the handshake: a
+            # broker that accepted us waits for a request, so a short read times out.
+            tls.settimeout(0.5)
+            with contextlib.suppress(TimeoutError, socket.timeout):
+                tls.recv(1)
+    except ssl.SSLCertVerificationError as e:
+        return ConfigError(
+            f"the Kafka broker's certificate at {host}:{port} is not trusted "
+            f"({e.verify_message}): check MIROIR_KAFKA_SSL_CAFILE (the CA that signed it) and "
+            "MIROIR_KAFKA_SSL_CHECK_HOSTNAME (the names it lists)"
+        )
+    except ssl.SSLError as e:
+        if "CERTIFICATE" in str(e).upper():
+            return ConfigError(
+                f"the Kafka broker at {host}:{port} refused our TLS client certificate "
+                f"({e.reason}): set MIROIR_KAFKA_SSL_CERTFILE and MIROIR_KAFKA_SSL_KEYFILE to a "
+                "certificate its CA signed"
+            )
+        return None
+    except OSError:
+        return None
+    return None
+
+
+class _KafkaLogReasons(logging.Handler):
+    """Collects what kafka-python logs at WARNING and above while it is installed."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.texts: list[str] = []
+        self._logger = logging.getLogger("kafka")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.texts.append(record.getMessage())
+
+    def __enter__(self) -> _KafkaLogReasons:
+        self._logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._logger.removeHandler(self)
 
 
 def wait_ready(
@@ -70,6 +152,9 @@ def wait_ready(
                 f"broker at {bootstrap} not ready after {timeout:.0f}s ({last_problem})"
             )
         if _port_accepts(host, port):
+            refused = tls_refusal(as_connection(kafka), host, port)
+            if refused is not None:
+                raise refused
             problem = _admin_answers(kafka, min(remaining, 10.0))
             if problem is None:
                 return

@@ -324,6 +324,7 @@ class ApacheKafkaBroker(_BrokerProcess):
             f"--cluster-id={cluster_id}",
             "-c",
             str(self._config_path),
+            *self._format_options(),
         )
         result = subprocess.run(
             command, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False
@@ -333,6 +334,10 @@ class ApacheKafkaBroker(_BrokerProcess):
                 f"formatting Kafka storage in {self._data_dir} failed: "
                 f"{(result.stdout + result.stderr).strip()[-2000:]}"
             )
+
+    def _format_options(self) -> list[str]:
+        """More options of the storage format step (a subclass adds SCRAM users there)."""
+        return []
 
     def start(self) -> Self:
         """Fetch jars if needed, write config, format once, start the JVM and wait until ready."""
