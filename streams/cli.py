@@ -307,6 +307,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="table",
         help="output format (default table; json: one object per line)",
     )
+    web_user = sub.add_parser(
+        "web-user",
+        help="print a MIROIR_WEB_USERS entry (name:hash) for a live-page user",
+        description="Reads the password from the terminal (twice), or one line of standard "
+        "input when it is not a terminal; never from the command line, where other users "
+        "and the shell history would see it.",
+    )
+    web_user.add_argument("name", help="the user's name, as the live page records who acted")
     return parser
 
 
@@ -949,6 +957,27 @@ def cmd_teams(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_web_user(args: argparse.Namespace) -> int:
+    import getpass
+
+    from streams.errors import ConfigError
+    from streams.web.access import hash_password
+
+    name = args.name.strip()
+    if not name or any(c in name for c in ":,\n\r") or not name.isprintable():
+        raise ConfigError("the name must be printable, without ':', ',' or line breaks")
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"password for {name}: ")
+        if getpass.getpass("again: ") != password:
+            raise ConfigError("the two passwords differ; nothing printed")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < 12:
+        raise ConfigError("use a password of at least 12 characters")
+    print(f"{name}:{hash_password(password)}")
+    return 0
+
+
 COMMANDS = {
     "demo": cmd_demo,
     "worker": cmd_worker,
@@ -961,4 +990,5 @@ COMMANDS = {
     "ack": cmd_ack,
     "query": cmd_query,
     "teams": cmd_teams,
+    "web-user": cmd_web_user,
 }

@@ -32,6 +32,8 @@ _SECRET_FILE_SETTINGS: Final = (
     "webhook_secret",
     "kafka_sasl_password",
     "clickhouse_password",
+    "web_token",
+    "web_users",
 )
 
 
@@ -330,6 +332,42 @@ class Settings(BaseSettings):
         description="Port of the worker's web server (live page, /metrics); 0 turns it off.",
     )
     web_bind: str = Field("127.0.0.1", description="Address the web server listens on.")
+    web_auth: Literal["none", "token", "basic", "proxy"] = Field(
+        "none",
+        description="Who may use the web server: none (loopback only), token (a bearer token, "
+        "or once in the page's ?token= for a browser), basic (users of MIROIR_WEB_USERS), proxy "
+        "(a user header set by a trusted SSO proxy). Anything but loopback needs one.",
+    )
+    web_token: SecretStr | None = Field(
+        None, description="The bearer token of MIROIR_WEB_AUTH=token (32+ characters)."
+    )
+    web_token_file: Path | None = Field(None, description="A file holding MIROIR_WEB_TOKEN.")
+    web_users: SecretStr | None = Field(
+        None,
+        description="Users of MIROIR_WEB_AUTH=basic: name:hash entries, comma- or "
+        "line-separated; make each with `miroir web-user NAME`.",
+    )
+    web_users_file: Path | None = Field(None, description="A file holding MIROIR_WEB_USERS.")
+    web_proxy_user_header: str = Field(
+        "X-Forwarded-User",
+        description="Header naming the signed-in user (MIROIR_WEB_AUTH=proxy).",
+    )
+    web_trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("127.0.0.1/32", "::1/128"),
+        description="Addresses (CIDR) allowed to set MIROIR_WEB_PROXY_USER_HEADER; requests "
+        "from elsewhere are refused.",
+    )
+    web_metrics_public: bool = Field(
+        False, description="Serve /metrics without authentication (e.g. for a Prometheus scrape)."
+    )
+    web_healthz_public: bool = Field(
+        True, description="Serve /healthz without authentication (for liveness probes)."
+    )
+    web_allow_anonymous: bool = Field(
+        False,
+        description="Let MIROIR_WEB_AUTH=none listen beyond loopback (behind a network policy "
+        "you trust). Everyone who reaches the port sees employee-derived team metrics.",
+    )
     webhook_urls: Annotated[tuple[str, ...], NoDecode] = Field(
         (),
         description="Webhook endpoints (Slack-compatible JSON), comma-separated; empty: none.",
@@ -369,6 +407,32 @@ class Settings(BaseSettings):
         "info", description="Log level."
     )
     data_dir: Path = Field(DEFAULT_STORE_DIR / "worker", description="Worker's local state dir.")
+
+    @field_validator("web_trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("web_trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import ipaddress
+
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"{network!r} is not an address or CIDR network") from None
+        return value
+
+    @model_validator(mode="after")
+    def _web_access(self) -> Settings:
+        from streams.web.access import check_web_access
+
+        check_web_access(self)
+        return self
 
     @field_validator("webhook_urls", mode="before")
     @classmethod

@@ -12,6 +12,9 @@ worker.
 
 from __future__ import annotations
 
+import logging
+from typing import Final
+
 import faust
 from aiohttp import web
 
@@ -19,11 +22,17 @@ from sinks.base import Sink
 from streams.errors import ConfigError
 from streams.kafka_config import KafkaConnection
 from streams.settings import Settings
+from streams.web.access import WebAccess, startup_warning
 from streams.web.live import AlertHub, kafka_alert_source
 from streams.web.routes import WebContext, add_routes
 from streams.web.store import as_queryable
 
 __all__ = ["register_web", "web_url"]
+
+log = logging.getLogger("miroir.web")
+
+#: Seconds an idle keep-alive connection is held (aiohttp's default is an hour).
+KEEPALIVE_SECONDS: Final = 15.0
 
 
 def register_web(app: faust.App, settings: Settings, sink: Sink) -> None:
@@ -37,14 +46,31 @@ def register_web(app: faust.App, settings: Settings, sink: Sink) -> None:
         )
     kafka = KafkaConnection.from_settings(settings) if settings.kafka_bootstrap else None
     source = kafka_alert_source(kafka, settings.topic_alerts) if kafka else None
+    access = WebAccess.from_settings(settings)
+    web_app.middlewares.append(access.middleware())
+    warning = startup_warning(settings)
+    if warning:
+        log.warning(warning)
+    _bound_idle_connections(app)
     context = WebContext(
         as_queryable(sink),
         AlertHub(source),
         settings.k_anonymity,
         kafka=kafka,
         actions_topic=settings.actions_topic,
+        access=access,
     )
     add_routes(web_app, context)
+
+
+def _bound_idle_connections(app: faust.App) -> None:
+    """Close idle keep-alive connections after KEEPALIVE_SECONDS instead of aiohttp's hour, so
+    idle clients cannot hold the server's connections. Faust builds the runner without these
+    options; they are read when the server starts."""
+    runner = getattr(app.web, "_runner", None)
+    options = getattr(runner, "_kwargs", None)
+    if isinstance(options, dict):
+        options["keepalive_timeout"] = KEEPALIVE_SECONDS
 
 
 def web_url(settings: Settings) -> str | None:

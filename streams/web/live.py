@@ -31,6 +31,7 @@ __all__ = [
     "DEFAULT_REPLAY",
     "RESYNC",
     "AlertHub",
+    "AddressFull",
     "HubFull",
     "Subscription",
     "kafka_alert_source",
@@ -41,6 +42,7 @@ log = logging.getLogger("miroir.web.live")
 DEFAULT_CLIENT_QUEUE: Final = 256  # alerts waiting per client before it must resync
 DEFAULT_REPLAY: Final = 100  # latest alerts sent to every new connection
 DEFAULT_MAX_CLIENTS: Final = 200  # concurrent SSE connections per worker
+DEFAULT_MAX_PER_ADDRESS: Final = 8  # of them from one client address (a few tabs, not all)
 RETRY_SECONDS: Final = 2.0  # wait before reconnecting the reader after a broker error
 STEP_TIMEOUT_SECONDS: Final = 30.0  # connecting or positioning the reader, at most
 
@@ -53,6 +55,10 @@ AlertSource = Callable[[Callable[[], None]], AsyncIterator[MirrorAlert]]
 
 class HubFull(MiroirError):
     """Too many live connections on this worker; the client should retry later."""
+
+
+class AddressFull(HubFull):
+    """Too many live connections from one client address; it should close some first."""
 
 
 @dataclass(eq=False)
@@ -88,30 +94,50 @@ class AlertHub:
         client_queue: int = DEFAULT_CLIENT_QUEUE,
         replay: int = DEFAULT_REPLAY,
         max_clients: int = DEFAULT_MAX_CLIENTS,
+        max_per_address: int = DEFAULT_MAX_PER_ADDRESS,
     ) -> None:
         self._source = source
         self._client_queue = client_queue
         self._recent: deque[MirrorAlert] = deque(maxlen=replay)
         self._subscribers: set[Subscription] = set()
         self._max_clients = max_clients
+        self._max_per_address = max_per_address
+        self._per_address: dict[str, int] = {}
+        self._address_of: dict[Subscription, str] = {}
         self._task: asyncio.Task[None] | None = None
         self.connected = False  # the reader is positioned on the topic
         self.received = 0
         self.failures = 0
 
     # -- subscribers ------------------------------------------------------------------------
-    def subscribe(self) -> tuple[Subscription, list[MirrorAlert]]:
-        """A new subscription and the recent alerts to send first (oldest first)."""
+    def subscribe(self, address: str = "") -> tuple[Subscription, list[MirrorAlert]]:
+        """A new subscription for a client at ``address`` and the recent alerts to send first
+        (oldest first). HubFull when the worker has its maximum of connections, AddressFull
+        when that address has its share: one client cannot lock everyone else out."""
+        if self._per_address.get(address, 0) >= self._max_per_address:
+            raise AddressFull(
+                f"{self._max_per_address} live connections from this address already; "
+                "close a tab first"
+            )
         if len(self._subscribers) >= self._max_clients:
             raise HubFull(
                 f"{self._max_clients} live connections already; close a tab or try again later"
             )
         subscription = Subscription(asyncio.Queue(self._client_queue))
         self._subscribers.add(subscription)
+        self._address_of[subscription] = address
+        self._per_address[address] = self._per_address.get(address, 0) + 1
         return subscription, list(self._recent)
 
     def unsubscribe(self, subscription: Subscription) -> None:
         self._subscribers.discard(subscription)
+        address = self._address_of.pop(subscription, None)
+        if address is not None:
+            left = self._per_address[address] - 1
+            if left:
+                self._per_address[address] = left
+            else:
+                del self._per_address[address]
 
     @property
     def clients(self) -> int:

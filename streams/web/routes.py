@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Mapping
 from dataclasses import asdict
@@ -30,10 +31,12 @@ from importlib import resources
 from typing import Any, Final, TypeVar
 
 from aiohttp import web
+from yarl import URL
 
 from schemas.records import MirrorAlert
 from streams.errors import MiroirError
 from streams.kafka_config import KafkaTarget
+from streams.web.access import WebAccess, request_user
 from streams.web.actions import (
     VERBS,
     ActionPublisher,
@@ -45,7 +48,7 @@ from streams.web.actions import (
 )
 from streams.web.chart import AlertMark, format_time, render_chart
 from streams.web.describe import alert_payload, episode_payload, incident_payload, kind_label
-from streams.web.live import CLOSE, RESYNC, AlertHub, HubFull
+from streams.web.live import CLOSE, RESYNC, AddressFull, AlertHub, HubFull
 from streams.web.store import EPISODE_STATES, INCIDENT_STATES, AlertStore, Queryable
 from streams.web.templates import (
     action_sent_page,
@@ -62,6 +65,8 @@ __all__ = ["HEARTBEAT_SECONDS", "STATIC_FILES", "WebContext", "add_routes"]
 log = logging.getLogger("miroir.web")
 
 HEARTBEAT_SECONDS: Final = 15.0
+SSE_WRITE_TIMEOUT_SECONDS: Final = 10.0  # a live client that stops reading is dropped after it
+_SSE_SAFE_ID: Final = re.compile(r"[0-9A-Za-z_.:-]{1,128}")
 DEFAULT_CHART_WINDOWS: Final = 30
 DEFAULT_UNIT_WINDOWS: Final = 12  # the unit's windows on an incident's page
 STATIC_FILES: Final = {
@@ -96,7 +101,9 @@ class WebContext:
         *,
         kafka: KafkaTarget | None = None,
         actions_topic: str | None = None,
+        access: WebAccess | None = None,
     ) -> None:
+        self.access = access or WebAccess()
         self.store = AlertStore(reader) if reader is not None else None
         self.hub = hub
         self.k_anonymity = k_anonymity
@@ -272,10 +279,16 @@ class _Handlers:
         (the worker applies it and says so on the alerts topic, which the pages follow)."""
         if request.headers.get("Sec-Fetch-Site", "same-origin") not in _OWN_FETCH_SITES:
             return _json({"error": "actions are only taken from this worker's own pages"}, 403)
+        if not _same_origin(request):
+            return _json({"error": "actions are only taken from this worker's own pages"}, 403)
         verb = VERBS[request.match_info["verb"]]
         episode_id = request.match_info["episode_id"]
+        user = request_user(request)
+        body = dict(await _body(request))
+        if self.context.access.names_users:
+            body["by"] = user  # who acts is who signed in, not what a form says
         try:
-            wanted = parse_action_request(await _body(request))
+            wanted = parse_action_request(body)
         except ActionRequestError as e:
             return _json({"error": str(e)}, 400)
         if self.context.actions is None:
@@ -296,11 +309,13 @@ class _Handlers:
             log.warning("web: %s", e)
             return _json({"error": str(e)}, 503)
         log.info(
-            "web: %s of episode %s (team %s) by %r sent as action %s",
+            "web: %s of episode %r (team %r) by %r (signed in as %r, %s) sent as action %s",
             verb,
             episode.episode_id,
             episode.team_id,
             action.actor,
+            user,
+            self.context.access.mode,
             action.action_id,
         )
         if _wants_html(request):  # a form sent without JavaScript
@@ -324,7 +339,9 @@ class _Handlers:
     # -- live -------------------------------------------------------------------------------
     async def stream(self, request: web.Request) -> web.StreamResponse:
         try:
-            subscription, recent = self.context.hub.subscribe()
+            subscription, recent = self.context.hub.subscribe(request.remote or "")
+        except AddressFull as e:
+            return _json({"error": str(e)}, status=429)
         except HubFull as e:
             return _json({"error": str(e)}, status=503)
         response = web.StreamResponse(
@@ -334,25 +351,33 @@ class _Handlers:
                 "X-Accel-Buffering": "no",  # a proxy in front must not buffer the stream
             }
         )
+
+        async def send(data: bytes) -> None:
+            # A client that stops reading fills the socket buffer and the write waits; past
+            # the timeout it is dropped, so it cannot hold its connection slot for ever.
+            await asyncio.wait_for(response.write(data), SSE_WRITE_TIMEOUT_SECONDS)
+
         try:
             await response.prepare(request)
-            await response.write(b"retry: 3000\n\n")
+            await send(b"retry: 3000\n\n")
             for alert in recent:
-                await response.write(_event(alert))
+                await send(_event(alert))
             while True:
                 try:
                     item = await asyncio.wait_for(subscription.get(), HEARTBEAT_SECONDS)
                 except TimeoutError:
-                    await response.write(b": heartbeat\n\n")
+                    await send(b": heartbeat\n\n")
                     continue
                 if item == CLOSE:
                     break
                 if item == RESYNC:
-                    await response.write(b"event: resync\ndata: {}\n\n")
+                    await send(b"event: resync\ndata: {}\n\n")
                 elif isinstance(item, MirrorAlert):
-                    await response.write(_event(item))
+                    await send(_event(item))
         except ConnectionError:
             pass  # the browser went away
+        except TimeoutError:
+            log.info("web: dropped a live client at %r that stopped reading", request.remote)
         finally:
             self.context.hub.unsubscribe(subscription)
         return response
@@ -363,9 +388,23 @@ class _Handlers:
         return self.context.store
 
 
+def _same_origin(request: web.Request) -> bool:
+    """A browser's POST from another origin (which would carry basic-auth credentials or the
+    token cookie along) names that origin; only this server's own may act."""
+    origin = request.headers.get("Origin")
+    if origin is None or origin == "null":
+        return origin is None
+    own = {request.url.host_port_subcomponent, request.headers.get("X-Forwarded-Host")}
+    return URL(origin).host_port_subcomponent in own
+
+
 def _event(alert: MirrorAlert) -> bytes:
+    """One SSE ``alert`` event. JSON escapes line breaks inside the data; the id is a field of
+    its own line, so one with a line break would start forged events: it is left out."""
     data = json.dumps(alert_payload(alert), ensure_ascii=False, separators=(",", ":"))
-    return f"id: {alert.alert_id}\nevent: alert\ndata: {data}\n\n".encode()
+    event_id = alert.alert_id if _SSE_SAFE_ID.fullmatch(alert.alert_id) else None
+    head = f"id: {event_id}\n" if event_id else ""
+    return f"{head}event: alert\ndata: {data}\n\n".encode()
 
 
 def _mark(alert: MirrorAlert) -> AlertMark:
