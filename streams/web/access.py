@@ -53,7 +53,7 @@ MIN_TOKEN_CHARS: Final = 32
 MAX_REMEMBERED: Final = 1024  # verified basic-auth headers kept (digests), then forgotten
 TOKEN_COOKIE: Final = "miroir_token"
 ANONYMOUS: Final = ""  # the user of a request let in without authentication
-_REQUEST_USER: Final = "miroir_user"
+_REQUEST_USER: Final = web.RequestKey("miroir_user", str)
 _LOOPBACK_NAMES: Final = frozenset({"localhost", "ip6-localhost"})
 
 
@@ -246,10 +246,9 @@ class WebAccess:
             if self.mode == "token" and "token" in request.query:
                 # A browser opened a link with the token: keep it in a cookie scripts cannot
                 # read, and drop it from the address bar (and from history and referrers).
-                response = web.HTTPSeeOther(
-                    request.rel_url.with_query(
-                        {k: v for k, v in request.query.items() if k != "token"}
-                    )
+                kept = {k: v for k, v in request.query.items() if k != "token"}
+                response = web.Response(
+                    status=303, headers={"Location": str(request.rel_url.with_query(kept))}
                 )
                 response.set_cookie(
                     TOKEN_COOKIE,

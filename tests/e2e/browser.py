@@ -39,9 +39,10 @@ def browser_or_skip() -> None:
 
 
 @contextmanager
-def offline_browser(base: str, profile: Path) -> Iterator[Any]:
+def offline_browser(base: str, profile: Path, **options: Any) -> Iterator[Any]:
     """A Chromium context with a fresh user-data dir in which anything not served under
-    ``base`` (the worker on loopback) is refused; asserts at the end that nothing was asked."""
+    ``base`` (the worker on loopback) is refused; asserts at the end that nothing was asked.
+    ``options`` go to Playwright's context (e.g. ``http_credentials``)."""
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -52,6 +53,7 @@ def offline_browser(base: str, profile: Path) -> Iterator[Any]:
             args=CHROMIUM_ARGS,
             headless=True,
             viewport={"width": 1280, "height": 900},
+            **options,
         )
         external: list[str] = []
 
