@@ -8,7 +8,7 @@ import asyncio
 import base64
 import contextlib
 import ipaddress
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import aiohttp
@@ -58,7 +58,7 @@ async def serving(access: WebAccess, hub: AlertHub | None = None) -> AsyncIterat
         await server.close()
 
 
-def run(test: Callable[[], Awaitable[None]]) -> None:
+def run(test: Callable[[], Coroutine[Any, Any, None]]) -> None:
     asyncio.run(test())
 
 
