@@ -21,7 +21,7 @@ import io
 import json
 import os
 import struct
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields
 from operator import itemgetter
 from pathlib import Path
@@ -578,6 +578,31 @@ class SignalCodec:
             schema_id: _parse_writer_schema(schema_id, schema)
             for schema_id, schema in (writer_schemas or {}).items()
         }
+        # Ids a schema registry does not have (or has as no usable Avro schema): their records
+        # are dead letters with this reason instead of being read with our own schema.
+        self._unusable_ids: dict[int, str] = {}
+        # With a registry, an id not yet fetched must be fetched before its records decode.
+        self.strict_ids = False
+
+    def unknown_schema_ids(self, values: Iterable[bytes | None]) -> set[int]:
+        """The Confluent schema ids in ``values`` whose writer schema is neither known nor
+        known to be unusable: what a registry must be asked before these records decode."""
+        found: set[int] = set()
+        for value in values:
+            if value and value[0] == CONFLUENT_MAGIC and len(value) >= _CONFLUENT_HEADER.size:
+                schema_id = _CONFLUENT_HEADER.unpack_from(value)[1]
+                if schema_id not in self._writer_schemas and schema_id not in self._unusable_ids:
+                    found.add(schema_id)
+        return found
+
+    def add_writer_schema(self, schema_id: int, schema: Mapping[str, Any]) -> None:
+        """Learn the writer schema of ``schema_id`` (from a registry); ConfigError if it is
+        not a valid Avro schema."""
+        self._writer_schemas[schema_id] = _parse_writer_schema(schema_id, schema)
+
+    def mark_unusable(self, schema_id: int, reason: str) -> None:
+        """Records framed with ``schema_id`` are dead letters for ``reason`` from now on."""
+        self._unusable_ids[schema_id] = reason
 
     def decode(self, topic: str, data: bytes) -> Signal:
         """The validated record in ``data``, a message value from ``topic``; or DecodeError."""
@@ -612,6 +637,14 @@ class SignalCodec:
 
     def _decode_framed(self, signal: _Signal, data: bytes) -> Signal:
         _, schema_id = _CONFLUENT_HEADER.unpack_from(data)
+        unusable = self._unusable_ids.get(schema_id)
+        if unusable is not None:
+            raise DecodeError(f"writer schema id {schema_id}: {unusable}", "undecodable")
+        if self.strict_ids and schema_id not in self._writer_schemas:
+            raise DecodeError(
+                f"writer schema id {schema_id} was not fetched from the schema registry",
+                "undecodable",
+            )
         writer_schema = self._writer_schemas.get(schema_id, signal.wire_schema)
         # Only a foreign writer schema needs resolution; our own is read directly (faster).
         reader_schema = None if writer_schema is signal.wire_schema else signal.wire_schema

@@ -33,6 +33,7 @@ _SECRET_FILE_SETTINGS: Final = (
     "kafka_sasl_password",
     "clickhouse_password",
     "web_token",
+    "schema_registry_password",
     "web_users",
 )
 
@@ -176,7 +177,29 @@ class Settings(BaseSettings):
         None,
         description="Directory of writer schemas named <Confluent schema id>.avsc: records "
         "framed with those ids are read with their writer's schema and resolved to Miroir's "
-        "(schema evolution). Unknown ids are read with Miroir's own schema.",
+        "(schema evolution). Unknown ids are read with Miroir's own schema (without a "
+        "registry) or fetched from MIROIR_SCHEMA_REGISTRY_URL.",
+    )
+    schema_registry_url: str | None = Field(
+        None,
+        description="Confluent-compatible Schema Registry (http(s)://host:port): writer schemas "
+        "of framed records are fetched by id on first sight and cached; while it is down the "
+        "batch waits (nothing is lost); an id it does not have makes a dead letter.",
+    )
+    schema_registry_username: str | None = Field(
+        None, description="Basic-auth user of the Schema Registry."
+    )
+    schema_registry_password: SecretStr | None = Field(
+        None, description="Basic-auth password of the Schema Registry."
+    )
+    schema_registry_password_file: Path | None = Field(
+        None, description="A file holding MIROIR_SCHEMA_REGISTRY_PASSWORD."
+    )
+    schema_registry_ca_file: Path | None = Field(
+        None, description="PEM bundle of the CAs of an https Schema Registry."
+    )
+    schema_registry_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="Timeout of one request to the Schema Registry."
     )
 
     # -- Windows -------------------------------------------------------------------------
@@ -434,6 +457,26 @@ class Settings(BaseSettings):
         check_web_access(self)
         return self
 
+    @field_validator("schema_registry_url")
+    @classmethod
+    def _registry_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        try:
+            port = parts.port
+        except ValueError:
+            raise ValueError("the port must be a number from 1 to 65535") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
+            raise ValueError("must be http(s)://host[:port][/path]")
+        if parts.username or parts.password:
+            raise ValueError(
+                "put the credentials in MIROIR_SCHEMA_REGISTRY_USERNAME/PASSWORD, not the URL"
+            )
+        return value.rstrip("/")
+
     @field_validator("webhook_urls", mode="before")
     @classmethod
     def _split_urls(cls, value: object) -> object:
@@ -667,7 +710,7 @@ def load_settings_labelled(overrides: Mapping[str, object], labels: Mapping[str,
 # Settings whose values are never shown, whole or in part.
 _SECRET_SETTINGS: Final = frozenset({"hmac_secret", "webhook_secret"})
 # Settings holding URLs, shown without credentials or query.
-_URL_SETTINGS: Final = frozenset({"clickhouse_dsn", "webhook_urls"})
+_URL_SETTINGS: Final = frozenset({"clickhouse_dsn", "webhook_urls", "schema_registry_url"})
 
 
 def _shown_input(field: str, value: object) -> str:

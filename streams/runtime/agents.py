@@ -34,6 +34,7 @@ from streams.runtime.kafka_read import read_ranges
 from streams.runtime.observability import PipelineMetrics, faust_highwater, register_metrics_page
 from streams.runtime.positions import check_delivery, with_gaps_filled
 from streams.runtime.resume import resume_at_saved_positions
+from streams.runtime.schema_registry import RegistryUnavailable, SchemaRegistry
 from streams.runtime.state_reader import read_latest_state
 from streams.runtime.units import register_units
 from streams.runtime.webhooks import register_webhooks
@@ -66,6 +67,7 @@ class PipelineRunner:
         self.engine: MirrorEngine[RawMessage] = MirrorEngine(
             EngineConfig.from_settings(settings), load_detectors(settings.detectors)
         )
+        self.registry = SchemaRegistry.from_settings(settings)
         self.preparer = BatchPreparer(
             self.engine,
             SignalCodec(writer_schemas=load_writer_schemas(settings.writer_schemas_dir)),
@@ -75,6 +77,8 @@ class PipelineRunner:
             time_bounds=TimeBounds.from_settings(settings),
             actions_topic=settings.actions_topic,
         )
+        # With a registry, a framed id is read only with the writer schema fetched for it.
+        self.preparer.codec.strict_ids = self.registry is not None
         self.state = app.Table(
             "window-state",
             default=None,
@@ -204,6 +208,8 @@ class PipelineRunner:
         if not messages:
             return
         self.metrics.observe_messages(messages)
+        if self.registry is not None:
+            await self._learn_writer_schemas(messages)
         closed_at = time.monotonic()
         prepared = self.preparer.prepare(messages)
         await self._make_durable(prepared, fetched_at, closed_at)
@@ -518,6 +524,31 @@ class PipelineRunner:
         return await self.dead_letter_topic.send(
             key=letter.key, value=letter.payload or b"", headers=headers
         )
+
+    async def _learn_writer_schemas(self, messages: list[RawMessage]) -> None:
+        """Fetch the writer schemas of this batch's new Confluent ids before decoding it. While
+        the registry cannot answer, the batch waits (and is not acknowledged), as it does for
+        ClickHouse: a framed record is never read without its writer's schema."""
+        assert self.registry is not None
+        signals = (self.settings.topic_customer, self.settings.topic_employee)
+        values = [m.value for m in messages if m.topic in signals]
+        delay = 0.5
+        while True:
+            try:
+                await self.registry.teach(self.preparer.codec, values)
+                self.metrics.sink_paused.set(0)
+                return
+            except RegistryUnavailable as e:
+                self.metrics.sink_paused.set(1)
+                delay = min(delay * 2, MAX_SINK_BACKOFF_SECONDS)
+                log.warning("%s; consumption paused, asking again in %.1fs", e, delay)
+                with contextlib.suppress(TimeoutError):  # the wait ends early on a stop
+                    await asyncio.wait_for(self._stop_requested.wait(), delay)
+                if self._stop_requested.is_set():
+                    raise SinkStopped(
+                        "stopping while the schema registry is unavailable: the batch is not "
+                        "decoded and not acknowledged"
+                    ) from e
 
     async def _write_sink(self, prepared: PreparedBatch) -> list[DeadLetter]:
         """Back-pressure: while ClickHouse is down we keep retrying and do not consume more —

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 
@@ -76,6 +77,7 @@ def run_worker(settings: Settings) -> None:
     from sinks.clickhouse import ClickHouseSink
     from streams.kafka_config import KafkaConnection
     from streams.runtime.broker_probe import wait_for_broker
+    from streams.runtime.schema_registry import SchemaRegistry
     from streams.runtime.topics import ensure_topics
 
     if not settings.kafka_bootstrap:
@@ -88,6 +90,9 @@ def run_worker(settings: Settings) -> None:
     wait_for_broker(kafka, timeout=30.0)
     if settings.create_topics:
         ensure_topics(kafka, required_topics(settings))
+    registry = SchemaRegistry.from_settings(settings)
+    if registry is not None:
+        asyncio.run(registry.check())  # a refused login stops start-up here
     sink = ClickHouseSink.from_settings(settings)
     sink.open()  # fails fast (StoreLockedError) when another process owns the embedded store
     import faust

@@ -17,6 +17,7 @@ never logged; a refused request is answered 401 (with a basic-auth challenge in 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import functools
@@ -26,6 +27,7 @@ import ipaddress
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
@@ -149,6 +151,14 @@ class WebAccess:
     public_paths: frozenset[str] = frozenset({"/healthz"})
     _cache_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     _verified: set[bytes] = field(default_factory=set, repr=False, compare=False)
+    # PBKDF2 takes a fraction of a second by design; on the event loop (which the pipeline
+    # shares) a burst of wrong guesses would stall the worker. Two threads do it, so a flood
+    # of guesses waits in their queue instead of taking every core.
+    _hashing: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="miroir-web-auth"),
+        repr=False,
+        compare=False,
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WebAccess:
@@ -173,7 +183,7 @@ class WebAccess:
         """Whether an authenticated request carries a person's name (basic, proxy)."""
         return self.mode in ("basic", "proxy")
 
-    def user_of(self, request: web.Request) -> str | None:
+    async def user_of(self, request: web.Request) -> str | None:
         """Who made ``request`` (ANONYMOUS when no authentication applies), or None when it
         must be refused."""
         if self.mode == "none" or request.path in self.public_paths:
@@ -181,7 +191,7 @@ class WebAccess:
         if self.mode == "token":
             return self._token_user(request)
         if self.mode == "basic":
-            return self._basic_user(request)
+            return await self._basic_user(request)
         return self._proxy_user(request)
 
     def _token_user(self, request: web.Request) -> str | None:
@@ -190,7 +200,7 @@ class WebAccess:
         given = given or request.query.get("token", "")
         return "token" if hmac.compare_digest(given.encode(), self.token.encode()) else None
 
-    def _basic_user(self, request: web.Request) -> str | None:
+    async def _basic_user(self, request: web.Request) -> str | None:
         header = request.headers.get("Authorization", "")
         if not header.lower().startswith("basic "):
             return None
@@ -200,17 +210,16 @@ class WebAccess:
             return None
         name, _, password = decoded.partition(":")
         stored = (self.users or {}).get(name)
-        if stored is None:
-            # Same work as a known user, so timing does not tell which names exist.
-            verify_password(password, _dummy_hash())
-            return None
-        # PBKDF2 costs a fraction of a second by design; a page load makes a dozen requests
-        # with the same header, so a verified header is remembered (as a keyed digest only).
+        # A page load makes a dozen requests with the same header, so a verified header is
+        # remembered (as a keyed digest only).
         seen = hmac.new(self._cache_key, header.encode(), hashlib.sha256).digest()
-        if seen in self._verified:
+        if stored is not None and seen in self._verified:
             return name
-        if not verify_password(password, stored):
+        loop = asyncio.get_running_loop()
+        # An unknown name costs the same work as a known one: timing does not tell which exist.
+        if not await loop.run_in_executor(self._hashing, _verify, password, stored):
             return None
+        assert stored is not None  # _verify is False without a stored hash
         if len(self._verified) >= MAX_REMEMBERED:
             self._verified.clear()
         self._verified.add(seen)
@@ -233,7 +242,7 @@ class WebAccess:
         async def check(
             request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
         ) -> web.StreamResponse:
-            user = self.user_of(request)
+            user = await self.user_of(request)
             if user is None:
                 log.warning(
                     "web: refused %s %r from %r (no valid credentials)",
@@ -254,7 +263,11 @@ class WebAccess:
                     TOKEN_COOKIE,
                     request.query["token"],
                     httponly=True,
-                    samesite="Strict",
+                    # Lax, not Strict: the link is usually clicked in a chat or an e-mail,
+                    # and Chromium withholds Strict cookies from the whole redirect chain
+                    # of a navigation another site started (the page would answer 401).
+                    # POSTs from other sites are refused by the origin check anyway.
+                    samesite="Lax",
                     secure=request.secure,
                     path="/",
                 )
@@ -304,6 +317,14 @@ def startup_warning(settings: Settings) -> str | None:
             f"{how}; bind a single address or put the port behind a network policy"
         )
     return None
+
+
+def _verify(password: str, stored: str | None) -> bool:
+    """``verify_password``, against a throw-away hash when there is no user (runs in a thread)."""
+    if stored is None:
+        verify_password(password, _dummy_hash())
+        return False
+    return verify_password(password, stored)
 
 
 @functools.cache

@@ -284,10 +284,10 @@ class _Handlers:
         verb = VERBS[request.match_info["verb"]]
         episode_id = request.match_info["episode_id"]
         user = request_user(request)
-        body = dict(await _body(request))
-        if self.context.access.names_users:
-            body["by"] = user  # who acts is who signed in, not what a form says
         try:
+            body = dict(await _body(request))
+            if self.context.access.names_users:
+                body["by"] = user  # who acts is who signed in, not what a form says
             wanted = parse_action_request(body)
         except ActionRequestError as e:
             return _json({"error": str(e)}, 400)
@@ -339,7 +339,7 @@ class _Handlers:
     # -- live -------------------------------------------------------------------------------
     async def stream(self, request: web.Request) -> web.StreamResponse:
         try:
-            subscription, recent = self.context.hub.subscribe(request.remote or "")
+            subscription, recent = self.context.hub.subscribe(self._client_of(request))
         except AddressFull as e:
             return _json({"error": str(e)}, status=429)
         except HubFull as e:
@@ -378,9 +378,23 @@ class _Handlers:
             pass  # the browser went away
         except TimeoutError:
             log.info("web: dropped a live client at %r that stopped reading", request.remote)
+            # Closing politely would wait for the same full socket buffer (aiohttp's end of
+            # the response drains it), holding the connection for as long as the client
+            # likes: cut it instead.
+            if request.transport is not None:
+                request.transport.abort()
         finally:
             self.context.hub.unsubscribe(subscription)
         return response
+
+    def _client_of(self, request: web.Request) -> str:
+        """Whose share of the live streams a request takes: the signed-in person when the
+        access mode names one (behind an SSO proxy every browser shares the proxy's address),
+        else the client's address."""
+        user = request_user(request)
+        if self.context.access.names_users and user:
+            return f"user {user}"
+        return request.remote or ""
 
     def _store(self) -> AlertStore:
         if self.context.store is None:
@@ -391,6 +405,11 @@ class _Handlers:
 def _same_origin(request: web.Request) -> bool:
     """A browser's POST from another origin (which would carry basic-auth credentials or the
     token cookie along) names that origin; only this server's own may act."""
+    if request.headers.get("Sec-Fetch-Site") == "same-origin":
+        # Set by the browser itself (no page can forge it), and reliable where Origin is not:
+        # a form posted without JavaScript from a page with "Referrer-Policy: no-referrer"
+        # says "Origin: null" (seen in Chromium).
+        return True
     origin = request.headers.get("Origin")
     if origin is None or origin == "null":
         return origin is None

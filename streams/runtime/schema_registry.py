@@ -1,0 +1,178 @@
+"""Writer schemas from a Confluent-compatible Schema Registry, fetched by id on first sight.
+
+Producers in the field frame their records in the Confluent wire format (magic byte, 4-byte
+schema id, Avro body) and register their schemas in a registry. Before a batch is decoded, the
+worker asks the registry (``GET /schemas/ids/{id}``) for every id it has not seen, and teaches
+the codec the answer; ids never change meaning, so an answer is kept for the life of the process.
+
+| the registry answers | what happens |
+|---|---|
+| the schema (Avro) | the codec reads that id's records with it (schema resolution) |
+| 404, or a schema that is not Avro or not valid | that id's records are dead letters, with why |
+| nothing, 5xx, 408, 429, 401/403 | :class:`RegistryUnavailable`: the batch waits, nothing acked |
+
+A refused login is waited on too (logged naming the settings), because dead-lettering every
+framed record for a password typo would lose them; start-up checks the login first
+(:meth:`SchemaRegistry.check`), so a wrong password usually stops the worker before any record.
+Writer schemas in ``MIROIR_WRITER_SCHEMAS_DIR`` are known from the start and never asked for:
+the directory works offline and overrides the registry for its ids.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import ssl
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+import aiohttp
+
+from schemas.codec import SignalCodec
+from streams.core.redact import redact_url
+from streams.errors import ConfigError, MiroirError
+
+if TYPE_CHECKING:
+    from streams.settings import Settings
+
+__all__ = ["RegistryAnswer", "RegistryUnavailable", "SchemaRegistry", "read_answer"]
+
+log = logging.getLogger("miroir.schema_registry")
+
+#: Statuses that say "ask again later" rather than "this id has no usable schema".
+_TRANSIENT: Final = frozenset({401, 403, 408, 425, 429})
+MAX_RESPONSE_BYTES: Final = 1 << 20  # a schema is a few KB; a registry never sends a megabyte
+
+
+class RegistryUnavailable(MiroirError):
+    """The registry could not answer now; the batch should wait and ask again."""
+
+
+@dataclass(frozen=True)
+class RegistryAnswer:
+    """What the registry said of one id: a writer schema, or why there is none."""
+
+    schema: dict[str, Any] | None = None
+    unusable: str | None = None
+
+
+def read_answer(schema_id: int, status: int, body: bytes) -> RegistryAnswer:
+    """Classify the registry's response to ``GET /schemas/ids/{schema_id}`` (pure).
+
+    Raises RegistryUnavailable for answers that may change on asking again."""
+    if status == 404:
+        return RegistryAnswer(unusable="the schema registry has no schema with this id")
+    if status in _TRANSIENT or status >= 500:
+        hint = (
+            ": check MIROIR_SCHEMA_REGISTRY_USERNAME and MIROIR_SCHEMA_REGISTRY_PASSWORD"
+            if status in (401, 403)
+            else ""
+        )
+        raise RegistryUnavailable(f"the schema registry answered {status}{hint}")
+    if status != 200:
+        return RegistryAnswer(unusable=f"the schema registry answered {status} for this id")
+    try:
+        answer = json.loads(body)
+        schema_type = answer.get("schemaType", "AVRO")
+        text = answer["schema"]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return RegistryAnswer(unusable="the schema registry's answer is not a schema")
+    if schema_type != "AVRO":
+        return RegistryAnswer(unusable=f"the registered schema is {schema_type!r}, not Avro")
+    try:
+        schema = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        schema = None
+    if not isinstance(schema, dict):
+        return RegistryAnswer(unusable="the registered schema is not an Avro record schema")
+    return RegistryAnswer(schema=schema)
+
+
+class SchemaRegistry:
+    """Fetches writer schemas by id into a codec (see the module doc)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        ca_file: str | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.shown_url = redact_url(self.url)
+        self._headers = {"Accept": "application/vnd.schemaregistry.v1+json, application/json"}
+        if username is not None:
+            credentials = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
+            self._headers["Authorization"] = f"Basic {credentials}"
+        self._ssl: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=ca_file) if ca_file else True
+        )
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self.fetched = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SchemaRegistry | None:
+        if not settings.schema_registry_url:
+            return None
+        password = settings.schema_registry_password
+        ca_file = settings.schema_registry_ca_file
+        return cls(
+            settings.schema_registry_url,
+            username=settings.schema_registry_username,
+            password=password.get_secret_value() if password else None,
+            ca_file=str(ca_file) if ca_file else None,
+            timeout=settings.schema_registry_timeout_seconds,
+        )
+
+    async def _get(self, path: str) -> tuple[int, bytes]:
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=self._timeout, headers=self._headers) as session,
+                session.get(self.url + path, ssl=self._ssl, allow_redirects=False) as response,
+            ):
+                body = await response.content.read(MAX_RESPONSE_BYTES)
+                return response.status, body
+        except (aiohttp.ClientError, TimeoutError, OSError) as e:
+            raise RegistryUnavailable(
+                f"the schema registry at {self.shown_url} cannot be reached ({type(e).__name__})"
+            ) from e
+
+    async def check(self) -> None:
+        """At start-up: ConfigError when the registry refuses our login; a registry that is
+        down only gets a warning (records wait for it)."""
+        try:
+            status, _ = await self._get("/schemas/types")
+        except RegistryUnavailable as e:
+            log.warning("%s; framed records will wait for it", e)
+            return
+        if status in (401, 403):
+            raise ConfigError(
+                f"the schema registry at {self.shown_url} refused the login ({status}): check "
+                "MIROIR_SCHEMA_REGISTRY_USERNAME and MIROIR_SCHEMA_REGISTRY_PASSWORD"
+            )
+
+    async def teach(self, codec: SignalCodec, values: Iterable[bytes | None]) -> int:
+        """Fetch the writer schema of every id in ``values`` the codec does not know, and
+        teach it to the codec; RegistryUnavailable when the registry cannot answer now (what
+        was learnt so far is kept). The number of ids learnt."""
+        learnt = 0
+        for schema_id in sorted(codec.unknown_schema_ids(values)):
+            status, body = await self._get(f"/schemas/ids/{schema_id}")
+            answer = read_answer(schema_id, status, body)
+            if answer.schema is not None:
+                try:
+                    codec.add_writer_schema(schema_id, answer.schema)
+                except ConfigError as e:
+                    answer = RegistryAnswer(unusable=f"the registered schema is invalid ({e})")
+            if answer.unusable is not None:
+                log.warning("schema registry: id %d unusable: %s", schema_id, answer.unusable)
+                codec.mark_unusable(schema_id, answer.unusable)
+            else:
+                log.info("schema registry: learnt writer schema id %d", schema_id)
+            learnt += 1
+            self.fetched += 1
+        return learnt
