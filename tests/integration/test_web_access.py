@@ -131,7 +131,7 @@ def test_token_mode_takes_a_bearer_header_or_the_browser_cookie() -> None:
                     assert r.status == 303
                     assert r.headers["Location"].endswith("/static/style.css")
                     cookie = r.headers["Set-Cookie"]
-                    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+                    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
                 async with session.get(css) as r:
                     assert r.status == 200
 
