@@ -118,7 +118,8 @@ def check_web_access(settings: Settings) -> None:
             raise ValueError(
                 f"MIROIR_WEB_BIND={settings.web_bind} listens beyond loopback with "
                 "MIROIR_WEB_AUTH=none: everyone who reaches the port would see employee-"
-                "derived team metrics; set MIROIR_WEB_AUTH to token, basic or proxy"
+                "derived team metrics; set MIROIR_WEB_AUTH to token, basic or proxy (or "
+                "MIROIR_WEB_ALLOW_ANONYMOUS=true for a network you trust)"
             )
         return
     if mode == "token":
@@ -315,6 +316,12 @@ def startup_warning(settings: Settings) -> str | None:
         return (
             f"web: listening on every interface ({settings.web_bind}:{settings.web_port}) with "
             f"{how}; bind a single address or put the port behind a network policy"
+        )
+    if settings.web_auth == "none" and not is_loopback(settings.web_bind):
+        return (
+            f"web: listening on {settings.web_bind}:{settings.web_port} without authentication "
+            "(MIROIR_WEB_ALLOW_ANONYMOUS=true): whoever reaches the port sees employee-derived "
+            "team metrics and can acknowledge episodes"
         )
     return None
 

@@ -6,7 +6,13 @@ import pytest
 
 from streams.errors import ConfigError
 from streams.settings import load_settings
-from streams.web.access import hash_password, is_loopback, parse_users, verify_password
+from streams.web.access import (
+    hash_password,
+    is_loopback,
+    parse_users,
+    startup_warning,
+    verify_password,
+)
 
 TOKEN = "x" * 40
 
@@ -71,3 +77,17 @@ def test_the_token_can_come_from_a_file(tmp_path) -> None:  # type: ignore[no-un
     path.write_text(TOKEN + "\n")
     settings = load_settings(web_auth="token", web_token_file=str(path))
     assert settings.web_token is not None and settings.web_token.get_secret_value() == TOKEN
+
+
+def test_the_escape_hatch_and_every_interface_are_warned_about() -> None:
+    anonymous = load_settings(web_bind="10.1.2.3", web_allow_anonymous=True)
+    warning = startup_warning(anonymous)
+    assert warning is not None and "without authentication" in warning
+    everywhere = load_settings(web_bind="0.0.0.0", web_auth="token", web_token=TOKEN)
+    warning = startup_warning(everywhere)
+    assert warning is not None and "every interface" in warning and TOKEN not in warning
+    assert startup_warning(load_settings(web_bind="127.0.0.1")) is None
+    assert (
+        startup_warning(load_settings(web_bind="10.1.2.3", web_auth="token", web_token=TOKEN))
+        is None
+    )
