@@ -196,7 +196,9 @@ class _Handlers:
                 status=404,
             )
         incident = await _reading(store.incident_of_episode(episode_id))
-        return _html(episode_page(history, incident))
+        # Who the worker will record, when that is the signed-in user rather than a typed name.
+        actor = request_user(request) if self.context.access.names_users else None
+        return _html(episode_page(history, incident, actor=actor))
 
     async def incident(self, request: web.Request) -> web.StreamResponse:
         store = self._store()

@@ -210,15 +210,19 @@ def _step(points: Sequence[WindowPoint]) -> int | None:
     return min((s for s in steps if s > 0), default=None)
 
 
-def episode_page(history: EpisodeHistory, incident: StoredIncident | None = None) -> str:
+def episode_page(
+    history: EpisodeHistory, incident: StoredIncident | None = None, *, actor: str | None = None
+) -> str:
     """One episode: what it is and where it stands (and the incident it is part of, if any), the
-    forms to acknowledge or resolve it, and its history (every window's alert, oldest first)."""
+    forms to acknowledge or resolve it, and its history (every window's alert, oldest first).
+    ``actor``: the signed-in user the worker records as acting (the forms show it, fixed),
+    or None when the form's name is what gets recorded."""
     episode = history.episode
     state = "open" if episode.state == "open" else "resolved"
     body = (
         f'<h1>Episode <span class="episode-id">{_e(episode.episode_id)}</span></h1>'
         f"{_episode_facts(episode, incident)}"
-        f"{_episode_forms(episode) if state == 'open' else _resolved_note(episode)}"
+        f"{_episode_forms(episode, actor) if state == 'open' else _resolved_note(episode)}"
         f"<h2>History</h2>{_history_table(history.alerts)}"
     )
     return _page(
@@ -280,8 +284,16 @@ def _peaks(episode: Episode) -> str:
     return ", ".join(sides) or "—"
 
 
-def _episode_forms(episode: Episode) -> str:
+def _episode_forms(episode: Episode, actor: str | None) -> str:
     path = _e(episode_path(episode.episode_id))
+    if actor:
+        # The worker records the signed-in user whatever the field says: show it, fixed.
+        who = f'<label>Signed in as <input name="by" value="{_e(actor)}" readonly></label>'
+    else:
+        who = (
+            f'<label>Your name <input name="by" required maxlength="{MAX_IDENTIFIER_CHARS}" '
+            'autocomplete="name"></label>'
+        )
     forms = []
     for verb, button, hint in (
         ("ack", "Acknowledge", "Someone is on it (no page is sent)."),
@@ -289,9 +301,7 @@ def _episode_forms(episode: Episode) -> str:
     ):
         forms.append(
             f'<form class="episode-action" id="{verb}-form" method="post" '
-            f'action="/api{path}/{verb}"><fieldset><legend>{button}</legend>'
-            f'<label>Your name <input name="by" required maxlength="{MAX_IDENTIFIER_CHARS}" '
-            'autocomplete="name"></label>'
+            f'action="/api{path}/{verb}"><fieldset><legend>{button}</legend>{who}'
             f'<label>Note <input name="note" maxlength="{MAX_NOTE_CHARS}" '
             'placeholder="optional"></label>'
             f'<button type="submit">{button}</button>'

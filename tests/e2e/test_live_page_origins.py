@@ -159,7 +159,7 @@ def test_the_form_without_javascript_acts_from_the_page_and_not_from_another_sit
             lambda r: origins.append(r.headers.get("origin")) if r.method == "POST" else None,
         )
         page.goto(base + "episodes/" + EPISODE.episode_id)
-        page.fill("#ack-form input[name=by]", "mallory")  # ignored: alice signed in
+        expect(page.locator("#ack-form input[name=by]")).to_have_value(USER)  # shown, fixed
         with page.expect_navigation():
             page.click("#ack-form button[type=submit]")
         expect(page.locator("h1")).to_have_text("Acknowledgement sent")
@@ -167,6 +167,13 @@ def test_the_form_without_javascript_acts_from_the_page_and_not_from_another_sit
         [sent] = kept.sent
         action = decode_action(sent)
         assert (action.action, action.actor, action.episode_id) == ("ack", USER, "e" * 32)
+        # Another name sent by hand (with alice's credentials) is not what gets recorded.
+        typed = context.request.post(
+            f"{base}api/episodes/{EPISODE.episode_id}/resolve", form={"by": "mallory"}
+        )
+        assert typed.status == 202, typed.text()
+        assert decode_action(kept.sent[-1]).actor == USER
+        del kept.sent[-1]
 
         # The same form on another site, in the same signed-in browser: refused.
         target = f"{base}api/episodes/{EPISODE.episode_id}/ack"

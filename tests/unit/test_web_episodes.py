@@ -189,6 +189,12 @@ def test_the_episode_page_escapes_data_and_offers_both_forms() -> None:
     assert "<form" not in resolved and "resolved (by hand by Lee)" in resolved
 
 
+def test_signed_in_the_forms_show_who_is_recorded_fixed() -> None:
+    html = episode_page(EpisodeHistory(EPISODE, []), actor='ali"ce <a>')
+    assert html.count('Signed in as <input name="by" value="ali&quot;ce &lt;a&gt;" readonly>') == 2
+    assert "Your name" not in html
+
+
 def test_a_form_sent_without_javascript_gets_a_page_back() -> None:
     html = action_sent_page("ack", "a<b", "123")
     assert "Acknowledgement sent" in html and 'href="/episodes/a%3Cb"' in html
