@@ -377,8 +377,9 @@ class Settings(BaseSettings):
     )
     web_trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
         ("127.0.0.1/32", "::1/128"),
-        description="Addresses (CIDR) allowed to set MIROIR_WEB_PROXY_USER_HEADER; requests "
-        "from elsewhere are refused.",
+        description="Addresses (CIDR) of the proxies in front: allowed to set "
+        "MIROIR_WEB_PROXY_USER_HEADER (proxy mode refuses requests from elsewhere), and believed "
+        "about the client's address (X-Forwarded-For) for the per-client stream cap.",
     )
     web_metrics_public: bool = Field(
         False, description="Serve /metrics without authentication (e.g. for a Prometheus scrape)."

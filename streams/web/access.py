@@ -227,14 +227,31 @@ class WebAccess:
         return name
 
     def _proxy_user(self, request: web.Request) -> str | None:
-        try:
-            address = ipaddress.ip_address(request.remote or "")
-        except ValueError:
-            return None
-        if not any(address in network for network in self.trusted_proxies):
+        if not self.from_trusted_proxy(request):
             return None
         user = request.headers.get(self.proxy_header, "").strip()
         return user or None
+
+    def from_trusted_proxy(self, request: web.Request) -> bool:
+        """Whether ``request`` came from an address of MIROIR_WEB_TRUSTED_PROXIES."""
+        try:
+            address = ipaddress.ip_address(request.remote or "")
+        except ValueError:
+            return False
+        return any(address in network for network in self.trusted_proxies)
+
+    def client_address(self, request: web.Request) -> str:
+        """The client's address: through a trusted proxy, the last hop it added to
+        ``X-Forwarded-For`` (the earlier ones are whatever the client claimed); else the
+        connection's."""
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        if forwarded and self.from_trusted_proxy(request):
+            last = forwarded.rsplit(",", 1)[-1].strip()
+            try:
+                return str(ipaddress.ip_address(last))
+            except ValueError:
+                pass  # not an address: count it as the proxy's own
+        return request.remote or ""
 
     def middleware(self) -> Callable[..., Awaitable[web.StreamResponse]]:
         """The aiohttp middleware enforcing these rules; the user is ``request["miroir_user"]``."""

@@ -392,11 +392,11 @@ class _Handlers:
     def _client_of(self, request: web.Request) -> str:
         """Whose share of the live streams a request takes: the signed-in person when the
         access mode names one (behind an SSO proxy every browser shares the proxy's address),
-        else the client's address."""
+        else the client's address (as a trusted proxy in front reports it)."""
         user = request_user(request)
         if self.context.access.names_users and user:
             return f"user {user}"
-        return request.remote or ""
+        return self.context.access.client_address(request)
 
     def _store(self) -> AlertStore:
         if self.context.store is None:

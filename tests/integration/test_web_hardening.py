@@ -222,3 +222,50 @@ def test_behind_an_sso_proxy_each_person_has_a_share_of_the_live_streams() -> No
             await server.close()
 
     asyncio.run(test())
+
+
+def test_behind_a_trusted_reverse_proxy_each_client_address_has_a_share() -> None:
+    """Token mode names nobody: behind nginx the share goes by the address the proxy reports
+    (the last X-Forwarded-For hop), and only a trusted proxy is believed."""
+    token = "k" * 40
+    trusted = WebAccess(
+        mode="token", token=token, trusted_proxies=(ipaddress.ip_network("127.0.0.1/32"),)
+    )
+    untrusted = WebAccess(mode="token", token=token)
+
+    def through_proxy(client: str) -> dict[str, str]:
+        # What a client claims first, then the address the proxy saw.
+        return {"Authorization": f"Bearer {token}", "X-Forwarded-For": f"6.6.6.6, {client}"}
+
+    async def test() -> None:
+        hub = AlertHub(None, max_clients=20, max_per_address=2)
+        server = await _serve(trusted, hub)
+        url = server.make_url("/alerts/stream")
+        try:
+            async with aiohttp.ClientSession() as session:
+                first = [await session.get(url, headers=through_proxy("10.0.0.1")) for _ in "ab"]
+                assert [s.status for s in first] == [200, 200]
+                async with session.get(url, headers=through_proxy("10.0.0.1")) as refused:
+                    assert refused.status == 429
+                async with session.get(url, headers=through_proxy("10.0.0.2")) as admitted:
+                    assert admitted.status == 200
+                for stream in first:
+                    stream.close()
+        finally:
+            await server.close()
+
+        # From an address that is not a trusted proxy, X-Forwarded-For is ignored.
+        hub = AlertHub(None, max_clients=20, max_per_address=2)
+        server = await _serve(untrusted, hub)
+        url = server.make_url("/alerts/stream")
+        try:
+            async with aiohttp.ClientSession() as session:
+                claims = [through_proxy(f"10.0.0.{i}") for i in range(3)]
+                opened = [await session.get(url, headers=claim) for claim in claims]
+                assert [s.status for s in opened] == [200, 200, 429]
+                for stream in opened:
+                    stream.close()
+        finally:
+            await server.close()
+
+    asyncio.run(test())
