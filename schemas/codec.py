@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
+import re
 import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields
@@ -44,6 +46,7 @@ from schemas.records import (
     EpisodeAction,
     MirrorAlert,
     Signal,
+    forbidden_character,
 )
 from streams.errors import ConfigError, DecodeError
 
@@ -244,11 +247,16 @@ def _check_identifiers(signal: _Signal, values: Mapping[str, Any]) -> None:
             raise DecodeError(f"{name} is empty: every signal needs one", "invalid")
     for name in signal.identifiers:
         value = values[name]
-        if value is not None and len(value) > MAX_IDENTIFIER_CHARS:
+        if value is None:
+            continue
+        if len(value) > MAX_IDENTIFIER_CHARS:
             raise DecodeError(
                 f"{name} is {len(value)} characters, over the {MAX_IDENTIFIER_CHARS} limit",
                 "oversize",
             )
+        bad = forbidden_character(value)
+        if bad is not None:
+            raise DecodeError(f"{name} holds a control or format character ({bad})", "invalid")
 
 
 def _check_comment(comment: str | None) -> None:
@@ -455,12 +463,53 @@ def encode_alert(alert: MirrorAlert) -> bytes:
 
 
 def decode_alert(data: bytes) -> MirrorAlert:
-    """The alert in a plain Avro body; DecodeError if it is not one."""
+    """The alert in a plain Avro body, checked (``check_alert``); DecodeError if it is not one.
+
+    Everything that reads the alerts topics (the live page, the webhook relay, ``miroir alerts
+    -f``, acknowledgements) comes through here: a record someone else wrote there is refused
+    unless it is well-formed, so it cannot inject lines into logs, the live stream or a terminal.
+    """
     if not data:
         raise DecodeError("the message is empty (a tombstone?)", "undecodable")
     values = _read_body(data, _ALERT_WIRE_SCHEMA, None, "miroir.MirrorAlert")
     values["teams"] = tuple(values.get("teams") or ())
-    return MirrorAlert(**values)
+    alert = MirrorAlert(**values)
+    try:
+        check_alert(alert)
+    except ValueError as error:
+        raise DecodeError(f"not a well-formed alert: {error}", "invalid") from error
+    return alert
+
+
+_HEX_ID: Final = re.compile(r"[0-9a-f]{32}")
+_KIND: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
+ALERT_SEVERITIES: Final = ("info", "warning", "critical")
+
+
+def check_alert(alert: MirrorAlert) -> None:
+    """ValueError naming what makes ``alert`` one Miroir cannot have written: ids that are not
+    32 lowercase hex digits, a kind or event that is not a lowercase name (detector plugins add
+    kinds, so the form is checked, not a list), an unknown severity, identifiers over the limit
+    or holding control characters, numbers that are not finite."""
+    for name in ("alert_id", "episode_id", "incident_id"):
+        value = getattr(alert, name)
+        if value is not None and not _HEX_ID.fullmatch(value):
+            raise ValueError(f"{name} {value[:40]!r} is not 32 lowercase hex digits")
+    for name in ("kind", "event", "scope"):
+        value = getattr(alert, name)
+        if not _KIND.fullmatch(value):
+            raise ValueError(f"{name} {value[:40]!r} is not a lowercase name")
+    if alert.severity not in ALERT_SEVERITIES:
+        raise ValueError(f"severity {alert.severity[:40]!r} is not one of {ALERT_SEVERITIES}")
+    names = [alert.team_id, alert.detector, alert.detector_version, *alert.teams]
+    names += [v for v in (alert.unit_id, alert.dimension, alert.actor) if v is not None]
+    for value in names:
+        if len(value) > MAX_IDENTIFIER_CHARS or forbidden_character(value):
+            raise ValueError(f"identifier {value[:40]!r} is too long or holds control characters")
+    numbers = [getattr(alert, f.name) for f in fields(alert)]
+    numbers = [n for n in numbers if isinstance(n, float)] + list(alert.evidence.values())
+    if not all(math.isfinite(n) for n in numbers):
+        raise ValueError("a figure is not a finite number")
 
 
 # --- episode actions -------------------------------------------------------------------------
@@ -499,6 +548,9 @@ def check_action(action: EpisodeAction) -> None:
         value = getattr(action, name)
         if not value or len(value) > MAX_IDENTIFIER_CHARS:
             raise ValueError(f"{name} must be 1 to {MAX_IDENTIFIER_CHARS} characters")
+        bad = forbidden_character(value)
+        if bad is not None:
+            raise ValueError(f"{name} holds a control or format character ({bad})")
     if action.note is not None and len(action.note) > MAX_NOTE_CHARS:
         raise ValueError(f"note must be at most {MAX_NOTE_CHARS} characters")
 

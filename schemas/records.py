@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -38,6 +39,22 @@ MAX_COMMENT_CHARS: Final = 2000
 # Identifiers (event_id, team_id, respondent_ref, customer_ref) are keys everywhere downstream
 # (state keys, ClickHouse sort keys, URLs of the team pages): longer ones are refused.
 MAX_IDENTIFIER_CHARS: Final = 256
+
+
+def forbidden_character(text: str) -> str | None:
+    """The first character an identifier may not hold, described (``U+000A at position 4``), or
+    None. Refused: control characters (a newline forges log lines, ESC drives terminals), format
+    characters such as the bidirectional overrides (U+202E shows text reversed) and the line and
+    paragraph separators."""
+    for position, char in enumerate(text):
+        if unicodedata.category(char) in _FORBIDDEN_CATEGORIES:
+            return f"U+{ord(char):04X} at position {position}"
+    return None
+
+
+# Cc control, Cf format (bidi overrides, zero-width), Zl/Zp line and paragraph separators,
+# Cs lone surrogates, Co private use.
+_FORBIDDEN_CATEGORIES: Final = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co"})
 
 
 @dataclass(frozen=True, slots=True)

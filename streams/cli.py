@@ -933,9 +933,11 @@ def _table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def _cell(value: Any) -> str:
+    from streams.core.redact import printable
+
     if isinstance(value, float):
         return f"{value:.2f}"
-    return "NULL" if value is None else str(value)
+    return "NULL" if value is None else printable(str(value))
 
 
 def _require_kafka(settings: Any) -> KafkaConnection:

@@ -8,7 +8,7 @@ from schemas.records import MirrorAlert
 def sample_alert(**changes: object) -> MirrorAlert:
     """A fully populated critical alert; keyword arguments override fields."""
     values: dict[str, object] = {
-        "alert_id": "a-1",
+        "alert_id": "a1" * 16,  # 32 lowercase hex digits, as Miroir makes them
         "team_id": "team-lyon",
         "window_start": 1_700_000_000_000,
         "window_end": 1_700_086_400_000,

@@ -1,11 +1,30 @@
-"""URLs as they may be shown (without credentials), and webhook URLs checked before use (pure)."""
+"""Text as it may be shown: URLs without credentials, data without terminal control characters;
+and webhook URLs checked before use (pure)."""
 
 from __future__ import annotations
 
 import ipaddress
+import unicodedata
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["check_webhook_url", "redact_url"]
+__all__ = ["check_webhook_url", "printable", "redact_url"]
+
+# Characters a terminal or a log line must not get raw: control (ESC starts escape sequences,
+# CR/LF start forged lines), format (bidirectional overrides) and line/paragraph separators.
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co"})
+
+
+def printable(text: str) -> str:
+    """``text`` with every control or format character written as an escape (``\\x1b``,
+    ``\\n``, ``\\u202e``), so data cannot drive a terminal or forge lines."""
+    if text.isprintable():
+        return text
+    return "".join(
+        char.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(char) in _UNPRINTABLE
+        else char
+        for char in text
+    )
 
 
 def redact_url(url: str) -> str:

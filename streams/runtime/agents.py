@@ -589,7 +589,7 @@ class PipelineRunner:
             )
         for window in sink.team_windows:
             log.info(
-                "closed team=%s window=%d customers=%d employees=%s alerts=%s",
+                "closed team=%r window=%d customers=%d employees=%s alerts=%s",
                 window.team_id,
                 window.window_start,
                 window.customer.n,
@@ -604,7 +604,7 @@ class PipelineRunner:
         )
         for event in prepared.events:
             log.info(
-                "ALERT %s %s %s team=%s window=%d episode=%s %s",
+                "ALERT %s %s %s team=%r window=%d episode=%s %r",
                 event.event,
                 event.severity,
                 event.kind,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -11,7 +12,11 @@ from kafka import KafkaConsumer, TopicPartition
 
 from schemas.codec import decode_alert
 from schemas.records import MirrorAlert
+from streams.core.redact import printable
+from streams.errors import DecodeError
 from streams.kafka_config import KafkaTarget, as_connection
+
+log = logging.getLogger("miroir.follow")
 
 SEVERITY_COLOURS = {"critical": "\033[1;31m", "warning": "\033[33m", "info": "\033[32m"}
 RESET = "\033[0m"
@@ -33,11 +38,12 @@ def format_alert(alert: MirrorAlert, colour: bool = False) -> str:
         head += f"  episode {short_id(alert.episode_id)}"
     if alert.actor:
         head += f"  by {alert.actor}"
+    head = printable(head)  # ids and names from the topic must not drive the terminal
     if colour:
         head = SEVERITY_COLOURS.get(alert.severity, "") + head + RESET
-    text = f"{head}\n         {alert.message}"
+    text = f"{head}\n         {printable(alert.message)}"
     if alert.note and alert.note not in alert.message:
-        text += f"\n         note: {alert.note}"
+        text += f"\n         note: {printable(alert.note)}"
     return text
 
 
@@ -50,6 +56,7 @@ def format_episode_row(row: Mapping[str, Any], colour: bool = False) -> str:
     )
     if row.get("acknowledged_by"):
         line += f"  acknowledged by {row['acknowledged_by']}"
+    line = printable(line)
     if colour:
         line = SEVERITY_COLOURS.get(str(row["severity"]), "") + line + RESET
     return line
@@ -62,6 +69,7 @@ def format_alert_row(row: Mapping[str, Any], colour: bool = False) -> str:
         f"{str(row['severity']).upper():8} {row['kind']:15} {row['team_id']:12} "
         f"window {_when(row['window_start'])}{episode}  {row['message']}"
     )
+    line = printable(line)
     if colour:
         line = SEVERITY_COLOURS.get(str(row["severity"]), "") + line + RESET
     return line
@@ -114,7 +122,19 @@ def follow_alerts(
         while not stop.is_set():
             for records in consumer.poll(timeout_ms=300).values():
                 for record in records:
-                    on_alert(decode_alert(record.value))
+                    try:
+                        alert = decode_alert(record.value)
+                    except DecodeError as e:
+                        # Not written by Miroir (or damaged): skipped, the follow goes on.
+                        log.warning(
+                            "skipped alert record %s[%d]@%d: %s",
+                            record.topic,
+                            record.partition,
+                            record.offset,
+                            printable(e.reason),
+                        )
+                        continue
+                    on_alert(alert)
     finally:
         consumer.close()
 

@@ -88,7 +88,7 @@ class OrgReader:
         except (DecodeError, ValueError, KeyError) as e:
             reason = f"teams topic: {getattr(e, 'reason', None) or e}"
             kind = getattr(e, "kind", "invalid")
-            log.warning("%s (offset %d); the team keeps its previous place", reason, record.offset)
+            log.warning("%r (offset %d); the team keeps its previous place", reason, record.offset)
             self.rejected.append(
                 DeadLetter(
                     topic=record.topic,

@@ -303,7 +303,7 @@ class UnitRunner:
     def _account(self, out: UnitOutput) -> None:
         for window in out.windows:
             log.info(
-                "unit window closed unit=%s window=%d teams=%d customers=%d",
+                "unit window closed unit=%r window=%d teams=%d customers=%d",
                 window.unit_id,
                 window.metrics.window_start,
                 len(window.teams),
@@ -319,7 +319,7 @@ class UnitRunner:
         for record in out.records:
             self.counters["incidents"] += record.event == "opened"
             log.info(
-                "INCIDENT %s %s %s=%s teams=%s %s",
+                "INCIDENT %s %s %s=%r teams=%r %r",
                 record.event,
                 record.kind,
                 record.scope,

@@ -242,7 +242,7 @@ def kafka_alert_source(kafka: KafkaTarget, topic: str) -> AlertSource:
                         try:
                             yield decode_alert(record.value)
                         except DecodeError as e:
-                            log.warning("live page: skipped an undecodable alert: %s", e)
+                            log.warning("live page: skipped an undecodable alert: %r", e.reason)
         finally:
             await consumer.stop()
 

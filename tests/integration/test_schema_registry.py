@@ -170,7 +170,7 @@ def test_registry_schemas_decode_and_a_registry_outage_loses_nothing(
     assert registry.asked.count(NEWER_ID) == 1  # cached after the first answer
 
     letters = dead_letters()
-    assert len(letters) == 1, [dict(l.headers).get("miroir.error.reason") for l in letters]
+    assert len(letters) == 1, [dict(r.headers).get("miroir.error.reason") for r in letters]
     reasons = {k: v.decode() for k, v in letters[0].headers}
     assert "no schema with this id" in json.dumps(reasons)
     rows = env.query("SELECT event_id, channel, nps, courtesy FROM customer_feedback FINAL")

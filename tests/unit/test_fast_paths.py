@@ -30,6 +30,7 @@ from schemas.records import (
     CustomerFeedback,
     EmployeePulse,
     Signal,
+    forbidden_character,
 )
 from streams.core.identity import IdentityKeys
 from streams.core.index import answer_points, composite, scoring
@@ -103,6 +104,9 @@ def reference_build(topic: str, values: dict[str, Any]) -> Signal:
                 f"{name} is {len(value)} characters, over the {MAX_IDENTIFIER_CHARS} limit",
                 "oversize",
             )
+        bad = None if value is None else forbidden_character(value)
+        if bad is not None:
+            raise DecodeError(f"{name} holds a control or format character ({bad})", "invalid")
     comment = values["comment"]
     if comment is not None and len(comment) > MAX_COMMENT_CHARS:
         raise DecodeError(

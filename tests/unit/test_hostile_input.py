@@ -133,7 +133,11 @@ def _garbage_kind(topic: str, data: bytes) -> str | None:
 # --- strategies -------------------------------------------------------------------------------
 
 ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=16)
-short_text = st.text(max_size=24)
+# Text of any script, but no control or format characters: an identifier holding one is a
+# hostile record of its own (control_in_identifier).
+short_text = st.text(
+    st.characters(exclude_categories=("Cc", "Cf", "Zl", "Zp", "Cs", "Co")), max_size=24
+)
 past_ms = st.integers(BASE_MS - 10**9, NOW_MS)
 
 
@@ -282,6 +286,17 @@ def empty_identifier(draw: st.DrawFn) -> Hostile:
 
 
 @st.composite
+def control_in_identifier(draw: st.DrawFn) -> Hostile:
+    """A newline (forged log lines), ESC (terminal escapes) or a bidi override in an id."""
+    topic = draw(topics)
+    values = _values_for(draw, topic)
+    name = draw(st.sampled_from(["event_id", "team_id"]))
+    bad = draw(st.sampled_from(["\n", "\r", "\x1b[31m", "\u202e", "\u2028", "\x00"]))
+    values[name] = draw(ids) + bad + draw(ids)
+    return _semantic(draw, "control character in an identifier", topic, values, "invalid")
+
+
+@st.composite
 def oversized_record(draw: st.DrawFn) -> Hostile:
     topic = draw(topics)
     values = _values_for(draw, topic)
@@ -364,6 +379,7 @@ hostile_records = st.one_of(
     out_of_range(),
     no_score(),
     empty_identifier(),
+    control_in_identifier(),
     oversized_record(),
     oversized_comment(),
     unknown_channel(),

@@ -121,7 +121,7 @@ def test_the_headers_are_signed_with_the_current_time() -> None:
     sink = WebhookSink(["http://127.0.0.1:9/hook"], SECRET, clock=lambda: 1_700_000_000.7)
     data = body(ALERT)
     headers = sink.headers(ALERT, data, attempt=2)
-    assert headers[ALERT_ID_HEADER] == "a-1"
+    assert headers[ALERT_ID_HEADER] == ALERT.alert_id
     assert headers[TIMESTAMP_HEADER] == "1700000000"
     assert verify(
         data,
