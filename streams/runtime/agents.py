@@ -539,16 +539,9 @@ class PipelineRunner:
                 self.metrics.sink_paused.set(0)
                 return
             except RegistryUnavailable as e:
-                self.metrics.sink_paused.set(1)
                 delay = min(delay * 2, MAX_SINK_BACKOFF_SECONDS)
                 log.warning("%s; consumption paused, asking again in %.1fs", e, delay)
-                with contextlib.suppress(TimeoutError):  # the wait ends early on a stop
-                    await asyncio.wait_for(self._stop_requested.wait(), delay)
-                if self._stop_requested.is_set():
-                    raise SinkStopped(
-                        "stopping while the schema registry is unavailable: the batch is not "
-                        "decoded and not acknowledged"
-                    ) from e
+                await self._pause(delay, "the schema registry is unavailable", "decoded", e)
 
     async def _write_sink(self, prepared: PreparedBatch) -> list[DeadLetter]:
         """Back-pressure: while ClickHouse is down we keep retrying and do not consume more —
@@ -566,18 +559,22 @@ class PipelineRunner:
                 return list(refused or ())  # a sink written before the contract returned rows
             except SinkUnavailable as e:
                 self.metrics.sink_failures.inc()
-                self.metrics.sink_paused.set(1)
                 delay = min(max(delay * 2, e.retry_after), MAX_SINK_BACKOFF_SECONDS)
                 log.warning(
                     "ClickHouse unavailable (%s); consumption paused, retrying in %.1fs", e, delay
                 )
-                with contextlib.suppress(TimeoutError):  # the wait ends early on a stop
-                    await asyncio.wait_for(self._stop_requested.wait(), delay)
-                if self._stop_requested.is_set():
-                    raise SinkStopped(
-                        "stopping while ClickHouse is unavailable: the batch is not written "
-                        "and not acknowledged"
-                    ) from e
+                await self._pause(delay, "ClickHouse is unavailable", "written", e)
+
+    async def _pause(self, delay: float, why: str, undone: str, error: Exception) -> None:
+        """Hold the batch (consumption is paused meanwhile) for ``delay`` seconds, or until a
+        stop is requested: then SinkStopped, and the batch is not acknowledged."""
+        self.metrics.sink_paused.set(1)
+        with contextlib.suppress(TimeoutError):  # the wait ends early on a stop
+            await asyncio.wait_for(self._stop_requested.wait(), delay)
+        if self._stop_requested.is_set():
+            raise SinkStopped(
+                f"stopping while {why}: the batch is not {undone} and not acknowledged"
+            ) from error
 
     def _account(self, prepared: PreparedBatch, refused: Sequence[DeadLetter]) -> None:
         sink = prepared.sink

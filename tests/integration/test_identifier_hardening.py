@@ -19,7 +19,13 @@ from schemas.records import CustomerFeedback
 from streams.runtime.follow import follow_alerts
 from streams.runtime.publish import SignalPublisher
 from streams.runtime.topics import ensure_topics
-from tests.integration.harness import PipelineEnv, WorkerProcess, read_topic, wait_until
+from tests.integration.harness import (
+    PipelineEnv,
+    WorkerProcess,
+    create_topics,
+    read_topic,
+    wait_until,
+)
 from tests.samples import sample_alert
 
 pytestmark = pytest.mark.integration
@@ -36,12 +42,7 @@ def test_hostile_team_ids_are_dead_letters_and_forge_no_log_line(
     kafka_broker, tmp_path: Path, unique_name
 ) -> None:
     env = PipelineEnv(kafka_broker.bootstrap, tmp_path, unique_name("ids"))
-    ensure_topics(
-        env.bootstrap,
-        dict.fromkeys(
-            [env.customer_topic, env.employee_topic, env.alerts_topic, env.dead_letter_topic], 4
-        ),
-    )
+    create_topics(env)
     now = int(time.time() * 1000)
     at = now - now % 10_000 - 50_000
     good = [CustomerFeedback(f"ok-{i}", at + i, "team-a", "web", "s", csat=4) for i in range(6)]

@@ -23,12 +23,12 @@ import pytest
 from schemas.codec import encode
 from schemas.records import CustomerFeedback
 from streams.runtime.publish import SignalPublisher
-from streams.runtime.topics import ensure_topics
 from streams.tools.kafka_broker import free_port
 from tests.integration.harness import (
     PipelineEnv,
     WorkerProcess,
     committed_offsets,
+    create_topics,
     read_topic,
     wait_until,
 )
@@ -119,12 +119,7 @@ def test_registry_schemas_decode_and_a_registry_outage_loses_nothing(
             "MIROIR_SCHEMA_REGISTRY_TIMEOUT_SECONDS": "2",
         },
     )
-    ensure_topics(
-        env.bootstrap,
-        dict.fromkeys(
-            [env.customer_topic, env.employee_topic, env.alerts_topic, env.dead_letter_topic], 4
-        ),
-    )
+    create_topics(env)
     now = int(time.time() * 1000)
     at = now - now % 10_000 - 50_000
     records = [
