@@ -556,6 +556,9 @@ class ClickHouseSink(Sink):
                     connect_timeout=self.connect_timeout,
                     send_receive_timeout=self.send_receive_timeout,
                     tz_mode="aware",
+                    # clickhouse-connect reads TLS from the port (443/8443), not the scheme: an
+                    # https DSN on any other port would otherwise go out as plain http.
+                    interface="https" if self.dsn.startswith("https://") else "http",
                     **self.access.client_options(),
                 ),
             )

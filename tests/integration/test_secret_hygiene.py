@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import ssl
 import subprocess
 import sys
 import threading
@@ -23,6 +24,7 @@ from pydantic import SecretStr
 
 from sinks.clickhouse import ClickHouseSink, ServerAccess
 from streams.errors import MiroirError
+from streams.tools.certificates import make_test_pki
 
 pytestmark = pytest.mark.integration
 
@@ -141,3 +143,41 @@ def test_the_worker_stops_on_refused_credentials_without_printing_them(
     assert refusing_server.credentials, "the worker never reached the server"
     assert DSN_SECRET not in output
     assert PASSWORD_SECRET not in output
+
+
+def test_https_trusts_the_configured_ca_and_no_other(tmp_path: Path) -> None:
+    """An https DSN speaks TLS on any port (clickhouse-connect alone would use plain http on a
+    port other than 443/8443), and MIROIR_CLICKHOUSE_CA_FILE reaches the client: with the CA
+    that signed the server's certificate the handshake succeeds (and the server's refusal
+    comes back); with another CA the connection is refused before any password is sent."""
+    pki = make_test_pki(tmp_path / "pki")
+    server = RefusingClickHouse()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(pki.broker_cert), str(pki.broker_key))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    dsn = f"https://miroir@127.0.0.1:{server.server_address[1]}"
+    try:
+        trusted = ClickHouseSink(
+            dsn,
+            insert_retries=0,
+            access=ServerAccess(password=SecretStr(PASSWORD_SECRET), ca_file=pki.ca_cert),
+        )
+        with pytest.raises(MiroirError, match="AUTHENTICATION_FAILED"):
+            trusted.open()
+        assert server.credentials == [f"miroir:{PASSWORD_SECRET}"]
+        other = ClickHouseSink(
+            dsn,
+            insert_retries=0,
+            access=ServerAccess(password=SecretStr(PASSWORD_SECRET), ca_file=pki.rogue_ca_cert),
+        )
+        with pytest.raises(MiroirError) as caught:
+            other.open()
+        assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value) or "certificate" in str(
+            caught.value
+        )
+        assert server.credentials == [f"miroir:{PASSWORD_SECRET}"]  # nothing sent to it
+        assert PASSWORD_SECRET not in str(caught.value)
+    finally:
+        server.shutdown()
+        server.server_close()
