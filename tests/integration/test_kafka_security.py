@@ -8,6 +8,7 @@ certificate stop start-up at once with a message naming the setting to fix, neve
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -46,6 +47,11 @@ def _alerts(connection: KafkaConnection, topic: str) -> list:
     return [decode_alert(r.value) for r in read_to_end(connection, topic, range(4), timeout=30)]
 
 
+def _live_connected(port: int) -> bool:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as page:
+        return bool(json.loads(page.read())["live"]["connected"])
+
+
 def _secured_env(broker: SecuredKafkaBroker, tmp: Path, prefix: str, **extra: str) -> PipelineEnv:
     return PipelineEnv(
         broker.sasl_ssl_bootstrap, tmp, prefix, extra={**broker.settings_env(), **extra}
@@ -74,6 +80,8 @@ def test_the_pipeline_runs_end_to_end_through_sasl_ssl(
         wait_until(
             lambda: bool(_alerts(connection, env.alerts_topic)), 120, "the planted alert", worker
         )
+        # The live page's own consumer (aiokafka, no group) reads the alerts through SASL_SSL.
+        wait_until(lambda: _live_connected(web_port), 60, "the live page's alert feed", worker)
         with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/metrics", timeout=10) as page:
             metrics = page.read().decode()
     finally:
