@@ -5,6 +5,7 @@ worker end to end."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import threading
 import time
@@ -158,7 +159,8 @@ WINDOW = 86_400_000
 def _alert(team: str, severity: str, kind: str = "mirror_decline", window: int = 0) -> MirrorAlert:
     start = 1_700_000_000_000 - 1_700_000_000_000 % WINDOW + window * WINDOW
     return MirrorAlert(
-        alert_id=f"{team}-{kind}-{window}",
+        # 32 lowercase hex digits, as Miroir makes them (the readers refuse anything else).
+        alert_id=hashlib.sha256(f"{team}-{kind}-{window}".encode()).hexdigest()[:32],
         team_id=team,
         window_start=start,
         window_end=start + WINDOW,
