@@ -81,7 +81,9 @@ def pytest_terminal_summary(
     if used is None:
         return
     terminalreporter.write_sep("-", "real services")
-    terminalreporter.write_line(used.kafka or "Kafka: not started (no test needed a broker)")
+    terminalreporter.write_line(
+        used.kafka or "Kafka: the session broker not started (no test needed it)"
+    )
     terminalreporter.write_line(_clickhouse_line())
     for note in used.notes:
         terminalreporter.write_line(note)

@@ -61,7 +61,11 @@ def _signed(
 ) -> tuple[Path, Path]:
     cert, key, request = (directory / f"{name}{ext}" for ext in (".pem", ".key", ".csr"))
     config = directory / f"{name}.ext"
-    config.write_text(extensions)
+    # Explicit key identifiers: OpenSSL 1.1 omits them, and Python 3.13's default TLS context
+    # (VERIFY_X509_STRICT) refuses a certificate without an authority key identifier.
+    config.write_text(
+        f"{extensions}subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\n"
+    )
     _openssl("req", "-new", *_KEY, "-keyout", str(key), "-out", str(request),
              "-subj", f"/CN={name}")  # fmt: skip
     _openssl(
