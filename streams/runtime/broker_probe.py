@@ -6,12 +6,14 @@ Used by the worker before it creates topics and by the broker launchers of ``str
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import socket
 import ssl
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
 from streams.errors import BrokerError, ConfigError
@@ -70,6 +72,39 @@ def sasl_refusal(kafka: KafkaConnection, reasons: list[str]) -> ConfigError | No
             f"the Kafka broker at {kafka.bootstrap} does not offer SASL mechanism "
             f"{kafka.sasl_mechanism}: check MIROIR_KAFKA_SASL_MECHANISM"
         )
+    return None
+
+
+def sasl_login_refusal(kafka: KafkaConnection, host: str, port: int) -> ConfigError | None:
+    """Log in once with aiokafka's connection, which raises the broker's typed answer at once
+    (kafka-python retries a refused login until its timeout, and may even lose the reason);
+    the settings to fix when the login is refused, else None (other failures are for the
+    readiness loop to judge)."""
+    if not kafka.uses_sasl:
+        return None
+
+    async def log_in() -> None:
+        from aiokafka.conn import create_conn
+
+        connection = await create_conn(
+            host,
+            port,
+            client_id="miroir-probe",
+            request_timeout_ms=10_000,
+            ssl_context=kafka.ssl_context,
+            security_protocol=kafka.security_protocol,
+            sasl_mechanism=kafka.sasl_mechanism or "PLAIN",
+            sasl_plain_username=kafka.sasl_username,
+            sasl_plain_password=kafka.client_options().get("sasl_plain_password"),
+        )
+        connection.close()
+
+    # A loop of its own, in a thread of its own: callers may already run one (a test, a tool).
+    with ThreadPoolExecutor(1, thread_name_prefix="miroir-probe") as pool:
+        try:
+            pool.submit(asyncio.run, asyncio.wait_for(log_in(), 15.0)).result()
+        except Exception as e:  # noqa: BLE001 - anything but a refusal is not ours to judge
+            return sasl_refusal(kafka, [f"{type(e).__name__}: {e}"])
     return None
 
 
@@ -152,7 +187,10 @@ def wait_ready(
                 f"broker at {bootstrap} not ready after {timeout:.0f}s ({last_problem})"
             )
         if _port_accepts(host, port):
-            refused = tls_refusal(as_connection(kafka), host, port)
+            connection = as_connection(kafka)
+            refused = tls_refusal(connection, host, port) or sasl_login_refusal(
+                connection, host, port
+            )
             if refused is not None:
                 raise refused
             problem = _admin_answers(kafka, min(remaining, 10.0))
