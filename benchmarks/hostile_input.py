@@ -7,7 +7,8 @@
 Starts its own Apache Kafka broker (KRaft, in a temporary directory; or uses
 ``MIROIR_TEST_KAFKA_BOOTSTRAP``), produces valid simulator records interleaved with hostile
 messages (random bytes, truncated Avro, trailing garbage, Confluent framing with garbage,
-scores out of range, no score, empty identifiers, records over 64 KiB, comments over the
+scores out of range, no score, empty identifiers, identifiers holding a newline, ESC or a
+bidi override or 60 KB long, records over 64 KiB, comments over the
 limit, unknown channel symbols, empty values and tombstones, far-future timestamps, the other
 signal's schema) to fresh topics, runs ``miroir worker`` as a subprocess until the dead-letter
 topic holds every hostile message and the idle timer has closed every window, stops it and
@@ -219,6 +220,18 @@ def _empty_id(rng: random.Random, record: Signal) -> tuple[str, str, bytes | Non
     return "empty event_id", _side(record), data, "invalid"
 
 
+def _hostile_id(rng: random.Random, record: Signal) -> tuple[str, str, bytes | None, str | None]:
+    # Issue 15's findings: a newline forging log lines, ESC driving terminals, a bidi override,
+    # a 60 KB team id (under the 64 KiB record limit, so the identifier rule refuses it).
+    if rng.random() < 0.05:
+        huge = encode(replace(record, team_id="t" * 60_000))
+        return "60 KB team_id", _side(record), huge, "oversize"
+    name = rng.choice(["team_id", "event_id", "source"])
+    bad = rng.choice(["\n", "\r\n", "\x1b[31m", "\u202e", "\u2028", "\x00"])
+    data = encode(replace(record, **{name: getattr(record, name) + bad + "INFO forged"}))
+    return "control character in an id", _side(record), data, "invalid"
+
+
 def _oversized(rng: random.Random, record: Signal) -> tuple[str, str, bytes | None, str | None]:
     source = "s" * (DEFAULT_MAX_RECORD_BYTES + rng.randint(1, 2048))
     return "record over 64 KiB", _side(record), encode(replace(record, source=source)), "oversize"
@@ -278,6 +291,7 @@ MAKERS: list[tuple[Maker, int]] = [
     (_out_of_range, 10),
     (_no_score, 8),
     (_empty_id, 8),
+    (_hostile_id, 8),
     (_oversized, 1),
     (_long_comment, 5),
     (_unknown_channel, 8),

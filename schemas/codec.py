@@ -4,12 +4,15 @@ Every record crosses this boundary exactly once; whatever cannot be used becomes
 :class:`~streams.errors.DecodeError` whose ``kind`` files it in the dead letters:
 
     undecodable  not Avro for our schema: garbage, truncated, trailing bytes, empty message
-    schema       wrong type or missing field; a writer schema that cannot resolve to ours
+    schema       wrong type or missing field; a writer schema that cannot resolve to ours;
+                 a schema id the registry has no usable Avro schema for
     range        a score outside its range (the reason names the field and the value)
     no_score     not a single score present
     oversize     message over ``max_record_bytes``; comment over ``MAX_COMMENT_CHARS``;
                  an identifier over ``MAX_IDENTIFIER_CHARS``
-    invalid      empty ``event_id`` or ``team_id``; unknown topic
+    invalid      empty ``event_id`` or ``team_id``; a blank reference; an identifier holding
+                 a control or format character (the reason names the field, the code point
+                 and its position); unknown topic
 
 Messages are read either as plain schemaless Avro bodies or in the Confluent wire format
 (magic byte 0, a 4-byte big-endian schema id, then the body).
@@ -23,7 +26,7 @@ import math
 import os
 import re
 import struct
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import fields
 from operator import itemgetter
 from pathlib import Path
@@ -47,10 +50,13 @@ from schemas.records import (
     MirrorAlert,
     Signal,
     forbidden_character,
+    identifier_fault,
 )
 from streams.errors import ConfigError, DecodeError
 
 __all__ = [
+    "ALERT_ID_HEX_DIGITS",
+    "ALERT_SEVERITIES",
     "CONFLUENT_MAGIC",
     "CUSTOMER_FEEDBACK_SCHEMA",
     "DEFAULT_MAX_RECORD_BYTES",
@@ -61,6 +67,7 @@ __all__ = [
     "SignalCodec",
     "alert_to_json",
     "check_action",
+    "check_alert",
     "decode_action",
     "decode_alert",
     "decode_team_info",
@@ -80,8 +87,18 @@ CONFLUENT_MAGIC: Final = 0
 _CONFLUENT_HEADER: Final = struct.Struct(">BI")
 
 _INT_BOUNDS: Final = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
-# Identifier fields, in the order their length is checked; each signal has a subset.
-_IDENTIFIERS: Final = ("event_id", "team_id", "respondent_ref", "customer_ref")
+# Identifier fields, in the order they are checked; each signal has a subset. The rules:
+# schemas.records.identifier_fault.
+_IDENTIFIERS: Final = (
+    "event_id",
+    "team_id",
+    "respondent_ref",
+    "customer_ref",
+    "source",
+    "language",
+)
+_REFERENCES: Final = frozenset({"respondent_ref", "customer_ref"})
+_LABELS: Final = frozenset({"source", "language"})
 
 
 def load_schema(file_name: str) -> dict[str, Any]:
@@ -254,9 +271,12 @@ def _check_identifiers(signal: _Signal, values: Mapping[str, Any]) -> None:
                 f"{name} is {len(value)} characters, over the {MAX_IDENTIFIER_CHARS} limit",
                 "oversize",
             )
-        bad = forbidden_character(value)
-        if bad is not None:
-            raise DecodeError(f"{name} holds a control or format character ({bad})", "invalid")
+        # Labels (source, language) may be empty; a reference, when given, must say something.
+        fault = identifier_fault(value, may_be_empty=name in _LABELS)
+        if fault is not None:
+            if name in _REFERENCES and not value.strip():
+                fault += "; leave it out (null) when unknown"
+            raise DecodeError(f"{name} {fault}", "invalid")
 
 
 def _check_comment(comment: str | None) -> None:
@@ -462,12 +482,14 @@ def encode_alert(alert: MirrorAlert) -> bytes:
     return buffer.getvalue()
 
 
-def decode_alert(data: bytes) -> MirrorAlert:
+def decode_alert(data: bytes, kinds: Container[str] | None = None) -> MirrorAlert:
     """The alert in a plain Avro body, checked (``check_alert``); DecodeError if it is not one.
 
     Everything that reads the alerts topics (the live page, the webhook relay, ``miroir alerts
-    -f``, acknowledgements) comes through here: a record someone else wrote there is refused
-    unless it is well-formed, so it cannot inject lines into logs, the live stream or a terminal.
+    -f``, acknowledgements) comes through here with ``kinds`` from the detector registry
+    (``streams.detectors.registry.known_alert_kinds``): a record someone else wrote there is
+    refused unless it is well-formed, so it cannot inject lines into logs, the live stream or
+    a terminal, nor page anyone with a kind no detector emits.
     """
     if not data:
         raise DecodeError("the message is empty (a tombstone?)", "undecodable")
@@ -475,37 +497,52 @@ def decode_alert(data: bytes) -> MirrorAlert:
     values["teams"] = tuple(values.get("teams") or ())
     alert = MirrorAlert(**values)
     try:
-        check_alert(alert)
+        check_alert(alert, kinds)
     except ValueError as error:
         raise DecodeError(f"not a well-formed alert: {error}", "invalid") from error
     return alert
 
 
-_HEX_ID: Final = re.compile(r"[0-9a-f]{32}")
-_KIND: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
+# Deterministic ids are the first 32 hex digits of a sha256 (streams.detectors.base,
+# streams.core.episodes, streams.core.incidents, streams.core.unit_stage).
+ALERT_ID_HEX_DIGITS: Final = 32
+_HEX_ID: Final = re.compile(f"[0-9a-f]{{{ALERT_ID_HEX_DIGITS}}}")
+_NAME: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
 ALERT_SEVERITIES: Final = ("info", "warning", "critical")
 
 
-def check_alert(alert: MirrorAlert) -> None:
+def check_alert(alert: MirrorAlert, kinds: Container[str] | None = None) -> None:
     """ValueError naming what makes ``alert`` one Miroir cannot have written: ids that are not
-    32 lowercase hex digits, a kind or event that is not a lowercase name (detector plugins add
-    kinds, so the form is checked, not a list), an unknown severity, identifiers over the limit
-    or holding control characters, numbers that are not finite."""
+    32 lowercase hex digits; a kind not in ``kinds`` (the registered detectors' kinds; None:
+    any lowercase name); an event or scope that is not a lowercase name; an unknown severity;
+    identifiers that break the identifier rules; numbers that are not finite."""
     for name in ("alert_id", "episode_id", "incident_id"):
         value = getattr(alert, name)
         if value is not None and not _HEX_ID.fullmatch(value):
-            raise ValueError(f"{name} {value[:40]!r} is not 32 lowercase hex digits")
+            raise ValueError(
+                f"{name} {value[:40]!r} is not {ALERT_ID_HEX_DIGITS} lowercase hex digits"
+            )
+    if kinds is not None and alert.kind not in kinds:
+        raise ValueError(f"kind {alert.kind[:40]!r} is not emitted by any installed detector")
     for name in ("kind", "event", "scope"):
         value = getattr(alert, name)
-        if not _KIND.fullmatch(value):
+        if not _NAME.fullmatch(value):
             raise ValueError(f"{name} {value[:40]!r} is not a lowercase name")
     if alert.severity not in ALERT_SEVERITIES:
         raise ValueError(f"severity {alert.severity[:40]!r} is not one of {ALERT_SEVERITIES}")
-    names = [alert.team_id, alert.detector, alert.detector_version, *alert.teams]
-    names += [v for v in (alert.unit_id, alert.dimension, alert.actor) if v is not None]
-    for value in names:
-        if len(value) > MAX_IDENTIFIER_CHARS or forbidden_character(value):
-            raise ValueError(f"identifier {value[:40]!r} is too long or holds control characters")
+    # An incident's record has no team (team_id ""); everything else names one.
+    named = [("team_id", alert.team_id, True), ("detector", alert.detector, False)]
+    named += [("detector_version", alert.detector_version, False)]
+    named += [("teams", team, False) for team in alert.teams]
+    named += [
+        (name, value, False)
+        for name in ("unit_id", "dimension", "actor")
+        if (value := getattr(alert, name)) is not None
+    ]
+    for name, value, may_be_empty in named:
+        fault = identifier_fault(value, may_be_empty=may_be_empty)
+        if fault is not None:
+            raise ValueError(f"{name} {value[:40]!r} {fault}")
     numbers = [getattr(alert, f.name) for f in fields(alert)]
     numbers = [n for n in numbers if isinstance(n, float)] + list(alert.evidence.values())
     if not all(math.isfinite(n) for n in numbers):
@@ -546,7 +583,7 @@ def check_action(action: EpisodeAction) -> None:
         )
     for name in ("action_id", "team_id", "episode_id", "actor"):
         value = getattr(action, name)
-        if not value or len(value) > MAX_IDENTIFIER_CHARS:
+        if not value.strip() or len(value) > MAX_IDENTIFIER_CHARS:
             raise ValueError(f"{name} must be 1 to {MAX_IDENTIFIER_CHARS} characters")
         bad = forbidden_character(value)
         if bad is not None:
@@ -677,6 +714,11 @@ class SignalCodec:
         # framed, and the plain reading is only there to name the real fault of a plain body
         # with an empty event_id. Of two failures the one that got past the Avro decoding wins,
         # the framed one first (the likelier intent); two undecodables are reported together.
+        verdict = self._registry_verdict(data)
+        if verdict is not None:
+            # The registry (or its absence) has the last word on this id: the plain reading of
+            # the same bytes would only bury that reason under an Avro error.
+            raise verdict
         try:
             return self._decode_framed(signal, data)
         except DecodeError as error:
@@ -687,16 +729,21 @@ class SignalCodec:
             plain_error = error
         raise _more_telling(framed_error, plain_error)
 
-    def _decode_framed(self, signal: _Signal, data: bytes) -> Signal:
+    def _registry_verdict(self, data: bytes) -> DecodeError | None:
+        """Why the writer schema of ``data``'s id cannot be had (the registry has no usable
+        schema for it, or it was never fetched); None when it can."""
         _, schema_id = _CONFLUENT_HEADER.unpack_from(data)
         unusable = self._unusable_ids.get(schema_id)
         if unusable is not None:
-            raise DecodeError(f"writer schema id {schema_id}: {unusable}", "undecodable")
+            return DecodeError(f"writer schema id {schema_id}: {unusable}", "schema")
         if self.strict_ids and schema_id not in self._writer_schemas:
-            raise DecodeError(
-                f"writer schema id {schema_id} was not fetched from the schema registry",
-                "undecodable",
+            return DecodeError(
+                f"writer schema id {schema_id} was not fetched from the schema registry", "schema"
             )
+        return None
+
+    def _decode_framed(self, signal: _Signal, data: bytes) -> Signal:
+        _, schema_id = _CONFLUENT_HEADER.unpack_from(data)
         writer_schema = self._writer_schemas.get(schema_id, signal.wire_schema)
         # Only a foreign writer schema needs resolution; our own is read directly (faster).
         reader_schema = None if writer_schema is signal.wire_schema else signal.wire_schema

@@ -36,8 +36,10 @@ CUSTOMER_SCORES: Final = tuple(CUSTOMER_SCORE_RANGES)
 EMPLOYEE_SCORES: Final = tuple(EMPLOYEE_SCORE_RANGES)
 
 MAX_COMMENT_CHARS: Final = 2000
-# Identifiers (event_id, team_id, respondent_ref, customer_ref) are keys everywhere downstream
-# (state keys, ClickHouse sort keys, URLs of the team pages): longer ones are refused.
+# Identifiers (event_id, team_id, customer_ref, respondent_ref, source, language; the teams
+# topic's team_id, unit names and levels; episode actions' ids and actors) are keys everywhere
+# downstream (state keys, ClickHouse sort keys, URLs of the team pages, log lines): longer ones
+# are refused. Real ones are far shorter (the simulator's longest is about 20 characters).
 MAX_IDENTIFIER_CHARS: Final = 256
 
 
@@ -46,6 +48,8 @@ def forbidden_character(text: str) -> str | None:
     None. Refused: control characters (a newline forges log lines, ESC drives terminals), format
     characters such as the bidirectional overrides (U+202E shows text reversed) and the line and
     paragraph separators."""
+    if text.isprintable():  # the common case, in C: none of the refused categories is printable
+        return None
     for position, char in enumerate(text):
         if unicodedata.category(char) in _FORBIDDEN_CATEGORIES:
             return f"U+{ord(char):04X} at position {position}"
@@ -55,6 +59,23 @@ def forbidden_character(text: str) -> str | None:
 # Cc control, Cf format (bidi overrides, zero-width), Zl/Zp line and paragraph separators,
 # Cs lone surrogates, Co private use.
 _FORBIDDEN_CATEGORIES: Final = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co"})
+
+
+def identifier_fault(value: str, *, may_be_empty: bool = False) -> str | None:
+    """What makes ``value`` unusable as an identifier, as the end of a sentence that starts
+    with the field's name (``"is 60000 characters, over the 256 limit"``), or None.
+
+    The rules (docs/guarantees.md, guarantee 6): at most ``MAX_IDENTIFIER_CHARS`` characters,
+    not blank (unless ``may_be_empty``, and then empty, not blank), no control or format
+    character (``forbidden_character``)."""
+    if len(value) > MAX_IDENTIFIER_CHARS:
+        return f"is {len(value)} characters, over the {MAX_IDENTIFIER_CHARS} limit"
+    if not value.strip() and not (may_be_empty and not value):
+        return "is empty or blank"
+    bad = forbidden_character(value)
+    if bad is not None:
+        return f"holds a control or format character ({bad})"
+    return None
 
 
 @dataclass(frozen=True, slots=True)

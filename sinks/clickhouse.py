@@ -681,7 +681,7 @@ class ClickHouseSink(Sink):
                 if stop - start == 1:
                     return [_refused_row(table, rows, refusal)]
                 logger.warning(
-                    "ClickHouse refused %d rows of %s (%s); writing them in halves to find "
+                    "ClickHouse refused %d rows of %s (%r); writing them in halves to find "
                     "the rows it refuses",
                     stop - start,
                     table,

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from schemas.records import MAX_IDENTIFIER_CHARS
+from schemas.records import MAX_IDENTIFIER_CHARS, identifier_fault
 
 UNASSIGNED: Final = "unassigned"
 UNIT_SEPARATOR: Final = "/"
@@ -43,6 +43,9 @@ class TeamInfo:
     def __post_init__(self) -> None:
         if not self.team_id or len(self.team_id) > MAX_IDENTIFIER_CHARS:
             raise ValueError(f"team_id must be 1 to {MAX_IDENTIFIER_CHARS} characters")
+        fault = identifier_fault(self.team_id)
+        if fault is not None:
+            raise ValueError(f"team_id {self.team_id[:40]!r} {fault}")
         if not self.path or len(self.path) > MAX_DEPTH:
             raise ValueError(f"team {self.team_id!r}: a unit path of 1 to {MAX_DEPTH} names")
         for name in self.path:
@@ -51,6 +54,14 @@ class TeamInfo:
                     f"team {self.team_id!r}: unit name {name[:40]!r} must be 1 to "
                     f"{MAX_IDENTIFIER_CHARS} characters without {UNIT_SEPARATOR!r}"
                 )
+        # Unit names and levels become unit ids, page text and log lines like team ids do.
+        named = [("unit name", name, False) for name in self.path]
+        named += [("level", level, False) for level in self.levels]
+        named.append(("display_name", self.display_name, True))
+        for what, value, may_be_empty in named:
+            fault = identifier_fault(value, may_be_empty=may_be_empty)
+            if fault is not None:
+                raise ValueError(f"team {self.team_id!r}: {what} {value[:40]!r} {fault}")
         if self.levels and len(self.levels) != len(self.path):
             raise ValueError(
                 f"team {self.team_id!r}: {len(self.path)} units but levels {self.levels}"

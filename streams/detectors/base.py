@@ -359,6 +359,15 @@ class Detector(ABC):
 
     name: ClassVar[str]
     version: ClassVar[str]
+    # The alert kinds it emits; empty means its name is its one kind. Readers of the alerts
+    # topic refuse a kind no installed detector declares (a forged alert), so an alert of an
+    # undeclared kind is refused here, where its author sees it first.
+    kinds: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def alert_kinds(cls) -> tuple[str, ...]:
+        """The kinds of the alerts this detector may emit (``kinds``, or its name)."""
+        return cls.kinds or (cls.name,)
 
     @abstractmethod
     def detect(
@@ -388,8 +397,14 @@ class Detector(ABC):
         """Build an alert for ``current``: id, bounds, both sides' n and index filled in.
 
         ``created_at`` is the window end (deterministic replays). Raises ValueError if
-        employee figures are given for a suppressed window, so no detector can leak them.
+        employee figures are given for a suppressed window, so no detector can leak them, and
+        for a ``kind`` the detector does not declare (``alert_kinds``).
         """
+        if kind not in self.alert_kinds():
+            raise ValueError(
+                f"{self.name}: kind {kind!r} is not declared; list every kind the detector "
+                f"emits in its kinds attribute (now {self.alert_kinds()})"
+            )
         employee = None if current.employee_suppressed else current.employee
         evidence = dict(evidence or {})
         if employee is None:

@@ -72,6 +72,12 @@ class MirrorChangeDetector(Detector):
     name: ClassVar[str] = "mirror_change"
     # 2: control-chart evidence (pooled spread, τ, EWMA chart) and the equivalence test.
     version: ClassVar[str] = "2"
+    kinds: ClassVar[tuple[str, ...]] = (
+        "mirror_decline",
+        "mirror_rise",
+        "inner_warning",
+        "outer_warning",
+    )
 
     def detect(
         self,

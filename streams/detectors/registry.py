@@ -12,16 +12,23 @@ wins over a plug-in of the same name.
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Sequence
 from importlib.metadata import EntryPoint, entry_points
 from typing import Final
 
+from streams.core.episodes import family_of
 from streams.detectors.base import Detector
 from streams.detectors.mirror import MirrorChangeDetector
 from streams.detectors.symmetry_gap import SymmetryGapDetector
 from streams.errors import ConfigError
 
 ENTRY_POINT_GROUP: Final = "miroir.detectors"
+# The unit stage's incident records carry ``incident_<family>`` (streams.core.unit_stage).
+INCIDENT_KIND_PREFIX: Final = "incident_"
+
+log = logging.getLogger("miroir.detectors")
 
 BUILTIN_DETECTORS: Final[dict[str, type[Detector]]] = {
     MirrorChangeDetector.name: MirrorChangeDetector,
@@ -102,11 +109,32 @@ def load_detectors(names: Sequence[str]) -> list[Detector]:
     return detectors
 
 
+@functools.cache
+def known_alert_kinds() -> frozenset[str]:
+    """Every alert kind a record on the alerts topics may carry: the kinds the built-in and
+    installed plug-in detectors declare (``Detector.alert_kinds``), and the incident kind of
+    each one's family. What the readers of the topics (live page, webhook relay, ``miroir
+    alerts -f``) accept; a plug-in that cannot be imported is logged and its kinds refused.
+    """
+    kinds: set[str] = set()
+    for cls in BUILTIN_DETECTORS.values():
+        kinds.update(cls.alert_kinds())
+    for name, entry_point in sorted(_plugins().items()):
+        try:
+            kinds.update(_load_plugin(name, entry_point).alert_kinds())
+        except DetectorLoadError as e:
+            log.warning("alert kinds: %s", e)
+    kinds.update({INCIDENT_KIND_PREFIX + family_of(kind) for kind in kinds})
+    return frozenset(kinds)
+
+
 __all__ = [
     "BUILTIN_DETECTORS",
     "ENTRY_POINT_GROUP",
+    "INCIDENT_KIND_PREFIX",
     "DetectorLoadError",
     "UnknownDetectorError",
     "available_detectors",
+    "known_alert_kinds",
     "load_detectors",
 ]

@@ -12,6 +12,7 @@ from kafka.errors import KafkaError
 
 from schemas.codec import decode_alert, encode_action
 from schemas.records import EpisodeAction
+from streams.detectors.registry import known_alert_kinds
 from streams.errors import BrokerError, DecodeError, MiroirError
 from streams.kafka_config import KafkaTarget, as_connection
 
@@ -115,7 +116,7 @@ def _episodes_on(kafka: KafkaTarget, topic: str, prefix: str, timeout: float) ->
 
 def _episode_of(value: bytes | None, prefix: str) -> EpisodeRef | None:
     try:
-        alert = decode_alert(value or b"")
+        alert = decode_alert(value or b"", known_alert_kinds())
     except DecodeError:
         return None  # not ours to judge here: the worker's dead letters tell about such records
     if alert.episode_id is None or not alert.episode_id.startswith(prefix):

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 from schemas.codec import decode_alert
 from streams.core.partitioning import partition_for
+from streams.detectors.registry import known_alert_kinds
 from streams.errors import DecodeError
 from streams.kafka_config import KafkaTarget
 from streams.runtime.kafka_read import read_to_end
@@ -56,9 +57,10 @@ class EmittedAlerts:
         for partition in wanted:
             self._ids.setdefault(partition, OrderedDict())
         found = 0
+        kinds = known_alert_kinds()
         for record in read_to_end(self.kafka, self.topic, wanted, last=self.lookback):
             try:
-                self._ids[record.partition][decode_alert(record.value).alert_id] = None
+                self._ids[record.partition][decode_alert(record.value, kinds).alert_id] = None
                 found += 1
             except DecodeError:
                 log.warning(

@@ -13,6 +13,7 @@ from kafka import KafkaConsumer, TopicPartition
 from schemas.codec import decode_alert
 from schemas.records import MirrorAlert
 from streams.core.redact import printable
+from streams.detectors.registry import known_alert_kinds
 from streams.errors import DecodeError
 from streams.kafka_config import KafkaTarget, as_connection
 
@@ -102,8 +103,10 @@ def follow_alerts(
     """Call ``on_alert`` for every alert on ``topic`` until ``stop`` is set.
 
     Reads without a consumer group (assign, not subscribe), so followers never disturb each
-    other or the workers.
+    other or the workers. A record that is not a well-formed alert of a known kind (a forgery,
+    or damage) is skipped with a warning and the follow goes on past it.
     """
+    kinds = known_alert_kinds()
     consumer = KafkaConsumer(
         **as_connection(kafka).client_options(),
         enable_auto_commit=False,
@@ -123,15 +126,15 @@ def follow_alerts(
             for records in consumer.poll(timeout_ms=300).values():
                 for record in records:
                     try:
-                        alert = decode_alert(record.value)
+                        alert = decode_alert(record.value, kinds)
                     except DecodeError as e:
                         # Not written by Miroir (or damaged): skipped, the follow goes on.
                         log.warning(
-                            "skipped alert record %s[%d]@%d: %s",
+                            "skipped alert record %s[%d]@%d: %r",
                             record.topic,
                             record.partition,
                             record.offset,
-                            printable(e.reason),
+                            e.reason,
                         )
                         continue
                     on_alert(alert)

@@ -206,7 +206,7 @@ class UnitRunner:
                 inputs.append((record.offset, decode_input(record.value or b"")))
             except ValueError as e:
                 self.counters["skipped"] += 1
-                log.error("unit stage: input at offset %d skipped: %s", record.offset, e)
+                log.error("unit stage: input at offset %d skipped: %r", record.offset, str(e))
         loop = asyncio.get_running_loop()
         chart = await loop.run_in_executor(None, self.org.refresh)
         await self._write_teams(chart)

@@ -20,7 +20,11 @@ Delivery semantics: **at least once**, per alert and URL.
   missed either.
 * Records are processed in order within a partition; partitions are processed concurrently,
   so one slow endpoint delays only the alerts behind it in the same partition.
-* An alert record that cannot be decoded is dead-lettered with its decode error kind.
+* An alert record that cannot be decoded, or is not a well-formed alert of a kind an installed
+  detector declares (``schemas.codec.check_alert``: a forgery by someone who can write to the
+  topic), is dead-lettered with its decode error kind and counted (``refused``), never signed
+  or posted; the relay goes on past it. A *well-formed* forgery is still posted: only Kafka
+  ACLs on the topic stop that (docs/security.md).
 * A webhook URL the sink refuses (``sinks.webhook.check_webhook_url``: port out of range, not
   http(s), …) never stops or restarts the relay: each alert is dead-lettered for that URL and
   delivered to the others.
@@ -47,6 +51,7 @@ from schemas.codec import decode_alert
 from sinks.base import Sink
 from sinks.webhook import AlertSource, WebhookSink
 from streams.core.model import DeadLetter, SinkBatch
+from streams.detectors.registry import known_alert_kinds
 from streams.errors import DecodeError, SinkStopped, SinkUnavailable
 from streams.kafka_config import KafkaConnection
 from streams.runtime.restarting import run_restarting
@@ -93,7 +98,8 @@ class WebhookRelay:
         # Pages, not every event: the unit stage chose them (one per problem, one per shared
         # shock; see streams.core.unit_stage).
         self.topic = settings.pages_topic
-        self.counters = {"delivered": 0, "skipped": 0, "dead_letters": 0}
+        self.counters = {"delivered": 0, "skipped": 0, "dead_letters": 0, "refused": 0}
+        self.kinds = known_alert_kinds()
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._consumer: AIOKafkaConsumer | None = None
 
@@ -177,15 +183,17 @@ class WebhookRelay:
             key=record.key,
         )
         try:
-            alert = decode_alert(source.value)
+            alert = decode_alert(source.value, self.kinds)
         except DecodeError as e:
             log.warning(
-                "webhooks: alert record %s[%d]@%d is unreadable (%s); dead-lettered",
+                "webhooks: alert record %s[%d]@%d refused, not posted (%s: %r); dead-lettered",
                 source.topic,
                 source.partition,
                 source.offset,
                 e.kind,
+                e.reason,
             )
+            self.counters["refused"] += 1
             await self.write_dead_letters([_undecodable(source, e)])
             return
         if alert.alert_id in self._recent:

@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from schemas.codec import decode_alert
 from schemas.records import MirrorAlert
+from streams.detectors.registry import known_alert_kinds
 from streams.errors import DecodeError, MiroirError
 from streams.kafka_config import KafkaTarget, as_connection
 
@@ -240,9 +241,10 @@ def kafka_alert_source(kafka: KafkaTarget, topic: str) -> AlertSource:
                 for records in batches.values():
                     for record in records:
                         try:
-                            yield decode_alert(record.value)
+                            # Checked: a forgery on the topic is never streamed (SSE lines).
+                            yield decode_alert(record.value, known_alert_kinds())
                         except DecodeError as e:
-                            log.warning("live page: skipped an undecodable alert: %r", e.reason)
+                            log.warning("live page: skipped an alert record: %r", e.reason)
         finally:
             await consumer.stop()
 

@@ -287,7 +287,7 @@ def test_each_qualifying_alert_arrives_once_signed_and_committed(
     for r in got:
         assert r.body["miroir"]["alert_id"] == r.alert_id
         assert r.body["text"].startswith(f"[{r.body['miroir']['severity'].upper()}] ")
-    assert relay.counters == {"delivered": 3, "skipped": 1, "dead_letters": 0}
+    assert relay.counters == {"delivered": 3, "skipped": 1, "dead_letters": 0, "refused": 0}
     assert _dead_letters(sink) == []
 
     # Restarted in the same group: offsets were committed, nothing is delivered twice (the

@@ -433,16 +433,23 @@ def test_no_detector_reveals_a_suppressed_employee_side() -> None:
 def test_make_alert_refuses_employee_figures_on_a_suppressed_window() -> None:
     detector = MirrorChangeDetector()
     current = tw(6, 60, None)
+    kind = "mirror_rise"
+    with pytest.raises(ValueError, match="suppressed"):
+        detector.make_alert(current, kind=kind, severity="info", message="x.", employee_delta=-3.0)
     with pytest.raises(ValueError, match="suppressed"):
         detector.make_alert(
-            current, kind="custom", severity="info", message="x.", employee_delta=-3.0
+            current, kind=kind, severity="info", message="x.", evidence={"employee_gap": 1.0}
         )
-    with pytest.raises(ValueError, match="suppressed"):
-        detector.make_alert(
-            current, kind="custom", severity="info", message="x.", evidence={"employee_gap": 1.0}
-        )
-    alert = detector.make_alert(current, kind="custom", severity="info", message="x.")
+    alert = detector.make_alert(current, kind=kind, severity="info", message="x.")
     assert alert.employee_n is None and alert.employee_index is None
+
+
+def test_make_alert_refuses_a_kind_the_detector_does_not_declare() -> None:
+    # Readers of the alerts topic refuse undeclared kinds: the author must hear it first.
+    with pytest.raises(ValueError, match="kind 'custom' is not declared"):
+        MirrorChangeDetector().make_alert(
+            tw(6, 60, 12), kind="custom", severity="info", message="x."
+        )
 
 
 # -- registry -----------------------------------------------------------------------------------

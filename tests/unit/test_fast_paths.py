@@ -97,14 +97,20 @@ def reference_build(topic: str, values: dict[str, Any]) -> Signal:
     for name in ("event_id", "team_id"):
         if not values[name].strip():
             raise DecodeError(f"{name} is empty: every signal needs one", "invalid")
-    for name in ("event_id", "team_id", "respondent_ref", "customer_ref"):
+    for name in ("event_id", "team_id", "respondent_ref", "customer_ref", "source", "language"):
         value = values.get(name)
-        if value is not None and len(value) > MAX_IDENTIFIER_CHARS:
+        if value is None:
+            continue
+        if len(value) > MAX_IDENTIFIER_CHARS:
             raise DecodeError(
                 f"{name} is {len(value)} characters, over the {MAX_IDENTIFIER_CHARS} limit",
                 "oversize",
             )
-        bad = None if value is None else forbidden_character(value)
+        label = name in ("source", "language")
+        if not value.strip() and not (label and value == ""):
+            hint = "" if label else "; leave it out (null) when unknown"
+            raise DecodeError(f"{name} is empty or blank{hint}", "invalid")
+        bad = forbidden_character(value)
         if bad is not None:
             raise DecodeError(f"{name} holds a control or format character ({bad})", "invalid")
     comment = values["comment"]

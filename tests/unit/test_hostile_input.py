@@ -139,6 +139,8 @@ short_text = st.text(
     st.characters(exclude_categories=("Cc", "Cf", "Zl", "Zp", "Cs", "Co")), max_size=24
 )
 past_ms = st.integers(BASE_MS - 10**9, NOW_MS)
+# A reference, when given, says something: a blank one is a hostile record (blank_reference).
+references = st.none() | short_text.filter(str.strip)
 
 
 def _scores(ranges: dict[str, tuple[int, int]]) -> st.SearchStrategy[dict[str, int | None]]:
@@ -156,7 +158,7 @@ customer_values = st.builds(
             "team_id": ids,
             "channel": st.sampled_from(CHANNELS),
             "source": short_text,
-            "customer_ref": st.none() | short_text,
+            "customer_ref": references,
             "tags": st.lists(short_text, max_size=3),
             "language": st.none() | st.sampled_from(["fr", "en-GB", ""]),
             "comment": st.none() | short_text,
@@ -172,7 +174,7 @@ employee_values = st.builds(
             "occurred_at": past_ms,
             "team_id": ids,
             "source": short_text,
-            "respondent_ref": st.none() | short_text,
+            "respondent_ref": references,
             "comment": st.none() | short_text,
         }
     ),
@@ -290,10 +292,24 @@ def control_in_identifier(draw: st.DrawFn) -> Hostile:
     """A newline (forged log lines), ESC (terminal escapes) or a bidi override in an id."""
     topic = draw(topics)
     values = _values_for(draw, topic)
-    name = draw(st.sampled_from(["event_id", "team_id"]))
+    name = draw(st.sampled_from(["event_id", "team_id", "source", _reference(topic)]))
     bad = draw(st.sampled_from(["\n", "\r", "\x1b[31m", "\u202e", "\u2028", "\x00"]))
     values[name] = draw(ids) + bad + draw(ids)
     return _semantic(draw, "control character in an identifier", topic, values, "invalid")
+
+
+@st.composite
+def blank_reference(draw: st.DrawFn) -> Hostile:
+    """A customer or respondent reference that is there but says nothing: all of them would
+    be one person (or none), so it is refused rather than guessed at."""
+    topic = draw(topics)
+    values = _values_for(draw, topic)
+    values[_reference(topic)] = draw(st.sampled_from(["", " ", "\u3000"]))
+    return _semantic(draw, "blank reference", topic, values, "invalid")
+
+
+def _reference(topic: str) -> str:
+    return "customer_ref" if topic == CUSTOMER else "respondent_ref"
 
 
 @st.composite
@@ -380,6 +396,7 @@ hostile_records = st.one_of(
     no_score(),
     empty_identifier(),
     control_in_identifier(),
+    blank_reference(),
     oversized_record(),
     oversized_comment(),
     unknown_channel(),
