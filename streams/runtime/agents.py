@@ -520,7 +520,7 @@ class PipelineRunner:
             ("miroir.error.kind", letter.error_kind.encode()),
             ("miroir.error.reason", letter.reason.encode("utf-8", "replace")),
         ]
-        log.error("the store refused a row for good (%s); kept as a dead letter", letter.reason)
+        log.error("the store refused a row for good (%r); kept as a dead letter", letter.reason)
         return await self.dead_letter_topic.send(
             key=letter.key, value=letter.payload or b"", headers=headers
         )
