@@ -4,15 +4,18 @@ A team id carrying a newline (forged log lines), a terminal escape, a bidi overr
 characters is a dead letter naming why (topic with the original bytes, and table), the good
 records around it are counted, and the worker's log holds no line the data made. A forged
 alert written to the alerts topics (an id with a newline, a kind no detector emits) is skipped
-by ``miroir alerts -f``'s follower and refused by the webhook relay (dead-lettered, never posted
-to a real receiver), which both go on to the real alert after it.
+by ``miroir alerts -f``'s follower and the live page's reader (never streamed) and refused by
+the webhook relay (dead-lettered, never posted to a real receiver), which all go on to the real
+alert after it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
 import pytest
@@ -25,6 +28,7 @@ from streams.runtime.follow import follow_alerts
 from streams.runtime.publish import SignalPublisher
 from streams.runtime.topics import ensure_topics
 from streams.runtime.webhooks import WebhookRelay
+from streams.web.live import kafka_alert_source
 from tests.integration.harness import PipelineEnv, WorkerProcess, read_topic, wait_until
 from tests.integration.test_webhooks import (
     Receiver,
@@ -207,3 +211,37 @@ def test_the_webhook_relay_posts_no_forged_alert_and_goes_on(
     finally:
         sink.close()
         receiver.stop()
+
+
+def test_the_live_page_streams_no_forged_alert(
+    kafka_broker, unique_name, caplog: pytest.LogCaptureFixture
+) -> None:
+    topic = unique_name("alerts")
+    ensure_topics(kafka_broker.bootstrap, {topic: 1})
+    real = sample_alert()
+
+    def produce() -> None:
+        producer = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap, acks="all")
+        for alert in [*_forgeries(), real]:
+            producer.send(topic, key=b"team-lyon", value=encode_alert(alert))
+        producer.flush(30)
+        producer.close()
+
+    async def first_streamed() -> MirrorAlert:
+        ready = asyncio.Event()
+        alerts = kafka_alert_source(kafka_broker.bootstrap, topic)(ready.set)
+        assert isinstance(alerts, AsyncGenerator)
+        first = asyncio.ensure_future(anext(alerts))
+        try:
+            await asyncio.wait_for(ready.wait(), 30)
+            await asyncio.to_thread(produce)
+            return await asyncio.wait_for(first, 30)
+        finally:
+            first.cancel()
+            await alerts.aclose()
+
+    caplog.set_level(logging.WARNING, logger="miroir.web")
+    assert asyncio.run(first_streamed()) == real  # the three forgeries before it were skipped
+    skipped = [r for r in caplog.records if "live page: skipped" in r.getMessage()]
+    assert len(skipped) == 3
+    _no_raw_line_breaks(caplog.records)
