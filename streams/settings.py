@@ -465,6 +465,8 @@ class Settings(BaseSettings):
             return None
         from urllib.parse import urlsplit
 
+        if any(char.isspace() or not char.isprintable() for char in value):
+            raise ValueError("contains whitespace or control characters")
         parts = urlsplit(value)
         try:
             port = parts.port

@@ -535,10 +535,14 @@ class PipelineRunner:
         delay = 0.5
         while True:
             try:
-                await self.registry.teach(self.preparer.codec, values)
+                learnt = await self.registry.teach(self.preparer.codec, values)
                 self.metrics.sink_paused.set(0)
+                for answer in learnt.values():
+                    outcome = "schema" if answer.unusable is None else "unusable"
+                    self.metrics.schema_registry_ids.labels(outcome).inc()
                 return
             except RegistryUnavailable as e:
+                self.metrics.schema_registry_failures.inc()
                 delay = min(delay * 2, MAX_SINK_BACKOFF_SECONDS)
                 log.warning("%s; consumption paused, asking again in %.1fs", e, delay)
                 await self._pause(delay, "the schema registry is unavailable", "decoded", e)

@@ -119,7 +119,21 @@ class PipelineMetrics:
         )
         self.sink_paused = Gauge(
             "miroir_sink_paused",
-            "1 while consumption is paused because ClickHouse is unavailable.",
+            "1 while consumption is paused because ClickHouse or the Schema Registry is "
+            "unavailable.",
+            registry=r,
+        )
+        self.schema_registry_failures = Counter(
+            "miroir_schema_registry_failures",
+            "Schema Registry requests that got no usable answer (unreachable, timeout, 5xx, "
+            "401/403) and are asked again while the batch waits.",
+            registry=r,
+        )
+        self.schema_registry_ids = Counter(
+            "miroir_schema_registry_ids",
+            "Schema ids the Schema Registry was asked about, by outcome: schema (cached for "
+            "the life of the process) or unusable (its records are dead letters).",
+            ["outcome"],
             registry=r,
         )
         self._positions: dict[tuple[str, int], int] = {}

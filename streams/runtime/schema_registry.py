@@ -58,11 +58,14 @@ class RegistryAnswer:
     unusable: str | None = None
 
 
-def read_answer(schema_id: int, status: int, body: bytes) -> RegistryAnswer:
+def read_answer(
+    schema_id: int, status: int, body: bytes, where: str = "the schema registry"
+) -> RegistryAnswer:
     """Classify the registry's response to ``GET /schemas/ids/{schema_id}`` (pure).
 
-    Raises RegistryUnavailable for answers that may change on asking again."""
-    if status == 404:
+    Raises RegistryUnavailable for answers that may change on asking again, its message
+    starting with ``where`` (the registry's redacted URL, for the log)."""
+    if status == 404:  # Confluent's error 40403, "Schema not found"
         return RegistryAnswer(unusable="the schema registry has no schema with this id")
     if status in _TRANSIENT or status >= 500:
         hint = (
@@ -70,7 +73,7 @@ def read_answer(schema_id: int, status: int, body: bytes) -> RegistryAnswer:
             if status in (401, 403)
             else ""
         )
-        raise RegistryUnavailable(f"the schema registry answered {status}{hint}")
+        raise RegistryUnavailable(f"{where} answered {status} for schema id {schema_id}{hint}")
     if status != 200:
         return RegistryAnswer(unusable=f"the schema registry answered {status} for this id")
     try:
@@ -155,14 +158,18 @@ class SchemaRegistry:
                 "MIROIR_SCHEMA_REGISTRY_USERNAME and MIROIR_SCHEMA_REGISTRY_PASSWORD"
             )
 
-    async def teach(self, codec: SignalCodec, values: Iterable[bytes | None]) -> int:
+    async def teach(
+        self, codec: SignalCodec, values: Iterable[bytes | None]
+    ) -> dict[int, RegistryAnswer]:
         """Fetch the writer schema of every id in ``values`` the codec does not know, and
         teach it to the codec; RegistryUnavailable when the registry cannot answer now (what
-        was learnt so far is kept). The number of ids learnt."""
-        learnt = 0
+        was learnt so far is kept). What the registry said of each id learnt."""
+        learnt: dict[int, RegistryAnswer] = {}
         for schema_id in sorted(codec.unknown_schema_ids(values)):
             status, body = await self._get(f"/schemas/ids/{schema_id}")
-            answer = read_answer(schema_id, status, body)
+            answer = read_answer(
+                schema_id, status, body, where=f"the schema registry at {self.shown_url}"
+            )
             if answer.schema is not None:
                 try:
                     codec.add_writer_schema(schema_id, answer.schema)
@@ -173,6 +180,6 @@ class SchemaRegistry:
                 codec.mark_unusable(schema_id, answer.unusable)
             else:
                 log.info("schema registry: learnt writer schema id %d", schema_id)
-            learnt += 1
+            learnt[schema_id] = answer
             self.fetched += 1
         return learnt

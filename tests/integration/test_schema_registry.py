@@ -2,15 +2,18 @@
 
 The registry is a small Confluent-compatible HTTP server started by the test (``GET
 /schemas/ids/{id}`` behind basic auth). Producers frame customer feedback with registry ids of
-an older and a newer schema; the worker has no local writer schemas. The registry is down when
-the worker starts: the batch waits (nothing decoded, nothing dead-lettered, nothing committed);
-when the registry comes up every record arrives, read with its writer's schema, and an id the
-registry does not have is a dead letter saying so.
+an older schema, a newer one and one with Miroir's fields in another order; the worker has no
+local writer schemas. Two outages: the registry is not listening when the worker starts, and
+later answers 503 while records with an id not seen yet arrive. Each time the batch waits
+(nothing decoded, dead-lettered or committed); when the registry answers again every record
+arrives, read with its writer's schema, and an id the registry does not have is a dead letter
+saying so.
 """
 
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import threading
 import time
@@ -20,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from schemas.codec import encode
+from schemas.codec import CUSTOMER_FEEDBACK_SCHEMA, encode
 from schemas.records import CustomerFeedback
 from streams.runtime.publish import SignalPublisher
 from streams.tools.kafka_broker import free_port
@@ -32,6 +35,7 @@ from tests.integration.harness import (
     read_topic,
     wait_until,
 )
+from tests.integration.test_metrics import scrape
 from tests.integration.test_schema_evolution import (
     NEWER_ID,
     OLDER_ID,
@@ -45,6 +49,7 @@ from tests.integration.test_schema_evolution import (
 pytestmark = pytest.mark.integration
 
 UNKNOWN_ID = 999
+REORDERED_ID = 103
 USER, PASSWORD = "miroir", "registry-Secret-31"
 
 
@@ -55,6 +60,7 @@ class Registry:
         self.port = port
         self.schemas = schemas
         self.asked: list[int] = []
+        self.unavailable = False  # True: every request is answered 503, as by a failing node
         self._server: ThreadingHTTPServer | None = None
 
     @property
@@ -67,7 +73,11 @@ class Registry:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-                if self.headers.get("Authorization") != expected:
+                if registry.unavailable:
+                    if self.path.startswith("/schemas/ids/"):
+                        registry.asked.append(int(self.path.rsplit("/", 1)[1]))
+                    self._answer(503, {"error_code": 50003, "message": "Service Unavailable"})
+                elif self.headers.get("Authorization") != expected:
                     self._answer(401, {"error_code": 401, "message": "Unauthorized"})
                 elif self.path == "/schemas/types":
                     self._answer(200, ["AVRO", "JSON", "PROTOBUF"])
@@ -103,11 +113,19 @@ class Registry:
             self._server = None
 
 
+def reordered_schema() -> dict[str, Any]:
+    """Miroir's customer feedback with its fields in reverse order (resolved by name)."""
+    schema = copy.deepcopy(CUSTOMER_FEEDBACK_SCHEMA)
+    schema["fields"].reverse()
+    return schema
+
+
 def test_registry_schemas_decode_and_a_registry_outage_loses_nothing(
     kafka_broker, tmp_path: Path, unique_name
 ) -> None:
-    old, new = older_schema(), newer_schema()
-    registry = Registry(free_port(), {OLDER_ID: old, NEWER_ID: new})
+    old, new, reordered = older_schema(), newer_schema(), reordered_schema()
+    registry = Registry(free_port(), {OLDER_ID: old, NEWER_ID: new, REORDERED_ID: reordered})
+    web_port = free_port()
     env = PipelineEnv(
         kafka_broker.bootstrap,
         tmp_path,
@@ -117,12 +135,13 @@ def test_registry_schemas_decode_and_a_registry_outage_loses_nothing(
             "MIROIR_SCHEMA_REGISTRY_USERNAME": USER,
             "MIROIR_SCHEMA_REGISTRY_PASSWORD": PASSWORD,
             "MIROIR_SCHEMA_REGISTRY_TIMEOUT_SECONDS": "2",
+            "MIROIR_WEB_PORT": str(web_port),
         },
     )
     create_topics(env)
     now = int(time.time() * 1000)
     at = now - now % 10_000 - 50_000
-    records = [
+    first = [
         framed(OLDER_ID, old, _values(old, "old-1", at, channel="chat", csat=4, trust=5)),
         framed(NEWER_ID, new, _values(new, "new-1", at + 1, channel="kiosk", nps=9, courtesy=5)),
         framed(
@@ -131,14 +150,33 @@ def test_registry_schemas_decode_and_a_registry_outage_loses_nothing(
         framed(UNKNOWN_ID, new, _values(new, "lost-1", at + 3, channel="web", nps=3)),
         encode(CustomerFeedback("plain-1", at + 4, TEAM, "email", "survey", csat=5)),
     ]
-    with SignalPublisher(env.bootstrap, env.customer_topic, env.employee_topic) as publisher:
-        for value in records:
-            publisher.send_raw(env.customer_topic, TEAM.encode(), value)
+    # Sent while the registry answers 503, a little ahead of the wall clock so that no window
+    # closes under them meanwhile. The first carries an id not seen yet: it, and everything
+    # after it on the partition (a cached id, a plain body), waits.
+    later = int(time.time() * 1000) + 20_000
+    second = [
+        framed(
+            REORDERED_ID,
+            reordered,
+            _values(reordered, f"reordered-{i}", later + i, channel="phone", csat=2, trust=i),
+        )
+        for i in (1, 2, 3)
+    ]
+    second += [
+        framed(NEWER_ID, new, _values(new, "new-3", later + 4, channel="store", nps=10)),
+        encode(CustomerFeedback("plain-2", later + 5, TEAM, "email", "survey", csat=1)),
+    ]
+
+    def publish(values: list[bytes]) -> None:
+        with SignalPublisher(env.bootstrap, env.customer_topic, env.employee_topic) as publisher:
+            for value in values:
+                publisher.send_raw(env.customer_topic, TEAM.encode(), value)
 
     def dead_letters() -> list[Any]:
         return read_topic(env.bootstrap, env.dead_letter_topic)
 
-    worker = WorkerProcess(env).start()  # the registry is down
+    publish(first)
+    worker = WorkerProcess(env).start()  # the registry is not listening
     try:
         wait_until(
             lambda: "schema registry" in worker.log() and "cannot be reached" in worker.log(),
@@ -152,8 +190,34 @@ def test_registry_schemas_decode_and_a_registry_outage_loses_nothing(
         assert committed_offsets(env) == 0  # and nothing acknowledged
         registry.start()
         wait_until(
-            lambda: committed_offsets(env) >= len(records), 90, "every record handled", worker
+            lambda: committed_offsets(env) == len(first), 90, "the first records handled", worker
         )
+        assert len(dead_letters()) == 1
+
+        registry.unavailable = True
+        publish(second)
+        wait_until(
+            lambda: registry.asked.count(REORDERED_ID) >= 3,
+            60,
+            "the worker asking the failing registry again",
+            worker,
+        )
+        assert f"the schema registry at {registry.url} answered 503" in worker.log()
+        assert worker.alive()
+        assert len(dead_letters()) == 1  # still only the unknown id
+        assert committed_offsets(env) == len(first)  # nothing committed past the held records
+        samples = scrape(web_port)
+        assert samples["miroir_sink_paused"] == 1
+        assert samples["miroir_schema_registry_failures_total"] >= 3
+
+        registry.unavailable = False
+        wait_until(
+            lambda: committed_offsets(env) == len(first) + len(second),
+            90,
+            "the held records handled",
+            worker,
+        )
+        samples = scrape(web_port)
     finally:
         try:
             assert worker.stop() == 0, worker.log()[-4000:]
@@ -161,18 +225,45 @@ def test_registry_schemas_decode_and_a_registry_outage_loses_nothing(
             registry.stop()
     log = worker.log()
     assert PASSWORD not in log
-    assert sorted(set(registry.asked)) == [OLDER_ID, NEWER_ID, UNKNOWN_ID]
+    assert sorted(set(registry.asked)) == [OLDER_ID, NEWER_ID, REORDERED_ID, UNKNOWN_ID]
     assert registry.asked.count(NEWER_ID) == 1  # cached after the first answer
+    assert samples['miroir_schema_registry_ids_total{outcome="schema"}'] == 3
+    assert samples['miroir_schema_registry_ids_total{outcome="unusable"}'] == 1
+    assert samples["miroir_sink_paused"] == 0
 
     letters = dead_letters()
     assert len(letters) == 1, [dict(r.headers).get("miroir.error.reason") for r in letters]
-    reasons = {k: v.decode() for k, v in letters[0].headers}
-    assert "no schema with this id" in json.dumps(reasons)
-    rows = env.query("SELECT event_id, channel, nps, courtesy FROM customer_feedback FINAL")
+    headers = {k: v.decode() for k, v in letters[0].headers}
+    reason = f"writer schema id {UNKNOWN_ID}: the schema registry has no schema with this id"
+    assert headers["miroir.error.reason"] == reason
+    assert headers["miroir.error.kind"] == "schema"
+    assert env.query("SELECT reason, error_kind FROM dead_letters FINAL") == [
+        {"reason": reason, "error_kind": "schema"}
+    ]
+    rows = env.query("SELECT event_id, channel, nps, csat, trust, courtesy FROM customer_feedback")
     by_id = {row.pop("event_id"): row for row in rows}
-    assert sorted(by_id) == ["new-1", "new-2", "old-1", "plain-1"]
+    assert len(rows) == len(by_id) == len(first) - 1 + len(second)  # each once, none lost
+    assert sorted(by_id) == sorted(
+        ["old-1", "new-1", "new-2", "plain-1", "new-3", "plain-2"]
+        + [f"reordered-{i}" for i in (1, 2, 3)]
+    )
     # The newer writer's extra channel resolves to "other", its fields are read.
-    assert by_id["new-1"] == {"channel": "other", "nps": 9, "courtesy": 5}
+    assert by_id["new-1"] == {
+        "channel": "other",
+        "nps": 9,
+        "csat": None,
+        "trust": None,
+        "courtesy": 5,
+    }
+    # Fields written in another order are read by name.
+    for i in (1, 2, 3):
+        assert by_id[f"reordered-{i}"] == {
+            "channel": "phone",
+            "nps": None,
+            "csat": 2,
+            "trust": i,
+            "courtesy": None,
+        }
 
 
 def test_a_refused_registry_login_stops_start_up(kafka_broker, tmp_path: Path, unique_name) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from schemas.codec import CUSTOMER_FEEDBACK_SCHEMA, SignalCodec, encode
 from schemas.records import CUSTOMER_FEEDBACK_TOPIC, CustomerFeedback
-from streams.errors import DecodeError
+from streams.errors import ConfigError, DecodeError
 from streams.runtime.schema_registry import RegistryUnavailable, read_answer
 
 SCHEMA = {"type": "record", "name": "X", "fields": [{"name": "a", "type": "int"}]}
@@ -38,8 +38,18 @@ def test_answers_that_no_retry_can_change_make_the_id_unusable(
 
 @pytest.mark.parametrize("status", [401, 403, 408, 429, 500, 502, 503])
 def test_answers_that_may_change_mean_wait(status: int) -> None:
-    with pytest.raises(RegistryUnavailable):
-        read_answer(7, status, b"")
+    where = "the schema registry at https://registry.internal:8081"
+    with pytest.raises(RegistryUnavailable) as error:
+        read_answer(7, status, b"", where=where)
+    message = str(error.value)
+    assert message.startswith(f"{where} answered {status} for schema id 7"), message
+    # A refused login names the settings to fix; nothing else does.
+    assert ("MIROIR_SCHEMA_REGISTRY_PASSWORD" in message) == (status in (401, 403))
+
+
+def test_a_schema_type_spelled_out_as_avro_is_read() -> None:
+    body = json.dumps({"schema": json.dumps(SCHEMA), "schemaType": "AVRO"}).encode()
+    assert read_answer(7, 200, body).schema == SCHEMA
 
 
 def test_the_codec_asks_only_for_ids_it_does_not_know_and_dead_letters_unusable_ones() -> None:
@@ -62,3 +72,46 @@ def test_with_a_registry_an_id_never_fetched_is_not_read_with_our_own_schema() -
     framed = encode(CustomerFeedback("e1", 1, "team", "web", "s", csat=4), schema_id=9)
     with pytest.raises(DecodeError, match="not fetched"):
         codec.decode(CUSTOMER_FEEDBACK_TOPIC, framed)
+
+
+@pytest.mark.parametrize("schema_id", [1, 2, 3, 256, 512, 999, 65536, 2**31])
+def test_an_unusable_id_is_a_dead_letter_with_the_registrys_reason_alone(schema_id: int) -> None:
+    # A framed message with a small id reads, byte for byte, like a plain body with an empty
+    # event_id; the registry's verdict must not be buried under that reading's Avro error.
+    codec = SignalCodec()
+    codec.strict_ids = True
+    codec.mark_unusable(schema_id, "the schema registry has no schema with this id")
+    framed = encode(CustomerFeedback("e1", 1, "team", "web", "s", csat=4), schema_id=schema_id)
+    with pytest.raises(DecodeError) as error:
+        codec.decode(CUSTOMER_FEEDBACK_TOPIC, framed)
+    assert error.value.kind == "schema"
+    assert error.value.reason == (
+        f"writer schema id {schema_id}: the schema registry has no schema with this id"
+    )
+
+
+def test_a_registered_schema_fastavro_refuses_is_a_config_error_the_client_makes_unusable() -> None:
+    codec = SignalCodec()
+    with pytest.raises(ConfigError, match="writer schema id 8 is not a valid Avro schema"):
+        codec.add_writer_schema(8, {"type": "record", "name": "X", "fields": [{"name": "a"}]})
+    assert codec.unknown_schema_ids([encode_framed_header(8)]) == {8}  # nothing half-learnt
+
+
+def test_the_client_is_built_only_with_a_url() -> None:
+    from streams.runtime.schema_registry import SchemaRegistry
+    from streams.settings import load_settings
+
+    assert SchemaRegistry.from_settings(load_settings()) is None
+    registry = SchemaRegistry.from_settings(
+        load_settings(
+            schema_registry_url="https://registry.internal:8081/",
+            schema_registry_username="miroir",
+            schema_registry_password="reg-topsecret-9",
+        )
+    )
+    assert registry is not None
+    assert registry.url == registry.shown_url == "https://registry.internal:8081"
+
+
+def encode_framed_header(schema_id: int) -> bytes:
+    return b"\x00" + schema_id.to_bytes(4, "big") + b"body"

@@ -119,3 +119,51 @@ def test_the_demo_secrets_are_found() -> None:
     assert load_settings().demo_secrets_in_use() == ["MIROIR_HMAC_SECRET"]
     hooks = load_settings(webhook_urls="https://hooks.example/x", hmac_secret="x" * 32)
     assert hooks.demo_secrets_in_use() == ["MIROIR_WEBHOOK_SECRET"]
+
+
+# -- Schema Registry ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("ftp://registry:8081", "must be http(s)://host"),
+        ("registry:8081", "must be http(s)://host"),
+        ("https://", "must be http(s)://host"),
+        ("http://registry:0", "must be http(s)://host"),
+        ("http://registry:99999", "1 to 65535"),
+        ("http://registry:abc", "1 to 65535"),
+        ("http://regis try:8081", "whitespace or control"),
+        ("https://user:reg-topsecret-8@registry:8081", "MIROIR_SCHEMA_REGISTRY_USERNAME/PASSWORD"),
+        ("https://registry:99999/a/reg-topsecret-8?key=reg-topsecret-8", "1 to 65535"),
+    ],
+)
+def test_a_bad_schema_registry_url_stops_start_up_without_echoing_secrets(
+    monkeypatch: pytest.MonkeyPatch, url: str, words: str
+) -> None:
+    monkeypatch.setenv("MIROIR_SCHEMA_REGISTRY_PASSWORD", "reg-topsecret-9")
+    monkeypatch.setenv("MIROIR_SCHEMA_REGISTRY_URL", url)
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    message = str(error.value)
+    assert "MIROIR_SCHEMA_REGISTRY_URL" in message and words in message, message
+    assert "topsecret" not in message, message
+
+
+def test_the_schema_registry_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MIROIR_SCHEMA_REGISTRY_URL", "https://registry.internal:8081/")
+    monkeypatch.setenv("MIROIR_SCHEMA_REGISTRY_USERNAME", "miroir")
+    (tmp_path / "registry-password").write_text("reg-from-a-file\n")
+    monkeypatch.setenv("MIROIR_SCHEMA_REGISTRY_PASSWORD_FILE", str(tmp_path / "registry-password"))
+    settings = load_settings()
+    assert settings.schema_registry_url == "https://registry.internal:8081"
+    assert settings.schema_registry_password is not None
+    assert settings.schema_registry_password.get_secret_value() == "reg-from-a-file"
+    assert "reg-from-a-file" not in repr(settings)
+    assert settings.schema_registry_timeout_seconds == 10.0
+    monkeypatch.setenv("MIROIR_SCHEMA_REGISTRY_PASSWORD", "also-set")
+    with pytest.raises(ConfigError, match="MIROIR_SCHEMA_REGISTRY_PASSWORD_FILE are both set"):
+        load_settings()
+    monkeypatch.setenv("MIROIR_SCHEMA_REGISTRY_TIMEOUT_SECONDS", "0")
+    with pytest.raises(ConfigError, match="MIROIR_SCHEMA_REGISTRY_TIMEOUT_SECONDS"):
+        load_settings(schema_registry_password_file=None)
