@@ -480,6 +480,27 @@ class Settings(BaseSettings):
             )
         return value.rstrip("/")
 
+    @model_validator(mode="after")
+    def _schema_registry_access(self) -> Settings:
+        # Settings that would be silently ignored are refused, so a typo is found at start-up.
+        url = self.schema_registry_url
+        if self.schema_registry_password is not None and self.schema_registry_username is None:
+            raise ValueError(
+                "MIROIR_SCHEMA_REGISTRY_PASSWORD is set without MIROIR_SCHEMA_REGISTRY_USERNAME"
+            )
+        ca_file = self.schema_registry_ca_file
+        if ca_file is not None:
+            if not (url or "").startswith("https://"):
+                raise ValueError(
+                    "MIROIR_SCHEMA_REGISTRY_CA_FILE only applies to an https:// "
+                    "MIROIR_SCHEMA_REGISTRY_URL"
+                )
+            if not ca_file.is_file():
+                raise ValueError(
+                    f"MIROIR_SCHEMA_REGISTRY_CA_FILE: {str(ca_file)!r} is not a readable file"
+                )
+        return self
+
     @field_validator("webhook_urls", mode="before")
     @classmethod
     def _split_urls(cls, value: object) -> object:

@@ -34,7 +34,11 @@ from streams.runtime.kafka_read import read_ranges
 from streams.runtime.observability import PipelineMetrics, faust_highwater, register_metrics_page
 from streams.runtime.positions import check_delivery, with_gaps_filled
 from streams.runtime.resume import resume_at_saved_positions
-from streams.runtime.schema_registry import RegistryUnavailable, SchemaRegistry
+from streams.runtime.schema_registry import (
+    RegistryRefused,
+    RegistryUnavailable,
+    SchemaRegistry,
+)
 from streams.runtime.state_reader import read_latest_state
 from streams.runtime.units import register_units
 from streams.runtime.webhooks import register_webhooks
@@ -544,7 +548,9 @@ class PipelineRunner:
             except RegistryUnavailable as e:
                 self.metrics.schema_registry_failures.inc()
                 delay = min(delay * 2, MAX_SINK_BACKOFF_SECONDS)
-                log.warning("%s; consumption paused, asking again in %.1fs", e, delay)
+                # A refused login or certificate will not mend itself: say so loudly.
+                level = logging.ERROR if isinstance(e, RegistryRefused) else logging.WARNING
+                log.log(level, "%s; consumption paused, asking again in %.1fs", e, delay)
                 await self._pause(delay, "the schema registry is unavailable", "decoded", e)
 
     async def _write_sink(self, prepared: PreparedBatch) -> list[DeadLetter]:

@@ -9,11 +9,13 @@ the codec the answer; ids never change meaning, so an answer is kept for the lif
 |---|---|
 | the schema (Avro) | the codec reads that id's records with it (schema resolution) |
 | 404, or a schema that is not Avro or not valid | that id's records are dead letters, with why |
-| nothing, 5xx, 408, 429, 401/403 | :class:`RegistryUnavailable`: the batch waits, nothing acked |
+| nothing, 5xx, 408, 429 | :class:`RegistryUnavailable`: the batch waits, nothing acked |
+| 401/403, or a TLS certificate not trusted | :class:`RegistryRefused` (a RegistryUnavailable) |
 
-A refused login is waited on too (logged naming the settings), because dead-lettering every
-framed record for a password typo would lose them; start-up checks the login first
-(:meth:`SchemaRegistry.check`), so a wrong password usually stops the worker before any record.
+A refused login or an untrusted certificate is waited on too (logged as an error naming the
+settings to fix), because dead-lettering every framed record for a password typo would lose
+them; start-up checks both first (:meth:`SchemaRegistry.check`) and stops on either, so a
+wrong password or CA stops the worker before any record.
 Writer schemas in ``MIROIR_WRITER_SCHEMAS_DIR`` are known from the start and never asked for:
 the directory works offline and overrides the registry for its ids.
 """
@@ -37,17 +39,29 @@ from streams.errors import ConfigError, MiroirError
 if TYPE_CHECKING:
     from streams.settings import Settings
 
-__all__ = ["RegistryAnswer", "RegistryUnavailable", "SchemaRegistry", "read_answer"]
+__all__ = [
+    "RegistryAnswer",
+    "RegistryRefused",
+    "RegistryUnavailable",
+    "SchemaRegistry",
+    "read_answer",
+]
 
 log = logging.getLogger("miroir.schema_registry")
 
 #: Statuses that say "ask again later" rather than "this id has no usable schema".
-_TRANSIENT: Final = frozenset({401, 403, 408, 425, 429})
+_TRANSIENT: Final = frozenset({408, 425, 429})
+_LOGIN_HINT: Final = "check MIROIR_SCHEMA_REGISTRY_USERNAME and MIROIR_SCHEMA_REGISTRY_PASSWORD"
 MAX_RESPONSE_BYTES: Final = 1 << 20  # a schema is a few KB; a registry never sends a megabyte
 
 
 class RegistryUnavailable(MiroirError):
     """The registry could not answer now; the batch should wait and ask again."""
+
+
+class RegistryRefused(RegistryUnavailable):
+    """The registry refused our login, or its certificate is not trusted: only a change of
+    settings (or of the registry) helps. Stops start-up; later, the batch waits."""
 
 
 @dataclass(frozen=True)
@@ -67,13 +81,12 @@ def read_answer(
     starting with ``where`` (the registry's redacted URL, for the log)."""
     if status == 404:  # Confluent's error 40403, "Schema not found"
         return RegistryAnswer(unusable="the schema registry has no schema with this id")
-    if status in _TRANSIENT or status >= 500:
-        hint = (
-            ": check MIROIR_SCHEMA_REGISTRY_USERNAME and MIROIR_SCHEMA_REGISTRY_PASSWORD"
-            if status in (401, 403)
-            else ""
+    if status in (401, 403):
+        raise RegistryRefused(
+            f"{where} refused the login ({status}) for schema id {schema_id}: {_LOGIN_HINT}"
         )
-        raise RegistryUnavailable(f"{where} answered {status} for schema id {schema_id}{hint}")
+    if status in _TRANSIENT or status >= 500:
+        raise RegistryUnavailable(f"{where} answered {status} for schema id {schema_id}")
     if status != 200:
         return RegistryAnswer(unusable=f"the schema registry answered {status} for this id")
     try:
@@ -111,9 +124,15 @@ class SchemaRegistry:
         if username is not None:
             credentials = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
             self._headers["Authorization"] = f"Basic {credentials}"
-        self._ssl: ssl.SSLContext | bool = (
-            ssl.create_default_context(cafile=ca_file) if ca_file else True
-        )
+        self._ssl: ssl.SSLContext | bool = True  # the system's CAs
+        if ca_file:
+            try:  # only this bundle is trusted then: a private CA
+                self._ssl = ssl.create_default_context(cafile=ca_file)
+            except (OSError, ssl.SSLError) as e:
+                raise ConfigError(
+                    f"MIROIR_SCHEMA_REGISTRY_CA_FILE: cannot load {ca_file!r} as PEM "
+                    f"certificates ({type(e).__name__}: {e})"
+                ) from e
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self.fetched = 0
 
@@ -139,23 +158,32 @@ class SchemaRegistry:
             ):
                 body = await response.content.read(MAX_RESPONSE_BYTES)
                 return response.status, body
+        except aiohttp.ClientConnectorCertificateError as e:
+            raise RegistryRefused(
+                f"the schema registry at {self.shown_url} presented a certificate that is not "
+                f"trusted ({e.certificate_error}): set MIROIR_SCHEMA_REGISTRY_CA_FILE to the "
+                "PEM bundle of the CA that signed it, and name the registry in the URL as its "
+                "certificate does"
+            ) from e
         except (aiohttp.ClientError, TimeoutError, OSError) as e:
             raise RegistryUnavailable(
                 f"the schema registry at {self.shown_url} cannot be reached ({type(e).__name__})"
             ) from e
 
     async def check(self) -> None:
-        """At start-up: ConfigError when the registry refuses our login; a registry that is
-        down only gets a warning (records wait for it)."""
+        """At start-up: ConfigError when the registry refuses our login or its certificate
+        is not trusted; a registry that is down only gets a warning (records wait for it)."""
         try:
             status, _ = await self._get("/schemas/types")
+        except RegistryRefused as e:
+            raise ConfigError(str(e)) from e
         except RegistryUnavailable as e:
             log.warning("%s; framed records will wait for it", e)
             return
         if status in (401, 403):
             raise ConfigError(
-                f"the schema registry at {self.shown_url} refused the login ({status}): check "
-                "MIROIR_SCHEMA_REGISTRY_USERNAME and MIROIR_SCHEMA_REGISTRY_PASSWORD"
+                f"the schema registry at {self.shown_url} refused the login ({status}): "
+                + _LOGIN_HINT
             )
 
     async def teach(

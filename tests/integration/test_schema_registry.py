@@ -12,9 +12,11 @@ saying so.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import json
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,9 +25,13 @@ from typing import Any
 
 import pytest
 
-from schemas.codec import CUSTOMER_FEEDBACK_SCHEMA, encode
-from schemas.records import CustomerFeedback
+from schemas.codec import CUSTOMER_FEEDBACK_SCHEMA, SignalCodec, encode
+from schemas.records import CUSTOMER_FEEDBACK_TOPIC, CustomerFeedback
+from streams.errors import ConfigError
 from streams.runtime.publish import SignalPublisher
+from streams.runtime.schema_registry import RegistryRefused, SchemaRegistry
+from streams.settings import load_settings
+from streams.tools.certificates import make_test_pki
 from streams.tools.kafka_broker import free_port
 from tests.integration.harness import (
     PipelineEnv,
@@ -56,16 +62,19 @@ USER, PASSWORD = "miroir", "registry-Secret-31"
 class Registry:
     """A registry-compatible server holding ``schemas``; started and stopped on one port."""
 
-    def __init__(self, port: int, schemas: dict[int, dict[str, Any]]) -> None:
+    def __init__(
+        self, port: int, schemas: dict[int, dict[str, Any]], tls: ssl.SSLContext | None = None
+    ) -> None:
         self.port = port
         self.schemas = schemas
+        self.tls = tls
         self.asked: list[int] = []
         self.unavailable = False  # True: every request is answered 503, as by a failing node
         self._server: ThreadingHTTPServer | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         registry = self
@@ -104,6 +113,8 @@ class Registry:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        if self.tls is not None:  # a failed handshake is an OSError: the server shrugs it off
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
@@ -266,24 +277,74 @@ def test_registry_schemas_decode_and_a_registry_outage_loses_nothing(
         }
 
 
-def test_a_refused_registry_login_stops_start_up(kafka_broker, tmp_path: Path, unique_name) -> None:
-    registry = Registry(free_port(), {})
+@pytest.mark.parametrize(
+    ("fault", "named"),
+    [
+        ("wrong password", "MIROIR_SCHEMA_REGISTRY_PASSWORD"),
+        ("untrusted CA", "MIROIR_SCHEMA_REGISTRY_CA_FILE"),
+    ],
+)
+def test_a_refused_registry_login_or_certificate_stops_start_up(
+    kafka_broker, tmp_path: Path, unique_name, fault: str, named: str
+) -> None:
+    extra = {"MIROIR_SCHEMA_REGISTRY_USERNAME": USER, "MIROIR_CREATE_TOPICS": "false"}
+    tls = None
+    if fault == "wrong password":
+        extra["MIROIR_SCHEMA_REGISTRY_PASSWORD"] = "wrong-" + PASSWORD
+    else:
+        pki = make_test_pki(tmp_path / "pki")
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(pki.broker_cert, pki.broker_key)
+        extra["MIROIR_SCHEMA_REGISTRY_PASSWORD"] = PASSWORD
+        extra["MIROIR_SCHEMA_REGISTRY_CA_FILE"] = str(pki.rogue_ca_cert)
+    registry = Registry(free_port(), {}, tls=tls)
     registry.start()
-    env = PipelineEnv(
-        kafka_broker.bootstrap,
-        tmp_path,
-        unique_name("registry-login"),
-        extra={
-            "MIROIR_SCHEMA_REGISTRY_URL": registry.url,
-            "MIROIR_SCHEMA_REGISTRY_USERNAME": USER,
-            "MIROIR_SCHEMA_REGISTRY_PASSWORD": "wrong-" + PASSWORD,
-            "MIROIR_CREATE_TOPICS": "false",
-        },
-    )
+    extra["MIROIR_SCHEMA_REGISTRY_URL"] = registry.url
+    env = PipelineEnv(kafka_broker.bootstrap, tmp_path, unique_name("registry-refused"), extra)
     try:
         result = env.run_cli("worker", timeout=120)
     finally:
         registry.stop()
     assert result.returncode != 0
-    assert "MIROIR_SCHEMA_REGISTRY_PASSWORD" in result.stderr
+    assert named in result.stderr and "Traceback" not in result.stderr, result.stderr[-3000:]
     assert PASSWORD not in result.stderr + result.stdout
+
+
+def test_an_https_registry_is_trusted_through_the_configured_ca_only(tmp_path: Path) -> None:
+    pki = make_test_pki(tmp_path / "pki")
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(pki.broker_cert, pki.broker_key)
+    registry = Registry(free_port(), {NEWER_ID: newer_schema()}, tls=tls)
+    registry.start()
+    value = framed(
+        NEWER_ID, newer_schema(), _values(newer_schema(), "tls-1", 1, channel="web", nps=7)
+    )
+
+    def client(ca_file: Path) -> SchemaRegistry:
+        settings = load_settings(
+            schema_registry_url=registry.url,
+            schema_registry_username=USER,
+            schema_registry_password=PASSWORD,
+            schema_registry_ca_file=ca_file,
+        )
+        built = SchemaRegistry.from_settings(settings)
+        assert built is not None
+        return built
+
+    try:
+        trusted, codec = client(pki.ca_cert), SignalCodec()
+        asyncio.run(trusted.check())
+        learnt = asyncio.run(trusted.teach(codec, [value]))
+        assert list(learnt) == [NEWER_ID] and learnt[NEWER_ID].schema == newer_schema()
+        record = codec.decode(CUSTOMER_FEEDBACK_TOPIC, value)
+        assert isinstance(record, CustomerFeedback) and record.nps == 7
+
+        rogue = client(pki.rogue_ca_cert)
+        with pytest.raises(ConfigError, match="MIROIR_SCHEMA_REGISTRY_CA_FILE") as error:
+            asyncio.run(rogue.check())
+        assert "not trusted" in str(error.value)
+        with pytest.raises(RegistryRefused, match="MIROIR_SCHEMA_REGISTRY_CA_FILE"):
+            asyncio.run(rogue.teach(SignalCodec(), [value]))
+        assert registry.asked == [NEWER_ID]  # the rogue client never got a request through
+    finally:
+        registry.stop()

@@ -9,7 +9,7 @@ import pytest
 from schemas.codec import CUSTOMER_FEEDBACK_SCHEMA, SignalCodec, encode
 from schemas.records import CUSTOMER_FEEDBACK_TOPIC, CustomerFeedback
 from streams.errors import ConfigError, DecodeError
-from streams.runtime.schema_registry import RegistryUnavailable, read_answer
+from streams.runtime.schema_registry import RegistryRefused, RegistryUnavailable, read_answer
 
 SCHEMA = {"type": "record", "name": "X", "fields": [{"name": "a", "type": "int"}]}
 
@@ -42,9 +42,13 @@ def test_answers_that_may_change_mean_wait(status: int) -> None:
     with pytest.raises(RegistryUnavailable) as error:
         read_answer(7, status, b"", where=where)
     message = str(error.value)
-    assert message.startswith(f"{where} answered {status} for schema id 7"), message
-    # A refused login names the settings to fix; nothing else does.
-    assert ("MIROIR_SCHEMA_REGISTRY_PASSWORD" in message) == (status in (401, 403))
+    said = f"refused the login ({status})" if status in (401, 403) else f"answered {status}"
+    assert message.startswith(f"{where} {said} for schema id 7"), message
+    # A refused login is told apart (it stops start-up, and is logged as an error) and names
+    # the settings to fix; nothing else does.
+    refused = status in (401, 403)
+    assert isinstance(error.value, RegistryRefused) == refused
+    assert ("MIROIR_SCHEMA_REGISTRY_PASSWORD" in message) == refused
 
 
 def test_a_schema_type_spelled_out_as_avro_is_read() -> None:

@@ -167,3 +167,19 @@ def test_the_schema_registry_settings(monkeypatch: pytest.MonkeyPatch, tmp_path:
     monkeypatch.setenv("MIROIR_SCHEMA_REGISTRY_TIMEOUT_SECONDS", "0")
     with pytest.raises(ConfigError, match="MIROIR_SCHEMA_REGISTRY_TIMEOUT_SECONDS"):
         load_settings(schema_registry_password_file=None)
+
+
+def test_schema_registry_settings_that_would_be_ignored_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigError, match="PASSWORD is set without MIROIR_SCHEMA_REGISTRY_USERNAME"
+    ):
+        load_settings(schema_registry_url="https://r:8081", schema_registry_password="p")
+    with pytest.raises(ConfigError, match="CA_FILE only applies to an https://"):
+        load_settings(schema_registry_url="http://r:8081", schema_registry_ca_file=tmp_path)
+    with pytest.raises(ConfigError, match="CA_FILE: .* is not a readable file"):
+        load_settings(schema_registry_url="https://r:8081", schema_registry_ca_file=tmp_path)
+    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    settings = load_settings(
+        schema_registry_url="https://r:8081", schema_registry_ca_file=tmp_path / "ca.pem"
+    )
+    assert settings.schema_registry_ca_file == tmp_path / "ca.pem"
