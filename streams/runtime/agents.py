@@ -688,12 +688,10 @@ def _stop_without_ack(error: BaseException) -> None:
     state is read back from the changelog and the batch is read again from the saved
     positions (outputs are idempotent). Bad *input* never gets here — it goes to the dead
     letters; this is for bugs, unrecoverable infrastructure errors, and a stop requested
-    while ClickHouse was down (``SinkStopped``).
+    while ClickHouse or the Schema Registry was down (``SinkStopped``).
     """
     if isinstance(error, SinkStopped):
-        log.warning(
-            "stopped while ClickHouse was unavailable: %s; it is read again on restart", error
-        )
+        log.warning("stopped with a batch held: %s; it is read again on restart", error)
         logging.shutdown()
         os._exit(75)  # EX_TEMPFAIL: nothing wrong with the batch, try again later
     log.critical("batch failed, exiting without acknowledging it: %r", error, exc_info=error)
