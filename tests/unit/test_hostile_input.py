@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
@@ -540,6 +541,9 @@ def streams(draw: st.DrawFn) -> tuple[Stream, int]:
     return build_stream(valid, hostile, positions, partitions), batch_size
 
 
+# Hypothesis warns when it renders a drawn value of hundreds of KB (the 60 KB ids and 64 KiB
+# records are the point of the test); that is a cost of its reporting, not a finding.
+@pytest.mark.filterwarnings("ignore:Generating overly large repr")
 @settings(
     max_examples=30,
     deadline=None,
