@@ -271,8 +271,8 @@ def _check_identifiers(signal: _Signal, values: Mapping[str, Any]) -> None:
                 f"{name} is {len(value)} characters, over the {MAX_IDENTIFIER_CHARS} limit",
                 "oversize",
             )
-        # Labels (source, language) may be empty; a reference, when given, must say something.
-        fault = identifier_fault(value, may_be_empty=name in _LABELS)
+        # Labels (source, language) may be blank; a reference, when given, must say something.
+        fault = identifier_fault(value, may_be_blank=name in _LABELS)
         if fault is not None:
             if name in _REFERENCES and not value.strip():
                 fault += "; leave it out (null) when unknown"
@@ -539,8 +539,8 @@ def check_alert(alert: MirrorAlert, kinds: Container[str] | None = None) -> None
         for name in ("unit_id", "dimension", "actor")
         if (value := getattr(alert, name)) is not None
     ]
-    for name, value, may_be_empty in named:
-        fault = identifier_fault(value, may_be_empty=may_be_empty)
+    for name, value, may_be_blank in named:
+        fault = identifier_fault(value, may_be_blank=may_be_blank)
         if fault is not None:
             raise ValueError(f"{name} {value[:40]!r} {fault}")
     numbers = [getattr(alert, f.name) for f in fields(alert)]

@@ -61,16 +61,17 @@ def forbidden_character(text: str) -> str | None:
 _FORBIDDEN_CATEGORIES: Final = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co"})
 
 
-def identifier_fault(value: str, *, may_be_empty: bool = False) -> str | None:
+def identifier_fault(value: str, *, may_be_blank: bool = False) -> str | None:
     """What makes ``value`` unusable as an identifier, as the end of a sentence that starts
     with the field's name (``"is 60000 characters, over the 256 limit"``), or None.
 
     The rules (docs/guarantees.md, guarantee 6): at most ``MAX_IDENTIFIER_CHARS`` characters,
-    not blank (unless ``may_be_empty``, and then empty, not blank), no control or format
-    character (``forbidden_character``)."""
+    not blank (unless ``may_be_blank``: labels such as a record's source say nothing about who
+    or which team, so an empty or blank one is harmless), no control or format character
+    (``forbidden_character``)."""
     if len(value) > MAX_IDENTIFIER_CHARS:
         return f"is {len(value)} characters, over the {MAX_IDENTIFIER_CHARS} limit"
-    if not value.strip() and not (may_be_empty and not value):
+    if not may_be_blank and not value.strip():
         return "is empty or blank"
     bad = forbidden_character(value)
     if bad is not None:

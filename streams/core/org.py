@@ -58,8 +58,8 @@ class TeamInfo:
         named = [("unit name", name, False) for name in self.path]
         named += [("level", level, False) for level in self.levels]
         named.append(("display_name", self.display_name, True))
-        for what, value, may_be_empty in named:
-            fault = identifier_fault(value, may_be_empty=may_be_empty)
+        for what, value, may_be_blank in named:
+            fault = identifier_fault(value, may_be_blank=may_be_blank)
             if fault is not None:
                 raise ValueError(f"team {self.team_id!r}: {what} {value[:40]!r} {fault}")
         if self.levels and len(self.levels) != len(self.path):

@@ -107,9 +107,10 @@ def reference_build(topic: str, values: dict[str, Any]) -> Signal:
                 "oversize",
             )
         label = name in ("source", "language")
-        if not value.strip() and not (label and value == ""):
-            hint = "" if label else "; leave it out (null) when unknown"
-            raise DecodeError(f"{name} is empty or blank{hint}", "invalid")
+        if not value.strip() and not label:
+            raise DecodeError(
+                f"{name} is empty or blank; leave it out (null) when unknown", "invalid"
+            )
         bad = forbidden_character(value)
         if bad is not None:
             raise DecodeError(f"{name} holds a control or format character ({bad})", "invalid")

@@ -77,9 +77,13 @@ def test_identifier_fault_names_what_is_wrong(value: str, fault: str | None) -> 
     assert found == fault if fault is None else found is not None and found.startswith(fault)
 
 
-def test_an_empty_label_may_be_allowed_but_never_a_blank_one() -> None:
-    assert identifier_fault("", may_be_empty=True) is None
-    assert identifier_fault(" ", may_be_empty=True) == "is empty or blank"
+def test_a_label_may_be_empty_or_blank_but_still_holds_no_control_character() -> None:
+    assert identifier_fault("", may_be_blank=True) is None
+    assert identifier_fault(" \u3000", may_be_blank=True) is None
+    assert identifier_fault("", may_be_blank=False) == "is empty or blank"
+    assert identifier_fault(" \n", may_be_blank=True) == (
+        "holds a control or format character (U+000A at position 1)"
+    )
 
 
 # -- signals: dead letters naming the field -----------------------------------------------------
