@@ -30,18 +30,25 @@ def printable(text: str) -> str:
 def redact_url(url: str) -> str:
     """The URL as logs and dead letters show it: no user info, query or fragment, and only the
     first path segment (Slack-style URLs carry their secret in the path). Never raises, even
-    for a URL that does not parse (its port out of range, say)."""
+    for a URL that does not parse (its port out of range, say). A URL written without a scheme
+    (``registry:8081``, ``user:pw@host``) is read as host[:port][/path], not as a scheme
+    followed by a path, so its user info is dropped too."""
+    scheme_less = "//" not in url
     try:
-        parts = urlsplit(url)
+        parts = urlsplit("//" + url if scheme_less else url)
     except ValueError:
         return "<unparsable URL>"
-    netloc = parts.netloc.rpartition("@")[2]  # host[:port] as written, without user info
+    host, colon, port = parts.netloc.rpartition("@")[2].rpartition(":")
+    if not colon or "]" in port:  # no port: the whole (a bracketed IPv6 address, say) is host
+        host, colon, port = host + colon + port, "", ""
+    netloc = host + (":" + (port if port.isdigit() else "***") if colon else "")
     segments = [s for s in parts.path.split("/") if s]
     path = ""
     if segments:
         path = "/" + segments[0] + ("/***" if len(segments) > 1 else "")
     masked = "?***" if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, path, "", "")) + masked
+    shown = urlunsplit((parts.scheme, netloc, path, "", "")) + masked
+    return shown.removeprefix("//") if scheme_less else shown
 
 
 def check_webhook_url(url: str) -> list[str]:

@@ -100,6 +100,26 @@ def test_urls_are_shown_without_credentials_or_query() -> None:
     assert redact_url("https://h:8443") == "https://h:8443"
 
 
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("registry:8081", "registry:8081"),  # host:port, not scheme "registry" and path "8081"
+        ("user:pw@host:1/a", "host:1/a"),  # the password was shown as a path before
+        ("localhost:8081/x/y", "localhost:8081/x/***"),
+        ("kafka:not-a-port", "kafka:***"),  # what follows a colon is shown only as a port
+        ("http://[::1]:80/a", "http://[::1]:80/a"),
+        ("http://[::1]/a", "http://[::1]/a"),
+        ("clickhouse://default:pw@ch:9000/db", "clickhouse://ch:9000/db"),
+    ],
+)
+def test_urls_without_a_scheme_or_with_odd_ports_never_show_credentials(
+    url: str, shown: str
+) -> None:
+    from streams.core.redact import redact_url
+
+    assert redact_url(url) == shown
+
+
 def test_secrets_can_come_from_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     (tmp_path / "hmac").write_text("from-a-file-0123456789\n")
     monkeypatch.setenv("MIROIR_HMAC_SECRET_FILE", str(tmp_path / "hmac"))
