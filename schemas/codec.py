@@ -62,6 +62,7 @@ __all__ = [
     "DEFAULT_MAX_RECORD_BYTES",
     "EMPLOYEE_PULSE_SCHEMA",
     "EPISODE_ACTION_SCHEMA",
+    "MAX_UNUSABLE_IDS",
     "MIRROR_ALERT_SCHEMA",
     "SCHEMA_DIR",
     "SignalCodec",
@@ -83,6 +84,8 @@ __all__ = [
 
 SCHEMA_DIR: Final = Path(__file__).resolve().parent
 DEFAULT_MAX_RECORD_BYTES: Final = 64 * 1024
+# Ids a schema registry said it has no usable schema for, remembered (see SignalCodec).
+MAX_UNUSABLE_IDS: Final = 10_000
 CONFLUENT_MAGIC: Final = 0
 _CONFLUENT_HEADER: Final = struct.Struct(">BI")
 
@@ -668,8 +671,12 @@ class SignalCodec:
             for schema_id, schema in (writer_schemas or {}).items()
         }
         # Ids a schema registry does not have (or has as no usable Avro schema): their records
-        # are dead letters with this reason instead of being read with our own schema.
+        # are dead letters with this reason instead of being read with our own schema. At most
+        # MAX_UNUSABLE_IDS, the oldest forgotten first (asked again if seen again): a producer
+        # framing records with random ids must not grow this without end.
         self._unusable_ids: dict[int, str] = {}
+        # Ids of the current batch not asked for this time (see SchemaRegistry.teach), and why.
+        self._deferred_ids: dict[int, str] = {}
         # With a registry, an id not yet fetched must be fetched before its records decode.
         self.strict_ids = False
 
@@ -684,14 +691,23 @@ class SignalCodec:
                     found.add(schema_id)
         return found
 
+    def defer(self, reasons: Mapping[int, str]) -> None:
+        """Records framed with these ids are dead letters for the given reasons until the next
+        call (which replaces them): ids left unasked in one batch, asked again when seen again."""
+        self._deferred_ids = dict(reasons)
+
     def add_writer_schema(self, schema_id: int, schema: Mapping[str, Any]) -> None:
         """Learn the writer schema of ``schema_id`` (from a registry); ConfigError if it is
         not a valid Avro schema."""
         self._writer_schemas[schema_id] = _parse_writer_schema(schema_id, schema)
 
     def mark_unusable(self, schema_id: int, reason: str) -> None:
-        """Records framed with ``schema_id`` are dead letters for ``reason`` from now on."""
+        """Records framed with ``schema_id`` are dead letters for ``reason`` from now on (for
+        the last ``MAX_UNUSABLE_IDS`` ids marked)."""
+        self._unusable_ids.pop(schema_id, None)
         self._unusable_ids[schema_id] = reason
+        while len(self._unusable_ids) > MAX_UNUSABLE_IDS:
+            del self._unusable_ids[next(iter(self._unusable_ids))]
 
     def decode(self, topic: str, data: bytes) -> Signal:
         """The validated record in ``data``, a message value from ``topic``; or DecodeError."""
@@ -733,7 +749,7 @@ class SignalCodec:
         """Why the writer schema of ``data``'s id cannot be had (the registry has no usable
         schema for it, or it was never fetched); None when it can."""
         _, schema_id = _CONFLUENT_HEADER.unpack_from(data)
-        unusable = self._unusable_ids.get(schema_id)
+        unusable = self._unusable_ids.get(schema_id) or self._deferred_ids.get(schema_id)
         if unusable is not None:
             return DecodeError(f"writer schema id {schema_id}: {unusable}", "schema")
         if self.strict_ids and schema_id not in self._writer_schemas:

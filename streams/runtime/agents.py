@@ -26,7 +26,7 @@ from streams.core.pipeline import BatchPreparer, PreparedBatch, RawMessage
 from streams.core.state_log import CLOCK_KEY_PREFIX, write_phase
 from streams.core.unit_stage import Heartbeat, UnitInput, encode_input
 from streams.detectors import load_detectors
-from streams.errors import SinkStopped, SinkUnavailable
+from streams.errors import ConfigError, SinkStopped, SinkUnavailable
 from streams.kafka_config import KafkaConnection
 from streams.runtime.emitted import EmittedAlerts
 from streams.runtime.intake import Fetch, SourceIntake
@@ -53,6 +53,9 @@ STOP_GRACE_SECONDS = 30.0  # a stopping worker waits this long for its batch to 
 # A partition silent this long while Faust's read offset is past the saved position had its
 # last records skipped by the consumer: they are read directly (see streams.runtime.positions).
 SKIPPED_TAIL_SECONDS = 10.0
+# A schema registry refusing our login or certificate this many times in a row (about 15 s
+# with the back-off) stops the worker: long enough to ride out a rotation of credentials.
+REGISTRY_REFUSALS_BEFORE_EXIT = 5
 
 
 class PipelineRunner:
@@ -532,11 +535,15 @@ class PipelineRunner:
     async def _learn_writer_schemas(self, messages: list[RawMessage]) -> None:
         """Fetch the writer schemas of this batch's new Confluent ids before decoding it. While
         the registry cannot answer, the batch waits (and is not acknowledged), as it does for
-        ClickHouse: a framed record is never read without its writer's schema."""
+        ClickHouse: a framed record is never read without its writer's schema. A registry that
+        keeps refusing our login or certificate (``REGISTRY_REFUSALS_BEFORE_EXIT`` times in a
+        row) will not mend itself: the worker stops, the batch unacknowledged, so that its
+        supervisor restarts it with the settings (or secret files) of now, and says why."""
         assert self.registry is not None
         signals = (self.settings.topic_customer, self.settings.topic_employee)
         values = [m.value for m in messages if m.topic in signals]
         delay = 0.5
+        refusals = 0
         while True:
             try:
                 learnt = await self.registry.teach(self.preparer.codec, values)
@@ -547,6 +554,11 @@ class PipelineRunner:
                 return
             except RegistryUnavailable as e:
                 self.metrics.schema_registry_failures.inc()
+                refusals = refusals + 1 if isinstance(e, RegistryRefused) else 0
+                if refusals >= REGISTRY_REFUSALS_BEFORE_EXIT:
+                    raise ConfigError(
+                        f"{e} ({refusals} times in a row); stopping, the batch not acknowledged"
+                    ) from e
                 delay = min(delay * 2, MAX_SINK_BACKOFF_SECONDS)
                 # A refused login or certificate will not mend itself: say so loudly.
                 level = logging.ERROR if isinstance(e, RegistryRefused) else logging.WARNING
@@ -687,13 +699,18 @@ def _stop_without_ack(error: BaseException) -> None:
     the agent on that state. So the worker exits at once: its supervisor restarts it, the
     state is read back from the changelog and the batch is read again from the saved
     positions (outputs are idempotent). Bad *input* never gets here — it goes to the dead
-    letters; this is for bugs, unrecoverable infrastructure errors, and a stop requested
-    while ClickHouse or the Schema Registry was down (``SinkStopped``).
+    letters; this is for bugs, unrecoverable infrastructure errors, a stop requested while
+    ClickHouse or the Schema Registry was down (``SinkStopped``, exit 75), and a setting found
+    wrong while running (``ConfigError``, exit 78: a registry refusing our login).
     """
     if isinstance(error, SinkStopped):
         log.warning("stopped with a batch held: %s; it is read again on restart", error)
         logging.shutdown()
         os._exit(75)  # EX_TEMPFAIL: nothing wrong with the batch, try again later
+    if isinstance(error, ConfigError):  # a setting the running worker found wrong: no bug
+        log.critical("%s; it is read again on restart", error)
+        logging.shutdown()
+        os._exit(78)  # EX_CONFIG
     log.critical("batch failed, exiting without acknowledging it: %r", error, exc_info=error)
     logging.shutdown()
     os._exit(70)  # EX_SOFTWARE

@@ -15,13 +15,15 @@ the codec the answer; ids never change meaning, so an answer is kept for the lif
 A refused login or an untrusted certificate is waited on too (logged as an error naming the
 settings to fix), because dead-lettering every framed record for a password typo would lose
 them; start-up checks both first (:meth:`SchemaRegistry.check`) and stops on either, so a
-wrong password or CA stops the worker before any record.
+wrong password or CA stops the worker before any record; a running worker refused again and
+again stops too (``PipelineRunner._learn_writer_schemas``).
 Writer schemas in ``MIROIR_WRITER_SCHEMAS_DIR`` are known from the start and never asked for:
 the directory works offline and overrides the registry for its ids.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -40,6 +42,8 @@ if TYPE_CHECKING:
     from streams.settings import Settings
 
 __all__ = [
+    "MAX_CONCURRENT_REQUESTS",
+    "MAX_NEW_IDS_PER_BATCH",
     "RegistryAnswer",
     "RegistryRefused",
     "RegistryUnavailable",
@@ -53,6 +57,12 @@ log = logging.getLogger("miroir.schema_registry")
 _TRANSIENT: Final = frozenset({408, 425, 429})
 _LOGIN_HINT: Final = "check MIROIR_SCHEMA_REGISTRY_USERNAME and MIROIR_SCHEMA_REGISTRY_PASSWORD"
 MAX_RESPONSE_BYTES: Final = 1 << 20  # a schema is a few KB; a registry never sends a megabyte
+MAX_NEW_IDS_PER_BATCH: Final = 64  # see SchemaRegistry.teach
+MAX_CONCURRENT_REQUESTS: Final = 4
+_DEFERRED: Final = (
+    f"not asked for: over {MAX_NEW_IDS_PER_BATCH} schema ids never seen before arrived in one "
+    "batch (a producer framing records with random ids?); replay it from the dead-letter topic"
+)
 
 
 class RegistryUnavailable(MiroirError):
@@ -150,12 +160,18 @@ class SchemaRegistry:
             timeout=settings.schema_registry_timeout_seconds,
         )
 
-    async def _get(self, path: str) -> tuple[int, bytes]:
+    def _session(self) -> aiohttp.ClientSession:
+        # At most MAX_CONCURRENT_REQUESTS connections to the registry at a time.
+        connector = aiohttp.TCPConnector(limit=MAX_CONCURRENT_REQUESTS)
+        return aiohttp.ClientSession(
+            timeout=self._timeout, headers=self._headers, connector=connector
+        )
+
+    async def _get(self, session: aiohttp.ClientSession, path: str) -> tuple[int, bytes]:
         try:
-            async with (
-                aiohttp.ClientSession(timeout=self._timeout, headers=self._headers) as session,
-                session.get(self.url + path, ssl=self._ssl, allow_redirects=False) as response,
-            ):
+            async with session.get(
+                self.url + path, ssl=self._ssl, allow_redirects=False
+            ) as response:
                 body = await response.content.read(MAX_RESPONSE_BYTES)
                 return response.status, body
         except aiohttp.ClientConnectorCertificateError as e:
@@ -174,7 +190,8 @@ class SchemaRegistry:
         """At start-up: ConfigError when the registry refuses our login or its certificate
         is not trusted; a registry that is down only gets a warning (records wait for it)."""
         try:
-            status, _ = await self._get("/schemas/types")
+            async with self._session() as session:
+                status, _ = await self._get(session, "/schemas/types")
         except RegistryRefused as e:
             raise ConfigError(str(e)) from e
         except RegistryUnavailable as e:
@@ -191,23 +208,66 @@ class SchemaRegistry:
     ) -> dict[int, RegistryAnswer]:
         """Fetch the writer schema of every id in ``values`` the codec does not know, and
         teach it to the codec; RegistryUnavailable when the registry cannot answer now (what
-        was learnt so far is kept). What the registry said of each id learnt."""
-        learnt: dict[int, RegistryAnswer] = {}
-        for schema_id in sorted(codec.unknown_schema_ids(values)):
-            status, body = await self._get(f"/schemas/ids/{schema_id}")
-            answer = read_answer(
-                schema_id, status, body, where=f"the schema registry at {self.shown_url}"
+        was learnt so far is kept). What the registry said of each id learnt.
+
+        At most ``MAX_NEW_IDS_PER_BATCH`` ids are asked for per call, the lowest first
+        (registries number schemas from 1 up, so real ids are small); the records of the
+        others are dead letters this time (``SignalCodec.defer``), and their ids are asked
+        again when seen again. A real deployment meets a handful of ids; only a broken or
+        hostile producer framing records with random ids meets more, and it must not hold the
+        pipeline for thousands of requests."""
+        unknown = sorted(codec.unknown_schema_ids(values))
+        asked, left = unknown[:MAX_NEW_IDS_PER_BATCH], unknown[MAX_NEW_IDS_PER_BATCH:]
+        codec.defer(dict.fromkeys(left, _DEFERRED))
+        if left:
+            log.warning(
+                "%d schema ids never seen before in one batch, over the %d asked for at once: "
+                "the records of %d of them (ids %d to %d) are dead letters",
+                len(unknown),
+                MAX_NEW_IDS_PER_BATCH,
+                len(left),
+                left[0],
+                left[-1],
             )
-            if answer.schema is not None:
-                try:
-                    codec.add_writer_schema(schema_id, answer.schema)
-                except ConfigError as e:
-                    answer = RegistryAnswer(unusable=f"the registered schema is invalid ({e})")
-            if answer.unusable is not None:
-                log.warning("schema registry: id %d unusable: %s", schema_id, answer.unusable)
-                codec.mark_unusable(schema_id, answer.unusable)
-            else:
-                log.info("schema registry: learnt writer schema id %d", schema_id)
-            learnt[schema_id] = answer
-            self.fetched += 1
+        if not asked:
+            return {}
+        async with self._session() as session:
+            responses = await asyncio.gather(
+                *(self._get(session, f"/schemas/ids/{schema_id}") for schema_id in asked),
+                return_exceptions=True,
+            )
+        learnt: dict[int, RegistryAnswer] = {}
+        failures: list[RegistryUnavailable] = []
+        for schema_id, response in zip(asked, responses, strict=True):
+            if isinstance(response, BaseException):
+                if not isinstance(response, RegistryUnavailable):
+                    raise response
+                failures.append(response)
+                continue
+            status, body = response
+            try:
+                answer = read_answer(
+                    schema_id, status, body, where=f"the schema registry at {self.shown_url}"
+                )
+            except RegistryUnavailable as e:
+                failures.append(e)
+                continue
+            learnt[schema_id] = self._learn(codec, schema_id, answer)
+        self.fetched += len(learnt)
+        if failures:  # a refusal says more than an outage: it is the one to report
+            raise next((e for e in failures if isinstance(e, RegistryRefused)), failures[0])
         return learnt
+
+    @staticmethod
+    def _learn(codec: SignalCodec, schema_id: int, answer: RegistryAnswer) -> RegistryAnswer:
+        if answer.schema is not None:
+            try:
+                codec.add_writer_schema(schema_id, answer.schema)
+            except ConfigError as e:
+                answer = RegistryAnswer(unusable=f"the registered schema is invalid ({e})")
+        if answer.unusable is not None:
+            log.warning("schema registry: id %d unusable: %s", schema_id, answer.unusable)
+            codec.mark_unusable(schema_id, answer.unusable)
+        else:
+            log.info("schema registry: learnt writer schema id %d", schema_id)
+        return answer

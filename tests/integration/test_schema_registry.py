@@ -27,9 +27,14 @@ import pytest
 
 from schemas.codec import CUSTOMER_FEEDBACK_SCHEMA, SignalCodec, encode
 from schemas.records import CUSTOMER_FEEDBACK_TOPIC, CustomerFeedback
-from streams.errors import ConfigError
+from streams.errors import ConfigError, DecodeError
 from streams.runtime.publish import SignalPublisher
-from streams.runtime.schema_registry import RegistryRefused, SchemaRegistry
+from streams.runtime.schema_registry import (
+    MAX_CONCURRENT_REQUESTS,
+    MAX_NEW_IDS_PER_BATCH,
+    RegistryRefused,
+    SchemaRegistry,
+)
 from streams.settings import load_settings
 from streams.tools.certificates import make_test_pki
 from streams.tools.kafka_broker import free_port
@@ -56,6 +61,7 @@ pytestmark = pytest.mark.integration
 
 UNKNOWN_ID = 999
 REORDERED_ID = 103
+ROTATED_ID = 104
 USER, PASSWORD = "miroir", "registry-Secret-31"
 
 
@@ -70,6 +76,10 @@ class Registry:
         self.tls = tls
         self.asked: list[int] = []
         self.unavailable = False  # True: every request is answered 503, as by a failing node
+        self.refusing = False  # True: every login is refused (401), as after a rotation
+        self.answer_delay = 0.0  # seconds each schema request takes
+        self.in_flight = self.most_in_flight = 0
+        self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
     @property
@@ -86,13 +96,19 @@ class Registry:
                     if self.path.startswith("/schemas/ids/"):
                         registry.asked.append(int(self.path.rsplit("/", 1)[1]))
                     self._answer(503, {"error_code": 50003, "message": "Service Unavailable"})
-                elif self.headers.get("Authorization") != expected:
+                elif registry.refusing or self.headers.get("Authorization") != expected:
                     self._answer(401, {"error_code": 401, "message": "Unauthorized"})
                 elif self.path == "/schemas/types":
                     self._answer(200, ["AVRO", "JSON", "PROTOBUF"])
                 elif self.path.startswith("/schemas/ids/"):
                     schema_id = int(self.path.rsplit("/", 1)[1])
-                    registry.asked.append(schema_id)
+                    with registry._lock:
+                        registry.asked.append(schema_id)
+                        registry.in_flight += 1
+                        registry.most_in_flight = max(registry.most_in_flight, registry.in_flight)
+                    time.sleep(registry.answer_delay)
+                    with registry._lock:
+                        registry.in_flight -= 1
                     schema = registry.schemas.get(schema_id)
                     if schema is None:
                         self._answer(404, {"error_code": 40403, "message": "Schema not found"})
@@ -135,7 +151,10 @@ def test_registry_schemas_decode_and_a_registry_outage_loses_nothing(
     kafka_broker, tmp_path: Path, unique_name
 ) -> None:
     old, new, reordered = older_schema(), newer_schema(), reordered_schema()
-    registry = Registry(free_port(), {OLDER_ID: old, NEWER_ID: new, REORDERED_ID: reordered})
+    registry = Registry(
+        free_port(),
+        {OLDER_ID: old, NEWER_ID: new, REORDERED_ID: reordered, ROTATED_ID: new},
+    )
     web_port = free_port()
     env = PipelineEnv(
         kafka_broker.bootstrap,
@@ -177,6 +196,8 @@ def test_registry_schemas_decode_and_a_registry_outage_loses_nothing(
         framed(NEWER_ID, new, _values(new, "new-3", later + 4, channel="store", nps=10)),
         encode(CustomerFeedback("plain-2", later + 5, TEAM, "email", "survey", csat=1)),
     ]
+
+    rotated = [framed(ROTATED_ID, new, _values(new, "rotated-1", later + 6, channel="web", nps=8))]
 
     def publish(values: list[bytes]) -> None:
         with SignalPublisher(env.bootstrap, env.customer_topic, env.employee_topic) as publisher:
@@ -229,6 +250,24 @@ def test_registry_schemas_decode_and_a_registry_outage_loses_nothing(
             worker,
         )
         samples = scrape(web_port)
+
+        # The registry's credentials rotated under the running worker: it refuses our login
+        # again and again. The worker stops (exit 78) naming the setting, nothing acknowledged;
+        # restarted once the registry takes it again, it reads the held record.
+        registry.refusing = True
+        publish(rotated)
+        worker.process.wait(timeout=90)  # type: ignore[union-attr]
+        assert worker.process.returncode == 78, worker.log()[-4000:]  # type: ignore[union-attr]
+        assert "MIROIR_SCHEMA_REGISTRY_PASSWORD" in worker.log().rsplit("refused", 1)[-1]
+        assert committed_offsets(env) == len(first) + len(second)
+        registry.refusing = False
+        worker.start()
+        wait_until(
+            lambda: committed_offsets(env) == len(first) + len(second) + len(rotated),
+            90,
+            "the record held by the refusals handled after a restart",
+            worker,
+        )
     finally:
         try:
             assert worker.stop() == 0, worker.log()[-4000:]
@@ -236,7 +275,7 @@ def test_registry_schemas_decode_and_a_registry_outage_loses_nothing(
             registry.stop()
     log = worker.log()
     assert PASSWORD not in log
-    assert sorted(set(registry.asked)) == [OLDER_ID, NEWER_ID, REORDERED_ID, UNKNOWN_ID]
+    assert sorted(set(registry.asked)) == [OLDER_ID, NEWER_ID, REORDERED_ID, ROTATED_ID, UNKNOWN_ID]
     assert registry.asked.count(NEWER_ID) == 1  # cached after the first answer
     assert samples['miroir_schema_registry_ids_total{outcome="schema"}'] == 3
     assert samples['miroir_schema_registry_ids_total{outcome="unusable"}'] == 1
@@ -253,9 +292,9 @@ def test_registry_schemas_decode_and_a_registry_outage_loses_nothing(
     ]
     rows = env.query("SELECT event_id, channel, nps, csat, trust, courtesy FROM customer_feedback")
     by_id = {row.pop("event_id"): row for row in rows}
-    assert len(rows) == len(by_id) == len(first) - 1 + len(second)  # each once, none lost
+    assert len(rows) == len(by_id) == len(first) - 1 + len(second) + 1  # each once, none lost
     assert sorted(by_id) == sorted(
-        ["old-1", "new-1", "new-2", "plain-1", "new-3", "plain-2"]
+        ["old-1", "new-1", "new-2", "plain-1", "new-3", "plain-2", "rotated-1"]
         + [f"reordered-{i}" for i in (1, 2, 3)]
     )
     # The newer writer's extra channel resolves to "other", its fields are read.
@@ -348,3 +387,46 @@ def test_an_https_registry_is_trusted_through_the_configured_ca_only(tmp_path: P
         assert registry.asked == [NEWER_ID]  # the rogue client never got a request through
     finally:
         registry.stop()
+
+
+def test_a_flood_of_random_schema_ids_costs_a_bounded_number_of_requests() -> None:
+    """A producer framing every record with a random id: one batch asks for at most
+    MAX_NEW_IDS_PER_BATCH of them (the lowest: real registries number from 1 up), at most
+    MAX_CONCURRENT_REQUESTS at a time, and the others' records are dead letters saying why,
+    asked for again when seen again. A real id among them is still learnt."""
+    registry = Registry(free_port(), {NEWER_ID: newer_schema()})
+    registry.answer_delay = 0.05
+    registry.start()
+    settings = load_settings(
+        schema_registry_url=registry.url,
+        schema_registry_username=USER,
+        schema_registry_password=PASSWORD,
+    )
+    client = SchemaRegistry.from_settings(settings)
+    assert client is not None
+    codec = SignalCodec()
+    codec.strict_ids = True  # as the worker sets it when a registry is configured
+    record = CustomerFeedback("flood", 1, TEAM, "web", "survey", nps=5)
+    flood = [200_000 + 7 * i for i in range(500)]  # far above any real registry's ids
+    values = [encode(record, schema_id=schema_id) for schema_id in [NEWER_ID, *flood]]
+    try:
+        started = time.monotonic()
+        learnt = asyncio.run(client.teach(codec, values))
+        took = time.monotonic() - started
+    finally:
+        registry.stop()
+    assert len(registry.asked) == MAX_NEW_IDS_PER_BATCH
+    assert sorted(registry.asked) == [NEWER_ID, *flood[: MAX_NEW_IDS_PER_BATCH - 1]]
+    assert 1 < registry.most_in_flight <= MAX_CONCURRENT_REQUESTS
+    # 64 requests of 50 ms, 4 at a time: about 0.8 s, not the 3.2 s of one after another.
+    assert took < 0.05 * MAX_NEW_IDS_PER_BATCH / 2, took
+    assert learnt[NEWER_ID].schema is not None
+    assert codec.decode(CUSTOMER_FEEDBACK_TOPIC, values[0]).event_id == "flood"
+    with pytest.raises(DecodeError, match="no schema with this id") as unusable:
+        codec.decode(CUSTOMER_FEEDBACK_TOPIC, values[1])
+    assert unusable.value.kind == "schema"
+    with pytest.raises(DecodeError, match="not asked for: over 64 schema ids") as deferred:
+        codec.decode(CUSTOMER_FEEDBACK_TOPIC, values[-1])
+    assert deferred.value.kind == "schema"
+    # The ids left unasked are asked for when seen again, the next 64 of them.
+    assert len(codec.unknown_schema_ids(values)) == len(flood) - (MAX_NEW_IDS_PER_BATCH - 1)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from schemas.codec import CUSTOMER_FEEDBACK_SCHEMA, SignalCodec, encode
+from schemas.codec import CUSTOMER_FEEDBACK_SCHEMA, MAX_UNUSABLE_IDS, SignalCodec, encode
 from schemas.records import CUSTOMER_FEEDBACK_TOPIC, CustomerFeedback
 from streams.errors import ConfigError, DecodeError
 from streams.runtime.schema_registry import RegistryRefused, RegistryUnavailable, read_answer
@@ -68,6 +68,30 @@ def test_the_codec_asks_only_for_ids_it_does_not_know_and_dead_letters_unusable_
     assert codec.decode(CUSTOMER_FEEDBACK_TOPIC, framed[6]) == record
     with pytest.raises(DecodeError, match="no schema with this id"):
         codec.decode(CUSTOMER_FEEDBACK_TOPIC, framed[7])
+
+
+def test_the_codec_remembers_a_bounded_number_of_unusable_ids_the_oldest_forgotten() -> None:
+    codec = SignalCodec()
+    for schema_id in range(MAX_UNUSABLE_IDS + 10):
+        codec.mark_unusable(schema_id, "the schema registry has no schema with this id")
+    values = [
+        encode(CustomerFeedback("e1", 1, "team", "web", "s", csat=4), schema_id=i)
+        for i in (0, 9, 10, MAX_UNUSABLE_IDS + 9)
+    ]
+    assert codec.unknown_schema_ids(values) == {0, 9}  # forgotten: asked again if seen again
+
+
+def test_deferred_ids_are_dead_letters_for_one_batch_only() -> None:
+    codec = SignalCodec()
+    codec.strict_ids = True
+    framed = encode(CustomerFeedback("e1", 1, "team", "web", "s", csat=4), schema_id=9)
+    codec.defer({9: "not asked for this time"})
+    with pytest.raises(DecodeError, match="writer schema id 9: not asked for this time"):
+        codec.decode(CUSTOMER_FEEDBACK_TOPIC, framed)
+    assert codec.unknown_schema_ids([framed]) == {9}  # still to be asked
+    codec.defer({})
+    with pytest.raises(DecodeError, match="was not fetched"):
+        codec.decode(CUSTOMER_FEEDBACK_TOPIC, framed)
 
 
 def test_with_a_registry_an_id_never_fetched_is_not_read_with_our_own_schema() -> None:
