@@ -82,10 +82,20 @@ class OrgChart:
     teams: dict[str, TeamInfo] = field(default_factory=dict)
 
     def place(self, team_id: str) -> TeamInfo:
+        """The team's record; a team not on the chart is placed under ``UNASSIGNED``.
+        ValueError for a team id no record may have (see ``units_of``)."""
         info = self.teams.get(team_id)
         if info is not None:
             return info
         return TeamInfo(team_id, team_id, (UNASSIGNED,), ("company",))
+
+    def units_of(self, team_id: str) -> list[str]:
+        """The ids of the units the team belongs to, top-down; never raises. A team id from
+        state saved before the identifier rules (schemas.records.identifier_fault) may break
+        them: such a team is placed under ``UNASSIGNED`` like any team not on the chart,
+        rather than stopping the roll-ups of the whole organisation."""
+        info = self.teams.get(team_id)
+        return info.units() if info is not None else [UNASSIGNED]
 
     def update(self, info: TeamInfo | None, team_id: str) -> None:
         """Apply one record of the teams topic (None: a tombstone, the team is forgotten)."""
@@ -154,7 +164,7 @@ def children_of(chart: OrgChart, team_ids: Iterable[str]) -> Mapping[str, list[s
     """Unit id → its direct child units and teams (teams as ``team:<id>``), for ``team_ids``."""
     children: dict[str, set[str]] = {}
     for team_id in team_ids:
-        units = chart.place(team_id).units()
+        units = chart.units_of(team_id)
         for parent, child in zip(units, units[1:], strict=False):
             children.setdefault(parent, set()).add(child)
         children.setdefault(units[-1], set()).add(TEAM_NODE + team_id)

@@ -160,7 +160,7 @@ def roll_up_units(
     shown = publishable(children, respondents, k_anonymity)
     windows = []
     for unit in sorted(children):
-        teams = sorted(team for team, part in by_team.items() if unit in chart.place(team).units())
+        teams = sorted(team for team, part in by_team.items() if unit in chart.units_of(team))
         customer, employee = Moments(), Moments()
         for team in teams:
             customer.merge(by_team[team].customer)

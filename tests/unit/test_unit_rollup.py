@@ -97,3 +97,22 @@ def test_unit_windows_pool_the_teams_moments_by_hand() -> None:
     assert windows["acme/care"].metrics.employee is None
     assert windows["acme"].metrics.employee is None
     assert windows["acme/sales"].published_teams == ("a", "b")
+
+
+def test_a_team_id_from_state_older_than_the_identifier_rules_is_rolled_up_unassigned() -> None:
+    """State saved before control characters were refused may hold such a team id: it cannot
+    be a team record (TeamInfo refuses it), so it is unassigned, and the roll-up goes on."""
+    chart = OrgChart()
+    chart.update(TeamInfo("a", "A", ("acme", "sales")), "a")
+    old = "team\n\x1b[31m"
+    with pytest.raises(ValueError, match="control"):
+        chart.place(old)
+    assert chart.units_of(old) == ["unassigned"]
+    parts = [
+        TeamWindowPart("a", 0, 10, moments([60.0]), moments([50.0] * 6)),
+        TeamWindowPart(old, 0, 10, moments([40.0]), moments([90.0] * 6)),
+    ]
+    windows = {w.unit_id: w for w in roll_up_units(chart, parts, K, "idx-v2")}
+    assert set(windows) == {"acme", "acme/sales", "unassigned"}
+    assert windows["unassigned"].teams == (old,)
+    assert windows["unassigned"].metrics.customer.index == pytest.approx(40.0)
