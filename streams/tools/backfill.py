@@ -37,6 +37,7 @@ already there.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import json
@@ -770,6 +771,7 @@ def _open_history(
         )
     from streams.runtime.broker_probe import wait_for_broker
     from streams.runtime.org_topic import OrgReader
+    from streams.runtime.schema_registry import SchemaRegistry
 
     kafka = KafkaConnection.from_settings(settings)
     try:
@@ -780,6 +782,9 @@ def _open_history(
             "from a file with --file EVENTS"
         ) from e
     codec = SignalCodec(writer_schemas=load_writer_schemas(settings.writer_schemas_dir))
+    registry = SchemaRegistry.from_settings(settings)
+    if registry is not None:
+        asyncio.run(registry.check())  # a refused login or certificate stops it here
     topics = [
         (settings.topic_customer, CUSTOMER_FEEDBACK_TOPIC),
         (settings.topic_employee, EMPLOYEE_PULSE_TOPIC),
@@ -791,6 +796,7 @@ def _open_history(
         client_id_for(settings.app_id, plan.run_id),
         codec,
         warn=say,
+        registry=registry,
     )
     try:
         reader = OrgReader(kafka, settings.topic_teams)

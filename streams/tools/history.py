@@ -24,6 +24,7 @@ on timing, so the same history always makes the same batches:
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import threading
 import time
@@ -31,7 +32,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from schemas.codec import SignalCodec
 from schemas.records import Signal
@@ -39,10 +40,14 @@ from streams.core.partitioning import partition_for
 from streams.errors import BrokerError, ConfigError, DecodeError
 from streams.kafka_config import KafkaTarget, as_connection
 
+if TYPE_CHECKING:
+    from streams.runtime.schema_registry import SchemaRegistry
+
 __all__ = ["FileHistory", "History", "KafkaHistory", "SourceItem"]
 
 MAX_BUFFERED: Final = 20_000  # records held per topic-partition while merging
 POLL_RECORDS: Final = 5_000  # records one poll may return
+REGISTRY_PATIENCE_SECONDS: Final = 60.0  # a schema registry not answering stops a backfill
 NO_RECORDS_TIMEOUT: Final = 60.0  # seconds without a record while some are still due
 POLL_MS: Final = 200
 
@@ -141,11 +146,15 @@ class KafkaHistory:
         *,
         max_buffered: int = MAX_BUFFERED,
         poll_records: int = POLL_RECORDS,
+        registry: SchemaRegistry | None = None,
     ) -> None:
         from kafka import KafkaConsumer, TopicPartition
         from kafka.errors import KafkaError
 
         self.codec = codec
+        self._warn = warn
+        self._registry = registry
+        codec.strict_ids = registry is not None  # as the worker: never read an id by guess
         self.max_buffered = max_buffered
         self.holds = 0  # times a partition was held back for having too many records waiting
         self._signal_of = dict(topics)
@@ -225,11 +234,42 @@ class KafkaHistory:
             self.read += 1
             signal_topic = self._signal_of[record.topic]
             ref = f"{record.topic}/{record.partition}@{record.offset}"
+            if self._registry is not None:
+                self._learn_writer_schema(self._registry, record.value, stop)
             try:
                 decoded: Signal | DecodeError = self.codec.decode(signal_topic, record.value)
             except DecodeError as e:
                 decoded = e
             yield SourceItem(record.partition, ref, decoded)
+
+    def _learn_writer_schema(
+        self, registry: SchemaRegistry, value: bytes | None, stop: threading.Event
+    ) -> None:
+        """Ask the registry for the writer schema of ``value``'s id when it is new, as the
+        worker does before decoding. A registry that does not answer is asked again for
+        ``REGISTRY_PATIENCE_SECONDS``, then the backfill stops (a rerun writes only what is
+        missing); one that refuses our login or certificate stops it at once."""
+        from streams.runtime.schema_registry import RegistryRefused, RegistryUnavailable
+
+        if not self.codec.unknown_schema_ids([value]):
+            return
+        deadline = time.monotonic() + REGISTRY_PATIENCE_SECONDS
+        delay = 0.5
+        while True:
+            try:
+                asyncio.run(registry.teach(self.codec, [value]))
+                return
+            except RegistryRefused as e:
+                raise ConfigError(str(e)) from e
+            except RegistryUnavailable as e:
+                if time.monotonic() + delay > deadline or stop.is_set():
+                    raise RegistryUnavailable(
+                        f"{e}; asked for {REGISTRY_PATIENCE_SECONDS:.0f}s: backfill stopped, "
+                        "run it again when the registry answers"
+                    ) from e
+                self._warn(f"{e}; asking again in {delay:.1f}s")
+                stop.wait(delay)
+                delay = min(delay * 2, 8.0)
 
     def stop_partition(self, partition: int) -> None:
         """Read nothing more of this partition number (both topics): its watermark passed --to.

@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 import weakref
@@ -57,6 +58,18 @@ def _stop_leftover_brokers() -> None:
     for broker in list(_running):
         with contextlib.suppress(Exception):
             broker.stop()
+
+
+def _ended_with_this_process(command: list[str]) -> list[str]:
+    """``command`` made to get SIGTERM when this process dies, on Linux with ``setpriv``: the
+    exit handler above does not run when a test session is killed (SIGTERM, SIGKILL, a CI
+    time-out), and its JVM would hold ports and gigabytes until the machine stops. Only from
+    the main thread: the kernel sends the signal when the *thread* that started the child
+    ends, and a helper thread may end long before the process."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None or threading.current_thread() is not threading.main_thread():
+        return command
+    return [setpriv, "--pdeathsig", "TERM", "--", *command]
 
 
 def free_port() -> int:
@@ -105,7 +118,7 @@ class _BrokerProcess:
         started = time.monotonic()
         try:
             self._process = subprocess.Popen(
-                command,
+                _ended_with_this_process(command),
                 stdin=subprocess.DEVNULL,
                 stdout=self._output,
                 stderr=subprocess.STDOUT,

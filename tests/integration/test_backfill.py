@@ -408,7 +408,7 @@ def test_the_merge_order_depends_on_the_data_alone(live: LiveRun) -> None:
     env = live.env
     topics = [(env.customer_topic, "customer-feedback"), (env.employee_topic, "employee-pulse")]
 
-    def order(**limits: int) -> tuple[list[str], int]:
+    def order(**limits: Any) -> tuple[list[str], int]:
         history = KafkaHistory(
             env.bootstrap, topics, live.start_ms, "order-test", SignalCodec(), print, **limits
         )

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -171,3 +178,48 @@ def test_unreachable_broker_is_a_broker_error() -> None:
         wait_for_broker(nowhere, timeout=1)
     with pytest.raises(BrokerError, match="cannot reach the Kafka broker"):
         ensure_topics(nowhere, {"never": 1}, timeout=1)
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs util-linux setpriv (Linux)")
+def test_a_broker_ends_with_the_process_that_started_it_even_when_killed(tmp_path) -> None:
+    """A test session killed with SIGKILL runs no exit handler: the broker gets SIGTERM from
+    the kernel when its parent dies (setpriv --pdeathsig), instead of holding its port."""
+    starter = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time\n"
+            "from streams.tools.kafka_broker import ApacheKafkaBroker\n"
+            f"broker = ApacheKafkaBroker({str(tmp_path / 'broker')!r}).start()\n"
+            "print(broker._process.pid, broker.bootstrap, flush=True)\n"
+            "time.sleep(600)\n",
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert starter.stdout is not None
+        pid_text, bootstrap = starter.stdout.readline().split()
+        pid = int(pid_text)
+        assert not port_is_closed(bootstrap)
+        starter.kill()  # SIGKILL: no atexit, no context manager
+        starter.wait()
+        deadline = time.monotonic() + 30
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _alive(pid), "the broker outlived the process that started it"
+        assert port_is_closed(bootstrap)
+    finally:
+        starter.kill()
+        with contextlib.suppress(ProcessLookupError, NameError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie of another parent counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"

@@ -430,3 +430,49 @@ def test_a_flood_of_random_schema_ids_costs_a_bounded_number_of_requests() -> No
     assert deferred.value.kind == "schema"
     # The ids left unasked are asked for when seen again, the next 64 of them.
     assert len(codec.unknown_schema_ids(values)) == len(flood) - (MAX_NEW_IDS_PER_BATCH - 1)
+
+
+def test_backfill_reads_framed_history_with_the_registrys_schemas(
+    kafka_broker, tmp_path: Path, unique_name
+) -> None:
+    """``miroir backfill`` asks the registry as the worker does: framed records are read with
+    their writer's schema, an id the registry lacks is refused with its reason; a registry
+    that refuses the login stops it at once, naming the setting."""
+    old, new = older_schema(), newer_schema()
+    registry = Registry(free_port(), {OLDER_ID: old, NEWER_ID: new})
+    registry.start()
+    env = PipelineEnv(
+        kafka_broker.bootstrap,
+        tmp_path,
+        unique_name("registry-backfill"),
+        extra={
+            "MIROIR_SCHEMA_REGISTRY_URL": registry.url,
+            "MIROIR_SCHEMA_REGISTRY_USERNAME": USER,
+            "MIROIR_SCHEMA_REGISTRY_PASSWORD": PASSWORD,
+        },
+    )
+    create_topics(env)
+    at = int(time.time() * 1000) - 3_600_000
+    values = [
+        framed(OLDER_ID, old, _values(old, "old-1", at, channel="chat", csat=4)),
+        framed(NEWER_ID, new, _values(new, "new-1", at + 1, channel="kiosk", nps=9)),
+        framed(UNKNOWN_ID, new, _values(new, "lost-1", at + 2, channel="web", nps=3)),
+    ]
+    with SignalPublisher(env.bootstrap, env.customer_topic, env.employee_topic) as publisher:
+        for value in values:
+            publisher.send_raw(env.customer_topic, TEAM.encode(), value)
+    since = time.strftime("%Y-%m-%d", time.gmtime(at / 1000 - 86_400))
+    try:
+        result = env.run_cli("backfill", "--from", since)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "3 events" in result.stderr and "1 invalid" in result.stderr, result.stderr
+        assert "no schema with this id" in result.stderr
+        assert sorted(set(registry.asked)) == [OLDER_ID, NEWER_ID, UNKNOWN_ID]
+
+        registry.refusing = True
+        refused = env.run_cli("backfill", "--from", since)
+    finally:
+        registry.stop()
+    assert refused.returncode != 0
+    assert "MIROIR_SCHEMA_REGISTRY_PASSWORD" in refused.stderr, refused.stderr[-3000:]
+    assert "Traceback" not in refused.stderr and PASSWORD not in refused.stderr
