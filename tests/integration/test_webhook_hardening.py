@@ -19,6 +19,7 @@ from aiohttp import web
 from sinks.clickhouse import ClickHouseSink
 from sinks.webhook import ALERT_ID_HEADER, MAX_RESPONSE_BODY_BYTES, WebhookSink
 from streams.runtime.webhooks import WebhookRelay
+from tests.http_server import ThreadedServer
 from tests.integration.test_webhooks import _alert, _dead_letters, _produce, _relay_until, _settings
 from tests.samples import sample_alert
 
@@ -30,7 +31,7 @@ CHUNK = b"x" * (64 * 1024)
 MAX_GROWTH_BYTES = 50 * 1024 * 1024  # peak RSS growth allowed over the whole delivery
 
 
-class HostileReceiver:
+class HostileReceiver(ThreadedServer):
     """An aiohttp server on a free loopback port, in its own thread and loop.
 
     ``/huge`` answers 500 with a 200 MB body generated lazily (never held in memory here);
@@ -39,37 +40,13 @@ class HostileReceiver:
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self.requests: dict[str, int] = {}
         self.sent = 0
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
-    def start(self) -> HostileReceiver:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
-        return self
-
-    async def _start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/huge", self._huge)
         app.router.add_post("/ok", self._ok)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    def stop(self) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
 
     def _count(self, request: web.Request) -> None:
         self.requests[request.path] = self.requests.get(request.path, 0) + 1

@@ -31,6 +31,7 @@ from streams.runtime.publish import SignalPublisher
 from streams.runtime.webhooks import WebhookRelay
 from streams.settings import Settings, load_settings
 from streams.tools.simulator import Simulator, TeamPlan
+from tests.http_server import ThreadedServer
 from tests.integration.harness import (
     PipelineEnv,
     WorkerProcess,
@@ -57,7 +58,7 @@ class Received:
     body: dict
 
 
-class Receiver:
+class Receiver(ThreadedServer):
     """An aiohttp server on a free loopback port, in its own thread with its own loop.
 
     Paths: ``/ok`` answers 200; ``/flaky`` answers 503 to the first three requests of each
@@ -65,36 +66,12 @@ class Receiver:
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self.received: list[Received] = []
         self._lock = threading.Lock()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
-    def start(self) -> Receiver:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
-        return self
-
-    async def _start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/{name}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    def stop(self) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
 
     async def _handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
