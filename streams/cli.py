@@ -548,6 +548,7 @@ def _simulate_scenario(
 
 
 def _replay(args: argparse.Namespace, settings: Any, org: Any = None) -> Any:
+    from streams.core.redact import printable
     from streams.tools.evaluate import read_events
     from streams.tools.progress import progress_line
     from streams.tools.replay import replay
@@ -574,8 +575,8 @@ def _replay(args: argparse.Namespace, settings: Any, org: Any = None) -> Any:
         f"{len(result.invalid):,} invalid; alerts: {summary}",
         file=sys.stderr,
     )
-    for number, reason in result.invalid[:10]:
-        print(f"replay: event {number} skipped: {reason}", file=sys.stderr)
+    for number, reason in result.invalid[:10]:  # a reason may quote the file: escaped
+        print(f"replay: event {number} skipped: {printable(reason)}", file=sys.stderr)
     return result
 
 

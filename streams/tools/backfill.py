@@ -62,6 +62,7 @@ from streams.core.episodes import Episode
 from streams.core.incidents import Incident
 from streams.core.model import BackfillRun, SinkBatch, TeamWindowMetrics
 from streams.core.org import OrgChart
+from streams.core.redact import printable
 from streams.core.unit_stage import (
     NO_PROGRESS,
     Heartbeat,
@@ -534,7 +535,8 @@ class BackfillRunner:
     def _refuse(self, ref: str, error: DecodeError) -> None:
         self.counts.invalid[error.kind] += 1
         if len(self.counts.invalid_examples) < 10:
-            self.counts.invalid_examples.append(f"{ref}: {error.reason}")
+            # A topic/partition@offset and a reason that may quote the record: escaped.
+            self.counts.invalid_examples.append(printable(f"{ref}: {error.reason}"))
 
     def _collect(self, out: EngineOutput[str], partitions: Iterable[int]) -> None:
         from_ms, to_ms = self.plan.from_ms, self.plan.to_ms
