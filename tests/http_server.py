@@ -45,3 +45,20 @@ class ThreadedServer:
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
+
+
+class RecordingServer(ThreadedServer):
+    """Answers every POST with 200 and keeps what it got: ``received`` holds (path, headers,
+    body) in arrival order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.received: list[tuple[str, dict[str, str], bytes]] = []
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/{path:.*}", self._record)
+
+    async def _record(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.received.append((request.path, dict(request.headers), body))
+        return web.Response(text="ok")

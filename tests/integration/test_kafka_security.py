@@ -2,7 +2,7 @@
 PLAIN users) and a mutual-TLS listener, certificates from a CA the test session made.
 
 The whole pipeline runs through SASL_SSL (topics created, records produced, the worker and its
-unit stage, the alerts read back); wrong credentials, an untrusted CA and a missing client
+unit stage, the live page's feed and the webhook relay, the alerts read back); wrong credentials, an untrusted CA and a missing client
 certificate stop start-up at once with a message naming the setting to fix, never the secret.
 """
 
@@ -19,6 +19,7 @@ import pytest
 from pydantic import SecretStr
 
 from schemas.codec import decode_alert
+from sinks.webhook import ALERT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from streams.errors import ConfigError
 from streams.kafka_config import KafkaConnection
 from streams.runtime.broker_probe import wait_for_broker
@@ -28,6 +29,7 @@ from streams.runtime.topics import ensure_topics
 from streams.tools.kafka_broker import free_port
 from streams.tools.secured_broker import SecuredKafkaBroker
 from streams.tools.simulator import Simulator, TeamPlan
+from tests.http_server import RecordingServer
 from tests.integration.harness import (
     REPO,
     PipelineEnv,
@@ -40,6 +42,7 @@ from tests.integration.harness import (
 pytestmark = pytest.mark.integration
 
 WINDOW_MS = 10_000
+WEBHOOK_SECRET = "webhook-secret-for-the-sasl-test-0123456789"
 PLANTED = [TeamPlan("steady"), TeamPlan("decline", "mirror_decline")]
 
 
@@ -63,7 +66,15 @@ def test_the_pipeline_runs_end_to_end_through_sasl_ssl(
 ) -> None:
     broker = secured_kafka_broker
     web_port = free_port()
-    env = _secured_env(broker, tmp_path, unique_name("sasl"), MIROIR_WEB_PORT=str(web_port))
+    receiver = RecordingServer().start()  # the webhook relay's consumer reads through SASL_SSL
+    env = _secured_env(
+        broker,
+        tmp_path,
+        unique_name("sasl"),
+        MIROIR_WEB_PORT=str(web_port),
+        MIROIR_WEBHOOK_URLS=receiver.url("/hook"),
+        MIROIR_WEBHOOK_SECRET=WEBHOOK_SECRET,
+    )
     connection = broker.sasl_connection()
     ensure_topics(
         connection,
@@ -82,10 +93,23 @@ def test_the_pipeline_runs_end_to_end_through_sasl_ssl(
         )
         # The live page's own consumer (aiokafka, no group) reads the alerts through SASL_SSL.
         wait_until(lambda: _live_connected(web_port), 60, "the live page's alert feed", worker)
+        wait_until(lambda: bool(receiver.received), 60, "the page posted to the webhook", worker)
         with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/metrics", timeout=10) as page:
             metrics = page.read().decode()
     finally:
-        assert worker.stop() == 0, worker.log()[-4000:]
+        try:
+            assert worker.stop() == 0, worker.log()[-4000:]
+        finally:
+            receiver.stop()
+    path, headers, body = receiver.received[0]
+    assert path == "/hook" and json.loads(body)["miroir"]["kind"] == "mirror_decline"
+    assert verify(
+        body,
+        WEBHOOK_SECRET.encode(),
+        headers.get(TIMESTAMP_HEADER),
+        headers.get(SIGNATURE_HEADER),
+        alert_id=headers.get(ALERT_ID_HEADER),
+    )
     assert alert_keys(_alerts(connection, env.alerts_topic)) == [
         ("decline", simulator.start_ms + 4 * WINDOW_MS, "mirror_decline")
     ]
