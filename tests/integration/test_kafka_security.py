@@ -2,8 +2,9 @@
 PLAIN users) and a mutual-TLS listener, certificates from a CA the test session made.
 
 The whole pipeline runs through SASL_SSL (topics created, records produced, the worker and its
-unit stage, the live page's feed and the webhook relay, the alerts read back); wrong credentials, an untrusted CA and a missing client
-certificate stop start-up at once with a message naming the setting to fix, never the secret.
+unit stage, the live page's feed and the webhook relay, the alerts read back), and so do the
+command-line tools; wrong credentials, an untrusted CA and a missing client certificate stop
+start-up at once with a message naming the setting to fix, never the secret.
 """
 
 from __future__ import annotations
@@ -204,3 +205,27 @@ def test_a_client_trusting_another_ca_cannot_read(
     )
     with pytest.raises(ConfigError, match="not trusted"):
         wait_for_broker(connection, timeout=30)
+
+
+def test_the_command_line_tools_work_through_sasl_ssl(
+    secured_kafka_broker: SecuredKafkaBroker, tmp_path: Path, unique_name
+) -> None:
+    """The tools a data engineer runs by hand open their own Kafka clients: ``simulate``
+    (admin and producer), ``teams load`` (producer) and ``backfill`` (reader, teams reader)
+    all go through SASL_SSL with the same settings as the worker."""
+    broker = secured_kafka_broker
+    env = _secured_env(broker, tmp_path, unique_name("sasl-cli"))
+    simulated = env.run_cli("simulate", "--teams", "2", "--windows", "2", "--seed", "3")
+    assert simulated.returncode == 0, simulated.stderr[-3000:]
+    sent = int(simulated.stderr.rsplit("simulate: ", 1)[1].split()[0])
+    assert sent > 0
+    teams = tmp_path / "teams.csv"
+    teams.write_text("team_id,display_name,company,site\nteam-00,Paris,acme,paris\n")
+    loaded = env.run_cli("teams", "load", str(teams))
+    assert loaded.returncode == 0 and "1 teams written" in loaded.stderr, loaded.stderr[-3000:]
+    since = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 86_400))
+    backfill = env.run_cli("backfill", "--from", since)
+    assert backfill.returncode == 0, backfill.stderr[-3000:]
+    assert f"{sent:,} events" in backfill.stderr, backfill.stderr
+    for result in (simulated, loaded, backfill):
+        assert broker.password not in result.stdout + result.stderr
