@@ -387,6 +387,20 @@ class Settings(BaseSettings):
     web_healthz_public: bool = Field(
         True, description="Serve /healthz without authentication (for liveness probes)."
     )
+    web_max_streams: int = Field(
+        200,
+        ge=1,
+        le=100_000,
+        description="Concurrent live event streams (browser tabs) one worker serves; the next "
+        "is refused with 503.",
+    )
+    web_max_streams_per_client: int = Field(
+        8,
+        ge=1,
+        le=100_000,
+        description="Of them, per client: per signed-in user in basic and proxy modes, else per "
+        "address (429 beyond), so one client cannot take them all.",
+    )
     web_allow_anonymous: bool = Field(
         False,
         description="Let MIROIR_WEB_AUTH=none listen beyond loopback (behind a network policy "

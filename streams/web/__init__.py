@@ -54,7 +54,7 @@ def register_web(app: faust.App, settings: Settings, sink: Sink) -> None:
     _bound_idle_connections(app)
     context = WebContext(
         as_queryable(sink),
-        AlertHub(source),
+        AlertHub.from_settings(source, settings),
         settings.k_anonymity,
         kafka=kafka,
         actions_topic=settings.actions_topic,

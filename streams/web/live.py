@@ -17,13 +17,16 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from schemas.codec import decode_alert
 from schemas.records import MirrorAlert
 from streams.detectors.registry import known_alert_kinds
 from streams.errors import DecodeError, MiroirError
 from streams.kafka_config import KafkaTarget, as_connection
+
+if TYPE_CHECKING:
+    from streams.settings import Settings
 
 __all__ = [
     "CLOSE",
@@ -109,6 +112,15 @@ class AlertHub:
         self.connected = False  # the reader is positioned on the topic
         self.received = 0
         self.failures = 0
+
+    @classmethod
+    def from_settings(cls, source: AlertSource | None, settings: Settings) -> AlertHub:
+        """A hub with the stream caps of ``settings`` (MIROIR_WEB_MAX_STREAMS, _PER_CLIENT)."""
+        return cls(
+            source,
+            max_clients=settings.web_max_streams,
+            max_per_address=settings.web_max_streams_per_client,
+        )
 
     # -- subscribers ------------------------------------------------------------------------
     def subscribe(self, address: str = "") -> tuple[Subscription, list[MirrorAlert]]:

@@ -91,3 +91,20 @@ def test_the_escape_hatch_and_every_interface_are_warned_about() -> None:
         startup_warning(load_settings(web_bind="10.1.2.3", web_auth="token", web_token=TOKEN))
         is None
     )
+
+
+def test_the_stream_caps_come_from_the_settings() -> None:
+    from streams.web.live import AddressFull, AlertHub, HubFull
+
+    hub = AlertHub.from_settings(
+        None, load_settings(web_max_streams=3, web_max_streams_per_client=2)
+    )
+    hub.subscribe("10.0.0.1")
+    hub.subscribe("10.0.0.1")
+    with pytest.raises(AddressFull, match="2 live connections from this address"):
+        hub.subscribe("10.0.0.1")
+    hub.subscribe("10.0.0.2")
+    with pytest.raises(HubFull, match="3 live connections already"):
+        hub.subscribe("10.0.0.3")
+    with pytest.raises(ConfigError, match="MIROIR_WEB_MAX_STREAMS_PER_CLIENT"):
+        load_settings(web_max_streams_per_client=0)
