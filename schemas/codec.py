@@ -709,6 +709,10 @@ class SignalCodec:
         while len(self._unusable_ids) > MAX_UNUSABLE_IDS:
             del self._unusable_ids[next(iter(self._unusable_ids))]
 
+    def forget_unusable(self, schema_id: int) -> None:
+        """Ask about ``schema_id`` again: its records wait for the registry's answer anew."""
+        self._unusable_ids.pop(schema_id, None)
+
     def decode(self, topic: str, data: bytes) -> Signal:
         """The validated record in ``data``, a message value from ``topic``; or DecodeError."""
         signal = _signal_for_topic(topic)

@@ -3,12 +3,13 @@
 Producers in the field frame their records in the Confluent wire format (magic byte, 4-byte
 schema id, Avro body) and register their schemas in a registry. Before a batch is decoded, the
 worker asks the registry (``GET /schemas/ids/{id}``) for every id it has not seen, and teaches
-the codec the answer; ids never change meaning, so an answer is kept for the life of the process.
+the codec the answer; ids never change meaning, so a schema is kept for the life of the process.
 
 | the registry answers | what happens |
 |---|---|
 | the schema (Avro) | the codec reads that id's records with it (schema resolution) |
-| 404, or a schema that is not Avro or not valid | that id's records are dead letters, with why |
+| 404 | that id's records are dead letters, with why; asked again after 5 minutes |
+| a schema that is not Avro or not valid | that id's records are dead letters, with why |
 | nothing, 5xx, 408, 429 | :class:`RegistryUnavailable`: the batch waits, nothing acked |
 | 401/403, or a TLS certificate not trusted | :class:`RegistryRefused` (a RegistryUnavailable) |
 
@@ -28,13 +29,14 @@ import base64
 import json
 import logging
 import ssl
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
 
-from schemas.codec import SignalCodec
+from schemas.codec import MAX_UNUSABLE_IDS, SignalCodec
 from streams.core.redact import redact_url
 from streams.errors import ConfigError, MiroirError
 
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_CONCURRENT_REQUESTS",
     "MAX_NEW_IDS_PER_BATCH",
+    "NOT_FOUND_RETRY_SECONDS",
     "RegistryAnswer",
     "RegistryRefused",
     "RegistryUnavailable",
@@ -59,9 +62,11 @@ _LOGIN_HINT: Final = "check MIROIR_SCHEMA_REGISTRY_USERNAME and MIROIR_SCHEMA_RE
 MAX_RESPONSE_BYTES: Final = 1 << 20  # a schema is a few KB; a registry never sends a megabyte
 MAX_NEW_IDS_PER_BATCH: Final = 64  # see SchemaRegistry.teach
 MAX_CONCURRENT_REQUESTS: Final = 4
+NOT_FOUND_RETRY_SECONDS: Final = 300.0  # an id the registry did not have is asked again after
 _DEFERRED: Final = (
     f"not asked for: over {MAX_NEW_IDS_PER_BATCH} schema ids never seen before arrived in one "
-    "batch (a producer framing records with random ids?); replay it from the dead-letter topic"
+    "batch (a producer framing records with random ids?); produce it again from the "
+    "dead-letter topic to read it (docs/guarantees.md, 'Reading dead letters again')"
 )
 
 
@@ -80,6 +85,10 @@ class RegistryAnswer:
 
     schema: dict[str, Any] | None = None
     unusable: str | None = None
+    # A 404 may end: registries give ids as schemas are registered, so an id a producer used
+    # before its schema reached this registry can exist later. What the registry holds under
+    # an id never changes, so every other verdict is final.
+    final: bool = True
 
 
 def read_answer(
@@ -90,7 +99,9 @@ def read_answer(
     Raises RegistryUnavailable for answers that may change on asking again, its message
     starting with ``where`` (the registry's redacted URL, for the log)."""
     if status == 404:  # Confluent's error 40403, "Schema not found"
-        return RegistryAnswer(unusable="the schema registry has no schema with this id")
+        return RegistryAnswer(
+            unusable="the schema registry has no schema with this id", final=False
+        )
     if status in (401, 403):
         raise RegistryRefused(
             f"{where} refused the login ({status}) for schema id {schema_id}: {_LOGIN_HINT}"
@@ -127,6 +138,7 @@ class SchemaRegistry:
         password: str | None = None,
         ca_file: str | None = None,
         timeout: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.url = url.rstrip("/")
         self.shown_url = redact_url(self.url)
@@ -144,6 +156,10 @@ class SchemaRegistry:
                     f"certificates ({type(e).__name__}: {e})"
                 ) from e
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._clock = clock
+        # Ids the registry did not have, and when it said so: asked again after
+        # NOT_FOUND_RETRY_SECONDS (at most MAX_UNUSABLE_IDS kept, as in the codec).
+        self._not_found: dict[int, float] = {}
         self.fetched = 0
 
     @classmethod
@@ -216,6 +232,7 @@ class SchemaRegistry:
         again when seen again. A real deployment meets a handful of ids; only a broken or
         hostile producer framing records with random ids meets more, and it must not hold the
         pipeline for thousands of requests."""
+        self._forget_old_not_found(codec)
         unknown = sorted(codec.unknown_schema_ids(values))
         asked, left = unknown[:MAX_NEW_IDS_PER_BATCH], unknown[MAX_NEW_IDS_PER_BATCH:]
         codec.defer(dict.fromkeys(left, _DEFERRED))
@@ -258,8 +275,16 @@ class SchemaRegistry:
             raise next((e for e in failures if isinstance(e, RegistryRefused)), failures[0])
         return learnt
 
-    @staticmethod
-    def _learn(codec: SignalCodec, schema_id: int, answer: RegistryAnswer) -> RegistryAnswer:
+    def _forget_old_not_found(self, codec: SignalCodec) -> None:
+        now = self._clock()
+        while self._not_found:
+            schema_id, since = next(iter(self._not_found.items()))  # the oldest first
+            if now - since < NOT_FOUND_RETRY_SECONDS and len(self._not_found) <= MAX_UNUSABLE_IDS:
+                break
+            del self._not_found[schema_id]
+            codec.forget_unusable(schema_id)
+
+    def _learn(self, codec: SignalCodec, schema_id: int, answer: RegistryAnswer) -> RegistryAnswer:
         if answer.schema is not None:
             try:
                 codec.add_writer_schema(schema_id, answer.schema)
@@ -268,6 +293,9 @@ class SchemaRegistry:
         if answer.unusable is not None:
             log.warning("schema registry: id %d unusable: %s", schema_id, answer.unusable)
             codec.mark_unusable(schema_id, answer.unusable)
+            if not answer.final:
+                self._not_found.pop(schema_id, None)
+                self._not_found[schema_id] = self._clock()
         else:
             log.info("schema registry: learnt writer schema id %d", schema_id)
         return answer

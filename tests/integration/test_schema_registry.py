@@ -32,6 +32,7 @@ from streams.runtime.publish import SignalPublisher
 from streams.runtime.schema_registry import (
     MAX_CONCURRENT_REQUESTS,
     MAX_NEW_IDS_PER_BATCH,
+    NOT_FOUND_RETRY_SECONDS,
     RegistryRefused,
     SchemaRegistry,
 )
@@ -476,3 +477,40 @@ def test_backfill_reads_framed_history_with_the_registrys_schemas(
     assert refused.returncode != 0
     assert "MIROIR_SCHEMA_REGISTRY_PASSWORD" in refused.stderr, refused.stderr[-3000:]
     assert "Traceback" not in refused.stderr and PASSWORD not in refused.stderr
+
+
+def test_an_id_the_registry_did_not_have_is_asked_again_after_a_while() -> None:
+    """Registries give ids as schemas are registered: a producer may use an id before its
+    schema reaches this registry. "Not found" is remembered for NOT_FOUND_RETRY_SECONDS, then
+    asked again; a schema, once had, is never asked for again."""
+    registry = Registry(free_port(), {})
+    registry.start()
+    now = [0.0]
+    settings = load_settings(
+        schema_registry_url=registry.url,
+        schema_registry_username=USER,
+        schema_registry_password=PASSWORD,
+    )
+    client = SchemaRegistry.from_settings(settings)
+    assert client is not None
+    client._clock = lambda: now[0]
+    codec = SignalCodec()
+    codec.strict_ids = True
+    value = encode(CustomerFeedback("late-schema", 1, TEAM, "web", "survey", nps=5), schema_id=77)
+    try:
+        asyncio.run(client.teach(codec, [value]))
+        with pytest.raises(DecodeError, match="no schema with this id"):
+            codec.decode(CUSTOMER_FEEDBACK_TOPIC, value)
+        registry.schemas[77] = newer_schema()  # registered meanwhile
+        now[0] = NOT_FOUND_RETRY_SECONDS - 1
+        asyncio.run(client.teach(codec, [value]))
+        assert registry.asked == [77]  # still remembered as not found
+        now[0] = NOT_FOUND_RETRY_SECONDS
+        learnt = asyncio.run(client.teach(codec, [value]))
+        assert registry.asked == [77, 77] and learnt[77].schema == newer_schema()
+        assert codec.decode(CUSTOMER_FEEDBACK_TOPIC, value).event_id == "late-schema"
+        now[0] = 10 * NOT_FOUND_RETRY_SECONDS
+        asyncio.run(client.teach(codec, [value]))
+        assert registry.asked == [77, 77]  # a schema is kept for good
+    finally:
+        registry.stop()

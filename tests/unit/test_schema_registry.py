@@ -29,11 +29,13 @@ def test_a_schema_is_read() -> None:
         (400, b"{}", "answered 400"),
     ],
 )
-def test_answers_that_no_retry_can_change_make_the_id_unusable(
+def test_answers_that_no_immediate_retry_can_change_make_the_id_unusable(
     status: int, body: bytes, reason: str
 ) -> None:
     answer = read_answer(7, status, body)
     assert answer.schema is None and answer.unusable is not None and reason in answer.unusable
+    # Only "not found" may end (the id registered later); what an id holds never changes.
+    assert answer.final == (status != 404)
 
 
 @pytest.mark.parametrize("status", [401, 403, 408, 429, 500, 502, 503])
