@@ -141,6 +141,20 @@ class Registry:
             self._server = None
 
 
+def _client_of(registry: Registry, **settings: Any) -> SchemaRegistry:
+    """The worker's registry client for ``registry``, built from settings as the worker does."""
+    built = SchemaRegistry.from_settings(
+        load_settings(
+            schema_registry_url=registry.url,
+            schema_registry_username=USER,
+            schema_registry_password=PASSWORD,
+            **settings,
+        )
+    )
+    assert built is not None
+    return built
+
+
 def reordered_schema() -> dict[str, Any]:
     """Miroir's customer feedback with its fields in reverse order (resolved by name)."""
     schema = copy.deepcopy(CUSTOMER_FEEDBACK_SCHEMA)
@@ -361,15 +375,7 @@ def test_an_https_registry_is_trusted_through_the_configured_ca_only(tmp_path: P
     )
 
     def client(ca_file: Path) -> SchemaRegistry:
-        settings = load_settings(
-            schema_registry_url=registry.url,
-            schema_registry_username=USER,
-            schema_registry_password=PASSWORD,
-            schema_registry_ca_file=ca_file,
-        )
-        built = SchemaRegistry.from_settings(settings)
-        assert built is not None
-        return built
+        return _client_of(registry, schema_registry_ca_file=ca_file)
 
     try:
         trusted, codec = client(pki.ca_cert), SignalCodec()
@@ -398,13 +404,7 @@ def test_a_flood_of_random_schema_ids_costs_a_bounded_number_of_requests() -> No
     registry = Registry(free_port(), {NEWER_ID: newer_schema()})
     registry.answer_delay = 0.05
     registry.start()
-    settings = load_settings(
-        schema_registry_url=registry.url,
-        schema_registry_username=USER,
-        schema_registry_password=PASSWORD,
-    )
-    client = SchemaRegistry.from_settings(settings)
-    assert client is not None
+    client = _client_of(registry)
     codec = SignalCodec()
     codec.strict_ids = True  # as the worker sets it when a registry is configured
     record = CustomerFeedback("flood", 1, TEAM, "web", "survey", nps=5)
@@ -486,13 +486,7 @@ def test_an_id_the_registry_did_not_have_is_asked_again_after_a_while() -> None:
     registry = Registry(free_port(), {})
     registry.start()
     now = [0.0]
-    settings = load_settings(
-        schema_registry_url=registry.url,
-        schema_registry_username=USER,
-        schema_registry_password=PASSWORD,
-    )
-    client = SchemaRegistry.from_settings(settings)
-    assert client is not None
+    client = _client_of(registry)
     client._clock = lambda: now[0]
     codec = SignalCodec()
     codec.strict_ids = True

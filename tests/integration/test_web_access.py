@@ -16,10 +16,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from schemas.records import MirrorAlert
 from streams.web.access import WebAccess, hash_password, parse_users
 from streams.web.live import AlertHub
 from streams.web.routes import WebContext, add_routes
+from tests.samples import sample_alert
 
 pytestmark = pytest.mark.integration
 
@@ -28,30 +28,19 @@ PASSWORD = "correct horse battery staple"
 USERS = parse_users(f"alice:{hash_password(PASSWORD, iterations=1_000)}")
 
 
-def _alert(alert_id: str) -> MirrorAlert:
-    return MirrorAlert(
-        alert_id=alert_id,
-        team_id="team-a",
-        window_start=0,
-        window_end=10_000,
-        kind="mirror_decline",
-        severity="warning",
-        detector="mirror",
-        detector_version="1",
-        message="both fell",
-        created_at=0,
-        customer_n=30,
-        employee_n=8,
-    )
+async def serve_live_page(access: WebAccess, hub: AlertHub) -> TestServer:
+    """The live page's routes behind ``access`` on a real, started server on loopback."""
+    app = web.Application(middlewares=[access.middleware()])
+    add_routes(app, WebContext(None, hub, 5, access=access))
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    return server
 
 
 @contextlib.asynccontextmanager
 async def serving(access: WebAccess, hub: AlertHub | None = None) -> AsyncIterator[str]:
     """The live page's routes behind ``access`` on a real server on loopback; its base URL."""
-    app = web.Application(middlewares=[access.middleware()])
-    add_routes(app, WebContext(None, hub or AlertHub(None), 5, access=access))
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
+    server = await serve_live_page(access, hub or AlertHub(None))
     try:
         yield str(server.make_url("/"))
     finally:
@@ -198,8 +187,8 @@ def test_one_address_cannot_take_every_live_stream() -> None:
 def test_an_alert_id_with_a_line_break_cannot_inject_events() -> None:
     hub = AlertHub(None)
     forged = 'abc\nevent: alert\ndata: {"team_id":"forged"}\n\nid: x'
-    hub.publish(_alert(forged))
-    hub.publish(_alert("0123456789abcdef0123456789abcdef"))
+    hub.publish(sample_alert(alert_id=forged))
+    hub.publish(sample_alert(alert_id="0123456789abcdef0123456789abcdef"))
 
     async def test() -> str:
         async with (

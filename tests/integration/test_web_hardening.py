@@ -17,8 +17,6 @@ from pathlib import Path
 import aiohttp
 import faust
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
 import streams.web
@@ -29,32 +27,15 @@ from streams.settings import load_settings
 from streams.tools.kafka_broker import free_port
 from streams.web.access import WebAccess, hash_password, parse_users
 from streams.web.live import AlertHub
-from streams.web.routes import WebContext, add_routes
+from tests.integration.test_web_access import serve_live_page
+from tests.samples import sample_alert
 
 pytestmark = pytest.mark.integration
 
 
 def _alert(index: int) -> MirrorAlert:
-    return MirrorAlert(
-        alert_id=f"{index:032x}",
-        team_id="team-a",
-        window_start=0,
-        window_end=10_000,
-        kind="mirror_decline",
-        severity="warning",
-        detector="mirror",
-        detector_version="1",
-        message="both fell " + "x" * 3000,  # big events fill the socket buffers sooner
-        created_at=0,
-    )
-
-
-async def _serve(access: WebAccess, hub: AlertHub) -> TestServer:
-    app = web.Application(middlewares=[access.middleware()])
-    add_routes(app, WebContext(None, hub, 5, access=access))
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    return server
+    # Big events fill the socket buffers sooner.
+    return sample_alert(alert_id=f"{index:032x}", message="both fell " + "x" * 3000)
 
 
 async def _until(condition: object, seconds: float) -> float:
@@ -74,7 +55,7 @@ def test_a_live_client_that_stops_reading_loses_its_slot_and_its_connection(
     hub = AlertHub(None, client_queue=100_000)  # no resync: the writes themselves must stall
 
     async def test() -> None:
-        server = await _serve(WebAccess(), hub)
+        server = await serve_live_page(WebAccess(), hub)
         runner = server.runner
         assert runner is not None and runner.server is not None
         web_server = runner.server
@@ -166,7 +147,7 @@ def test_wrong_basic_auth_passwords_do_not_stall_the_event_loop() -> None:
         return {"Authorization": f"Basic {token}"}
 
     async def test() -> None:
-        server = await _serve(access, AlertHub(None))
+        server = await serve_live_page(access, AlertHub(None))
         stalls: list[float] = []
 
         async def ticker() -> None:
@@ -202,7 +183,7 @@ def test_behind_an_sso_proxy_each_person_has_a_share_of_the_live_streams() -> No
     hub = AlertHub(None, max_clients=20, max_per_address=2)
 
     async def test() -> None:
-        server = await _serve(access, hub)
+        server = await serve_live_page(access, hub)
         url = server.make_url("/alerts/stream")
         try:
             async with aiohttp.ClientSession() as session:
@@ -239,7 +220,7 @@ def test_behind_a_trusted_reverse_proxy_each_client_address_has_a_share() -> Non
 
     async def test() -> None:
         hub = AlertHub(None, max_clients=20, max_per_address=2)
-        server = await _serve(trusted, hub)
+        server = await serve_live_page(trusted, hub)
         url = server.make_url("/alerts/stream")
         try:
             async with aiohttp.ClientSession() as session:
@@ -256,7 +237,7 @@ def test_behind_a_trusted_reverse_proxy_each_client_address_has_a_share() -> Non
 
         # From an address that is not a trusted proxy, X-Forwarded-For is ignored.
         hub = AlertHub(None, max_clients=20, max_per_address=2)
-        server = await _serve(untrusted, hub)
+        server = await serve_live_page(untrusted, hub)
         url = server.make_url("/alerts/stream")
         try:
             async with aiohttp.ClientSession() as session:
