@@ -29,7 +29,13 @@ from streams.runtime.publish import SignalPublisher
 from streams.runtime.topics import ensure_topics
 from streams.runtime.webhooks import WebhookRelay
 from streams.web.live import kafka_alert_source
-from tests.integration.harness import PipelineEnv, WorkerProcess, read_topic, wait_until
+from tests.integration.harness import (
+    PipelineEnv,
+    WorkerProcess,
+    create_topics,
+    read_topic,
+    wait_until,
+)
 from tests.integration.test_webhooks import (
     Receiver,
     _alert,
@@ -54,12 +60,7 @@ def test_hostile_team_ids_are_dead_letters_and_forge_no_log_line(
     kafka_broker, tmp_path: Path, unique_name
 ) -> None:
     env = PipelineEnv(kafka_broker.bootstrap, tmp_path, unique_name("ids"))
-    ensure_topics(
-        env.bootstrap,
-        dict.fromkeys(
-            [env.customer_topic, env.employee_topic, env.alerts_topic, env.dead_letter_topic], 4
-        ),
-    )
+    create_topics(env)
     now = int(time.time() * 1000)
     at = now - now % 10_000 - 50_000
     good = [CustomerFeedback(f"ok-{i}", at + i, "team-a", "web", "s", csat=4) for i in range(6)]
@@ -128,6 +129,14 @@ def _forgeries() -> list[MirrorAlert]:
     ]
 
 
+def _produce_forgeries_then(real: MirrorAlert, bootstrap: str, topic: str) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    for alert in [*_forgeries(), real]:
+        producer.send(topic, key=b"team-lyon", value=encode_alert(alert))
+    producer.flush(30)
+    producer.close()
+
+
 def _no_raw_line_breaks(records: list[logging.LogRecord]) -> None:
     for record in records:
         message = record.getMessage()
@@ -140,11 +149,7 @@ def test_a_forged_alert_on_the_topic_is_skipped_by_the_follower(
     topic = unique_name("alerts")
     ensure_topics(kafka_broker.bootstrap, {topic: 1})
     real = sample_alert()
-    producer = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap)
-    for alert in [*_forgeries(), real]:
-        producer.send(topic, key=b"team-lyon", value=encode_alert(alert))
-    producer.flush()
-    producer.close()
+    _produce_forgeries_then(real, kafka_broker.bootstrap, topic)
 
     shown: list[str] = []
     stop = threading.Event()
@@ -186,11 +191,7 @@ def test_the_webhook_relay_posts_no_forged_alert_and_goes_on(
         forged = _forgeries()
 
         def produce() -> None:
-            producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
-            for alert in [*forged, real]:
-                producer.send(topic, key=b"team-x", value=encode_alert(alert))
-            producer.flush(30)
-            producer.close()
+            _produce_forgeries_then(real, bootstrap, topic)
 
         caplog.set_level(logging.WARNING, logger="miroir.webhooks")
         _relay_until(relay, lambda: bool(receiver.at("/ok")), "the real alert", then=produce)
@@ -221,11 +222,7 @@ def test_the_live_page_streams_no_forged_alert(
     real = sample_alert()
 
     def produce() -> None:
-        producer = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap, acks="all")
-        for alert in [*_forgeries(), real]:
-            producer.send(topic, key=b"team-lyon", value=encode_alert(alert))
-        producer.flush(30)
-        producer.close()
+        _produce_forgeries_then(real, kafka_broker.bootstrap, topic)
 
     async def first_streamed() -> MirrorAlert:
         ready = asyncio.Event()
