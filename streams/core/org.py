@@ -41,9 +41,7 @@ class TeamInfo:
     levels: tuple[str, ...] = ()  # level of each path element, e.g. ("company", "region", ...)
 
     def __post_init__(self) -> None:
-        if not self.team_id or len(self.team_id) > MAX_IDENTIFIER_CHARS:
-            raise ValueError(f"team_id must be 1 to {MAX_IDENTIFIER_CHARS} characters")
-        fault = identifier_fault(self.team_id)
+        fault = identifier_fault(self.team_id)  # not blank, at most 256, no control character
         if fault is not None:
             raise ValueError(f"team_id {self.team_id[:40]!r} {fault}")
         if not self.path or len(self.path) > MAX_DEPTH:
